@@ -1,5 +1,12 @@
-/* Minimal startup for openvisor applications: vector table, data and bss
- * initialisation, FPU enable, static constructors, then main(). */
+/* Minimal startup for openvisor (and Microvisor) applications on the STM32U585:
+ * the vector table, data and bss initialisation, FPU enable, static
+ * constructors, then main().
+ *
+ * Exception handlers have their CMSIS names (SysTick_Handler, HardFault_Handler).
+ * An interrupt handler may be defined under its CMSIS name, e.g.
+ * TIM8_BRK_IRQHandler, or under its number, e.g. IRQ51_Handler; a handler left
+ * undefined spins in Default_Handler, where a debugger finds it.
+ */
 
 #include <stdint.h>
 
@@ -9,6 +16,12 @@ extern int main(void);
 
 void Reset_Handler(void);
 void Default_Handler(void);
+
+/* Runs before .data and .bss are set up, so it must not use either. */
+void SystemInit(void) __attribute__((weak));
+void SystemInit(void)
+{
+}
 
 #define WEAK_ALIAS __attribute__((weak, alias("Default_Handler")))
 
@@ -22,11 +35,21 @@ void SVC_Handler(void) WEAK_ALIAS;
 void DebugMon_Handler(void) WEAK_ALIAS;
 void PendSV_Handler(void) WEAK_ALIAS;
 void SysTick_Handler(void) WEAK_ALIAS;
-void IRQ_Handler(void) WEAK_ALIAS;
 
-/* The 125 STM32U585 interrupts; applications override the ones they use by
- * defining IRQn_Handler-style names through the weak table below. */
-#define IRQ(n) void IRQ##n##_Handler(void) WEAK_ALIAS;
+/* Numbered names: IRQ<n>_Handler defaults to Default_Handler. */
+#define IRQ(number, name) void IRQ##number##_Handler(void) WEAK_ALIAS;
+#include "irq_list.h"
+#undef IRQ
+
+/* CMSIS names: the default forwards to the numbered name, so an application
+ * may define either one. An alias cannot do this, since it binds to
+ * Default_Handler when this file is compiled. */
+#define IRQ(number, name)                                        \
+    void name##_IRQHandler(void) __attribute__((weak));          \
+    void name##_IRQHandler(void)                                 \
+    {                                                            \
+        IRQ##number##_Handler();                                 \
+    }
 #include "irq_list.h"
 #undef IRQ
 
@@ -48,13 +71,15 @@ const vector_t g_vectors[16 + 125] = {
     0,
     PendSV_Handler,
     SysTick_Handler,
-#define IRQ(n) IRQ##n##_Handler,
+#define IRQ(number, name) name##_IRQHandler,
 #include "irq_list.h"
 #undef IRQ
 };
 
 void Reset_Handler(void)
 {
+    SystemInit();
+
     uint32_t *src = &_sidata;
     for (uint32_t *dst = &_sdata; dst < &_edata;) {
         *dst++ = *src++;

@@ -35,7 +35,15 @@ class EmulationError(OpenvisorError):
 
 
 class BundleError(OpenvisorError):
-    """A bundle is malformed: not a zip, missing manifest, bad layer and so on."""
+    """A bundle is malformed: not a zip, missing manifest, bad layer and so on.
+
+    ``problem`` is a short machine-readable code such as ``"hash-mismatch"``
+    (the values are listed in ``openvisor.bundle.verify.Problem``).
+    """
+
+    def __init__(self, message: str, *, problem: str = "invalid-bundle") -> None:
+        super().__init__(message)
+        self.problem = problem
 
 
 class VerificationError(BundleError):

@@ -1,0 +1,1 @@
+"""Command modules of `ov`; each exposes ``register(app)``."""

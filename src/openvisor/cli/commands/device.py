@@ -1,0 +1,138 @@
+"""`ov device ...`, `ov devices` and `ov restart`: the fleet as the cloud sees it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from openvisor.cli.context import state_of
+from openvisor.cli.output import print_json, table
+
+device_app = typer.Typer(
+    help="List, provision, tag, run and break virtual devices.", no_args_is_help=True
+)
+
+JSON_OPTION = typer.Option(False, "--json", help="Print JSON instead of a table.")
+
+
+def register(app: typer.Typer) -> None:
+    """Add `ov device`, `ov devices` and `ov restart`."""
+    from openvisor.cli.commands import device_local
+
+    device_local.register(device_app)
+    app.add_typer(device_app, name="device")
+    app.command("devices")(devices)
+    app.command("restart")(restart)
+
+
+def _device_rows(items: list[Any]) -> list[tuple[Any, ...]]:
+    rows = []
+    for device in items:
+        app = device.app
+        rows.append(
+            (
+                device.sid,
+                device.unique_name,
+                "online" if device.online else "offline",
+                app.reported_sid if app else None,
+                app.update_status if app else None,
+                device.tags,
+                device.date_last_seen,
+            )
+        )
+    return rows
+
+
+def devices(
+    ctx: typer.Context,
+    tag: str | None = typer.Option(None, "--tag", "-t", help="Only devices with this tag."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """List devices with presence, running app and update status."""
+    state = state_of(ctx)
+    items = state.client().list_devices(tag=tag)
+    if as_json:
+        print_json(state.console, items)
+        return
+    columns = ("SID", "NAME", "PRESENCE", "RUNNING APP", "UPDATE", "TAGS", "LAST SEEN")
+    state.console.print(table("Devices", columns, _device_rows(items), empty="no devices"))
+
+
+@device_app.command("list")
+def device_list(
+    ctx: typer.Context,
+    tag: str | None = typer.Option(None, "--tag", "-t", help="Only devices with this tag."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """List devices (same as `ov devices`)."""
+    devices(ctx, tag=tag, as_json=as_json)
+
+
+@device_app.command("show")
+def device_show(
+    ctx: typer.Context,
+    device: str = typer.Argument(..., help="Device SID or unique name."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Show one device in detail."""
+    state = state_of(ctx)
+    record = state.client().get_device(device)
+    if as_json:
+        print_json(state.console, record)
+        return
+    app = record.app
+    rows = [
+        ("sid", record.sid),
+        ("unique name", record.unique_name),
+        ("presence", "online" if record.online else "offline"),
+        ("last seen", record.date_last_seen),
+        ("tags", record.tags),
+        ("target app", app.target_sid if app else None),
+        ("running app", app.reported_sid if app else None),
+        ("update status", app.update_status if app else None),
+        ("update error code", app.update_error_code if app else None),
+        ("logging", "enabled" if record.logging and record.logging.enabled else "disabled"),
+    ]
+    state.console.print(table(f"Device {record.sid}", ("FIELD", "VALUE"), rows))
+
+
+@device_app.command("tag")
+def device_tag(
+    ctx: typer.Context,
+    device: str = typer.Argument(..., help="Device SID or unique name."),
+    tags: list[str] = typer.Argument(None, help="Tags to add (or remove with --remove)."),
+    remove: bool = typer.Option(False, "--remove", "-r", help="Remove the tags instead."),
+) -> None:
+    """Add tags to a device (or remove them); with no tags, list the device's tags."""
+    state = state_of(ctx)
+    client = state.client()
+    for tag in tags or []:
+        if remove:
+            client.remove_tag(device, tag)
+        else:
+            client.add_tag(device, tag)
+    current = client.list_tags(device)
+    state.console.print(f"Tags of {device}: {', '.join(current) if current else '(none)'}")
+
+
+@device_app.command("rename")
+def device_rename(
+    ctx: typer.Context,
+    device: str = typer.Argument(..., help="Device SID or unique name."),
+    unique_name: str = typer.Argument(..., help="New unique name."),
+) -> None:
+    """Give a device a unique name usable in place of its SID."""
+    state = state_of(ctx)
+    record = state.client().update_device(device, unique_name=unique_name)
+    state.console.print(f"Device {record.sid} is now named {record.unique_name!r}.")
+
+
+def restart(
+    ctx: typer.Context,
+    device: str = typer.Argument(..., help="Device SID or unique name."),
+) -> None:
+    """Restart a device's app (it boots again with wake reason REMOTEAPPLICATIONRESTART)."""
+    state = state_of(ctx)
+    record = state.client().update_device(device, restart_app=True)
+    state.console.print(f"Restart requested for {record.sid}.")

@@ -1,0 +1,103 @@
+"""Terminal output helpers: tables, JSON, sizes and times."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def to_plain(value: Any) -> Any:
+    """Convert a record (dataclass, pydantic model, enum, datetime) into JSON-ready data."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if hasattr(value, "model_dump"):
+        return to_plain(value.model_dump())
+    if isinstance(value, dict):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_plain(v) for v in value]
+    if isinstance(value, Enum):
+        return to_plain(value.value)
+    if isinstance(value, datetime):
+        return format_time(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+def print_json(console: Console, value: Any) -> None:
+    """Print ``value`` as one line of JSON (no colour, so it pipes cleanly)."""
+    console.print_json(json.dumps(to_plain(value)), indent=None, highlight=False)
+
+
+def format_time(value: datetime | str | None) -> str:
+    """Format a timestamp as ``YYYY-MM-DD HH:MM:SS`` in UTC; text is shown as it came."""
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value.replace("T", " ").removesuffix("Z")
+    return value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def format_bytes(count: int | None) -> str:
+    """Format a byte count with a binary unit, e.g. ``12.5 KiB``."""
+    if count is None:
+        return "-"
+    size = float(count)
+    for unit in ("B", "KiB", "MiB"):
+        if size < 1024 or unit == "MiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{count} B"
+
+
+def format_seconds(seconds: float | None) -> str:
+    """Format a duration like ``1.4 s`` or ``2 min 05 s``."""
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(int(round(seconds)), 60)
+    return f"{minutes} min {rest:02d} s"
+
+
+def text(value: Any) -> str:
+    """Format one table cell."""
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, datetime):
+        return format_time(value)
+    if isinstance(value, Enum):
+        return str(value.value)
+    if isinstance(value, (list, tuple, set)):
+        return ", ".join(text(v) for v in value) or "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def table(
+    title: str | None,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    empty: str = "nothing to show",
+) -> Table:
+    """Build a rich table; an empty one shows ``empty`` as its caption."""
+    result = Table(title=title, title_justify="left", header_style="bold")
+    for column in columns:
+        result.add_column(column, overflow="fold")
+    count = 0
+    for row in rows:
+        result.add_row(*(text(cell) for cell in row))
+        count += 1
+    if count == 0:
+        result.caption = empty
+    return result

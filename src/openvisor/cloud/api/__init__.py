@@ -1,0 +1,1 @@
+"""The HTTP layer: routes, dependencies, views and the error envelope."""

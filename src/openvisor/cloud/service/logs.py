@@ -1,0 +1,85 @@
+"""Application logs sent by devices: storage, pages and the feed of live streams."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from openvisor.cloud.models import LogEntry, utcnow
+from openvisor.cloud.service.common import PageRequest, PageResult, paginate
+from openvisor.cloud.service.devices import get_device, get_device_by_sid, touch_device
+from openvisor.cloud.service.sqlutil import insert_ignoring_duplicates
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_LENGTH = 4096
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    """One log line from a device; ``seq`` makes redelivered QoS 1 messages harmless."""
+
+    message: str
+    seq: int | None = None
+    date_logged: datetime | None = None
+
+
+def append_logs(session: Session, device_sid: str, records: list[LogRecord]) -> int:
+    """Store log lines of a device, skipping sequence numbers already stored."""
+    device = get_device_by_sid(session, device_sid)
+    now = utcnow()
+    rows = [
+        {
+            "account_sid": device.account_sid,
+            "device_sid": device_sid,
+            "seq": record.seq,
+            "message": record.message[:MAX_MESSAGE_LENGTH],
+            "date_logged": (record.date_logged or now).replace(tzinfo=None, microsecond=0),
+            "date_received": now,
+        }
+        for record in records
+    ]
+    stored = insert_ignoring_duplicates(session, LogEntry.__table__, rows)
+    touch_device(session, device_sid)
+    session.flush()
+    log.debug("Stored logs (device_sid=%s, stored=%d, sent=%d)", device_sid, stored, len(rows))
+    return stored
+
+
+def list_logs(
+    session: Session,
+    account_sid: str,
+    device_ident: str,
+    paging: PageRequest,
+    *,
+    after_id: int | None = None,
+) -> PageResult[LogEntry]:
+    """List a device's logs, oldest first, optionally only those after a log id."""
+    device = get_device(session, account_sid, device_ident)
+    stmt = select(LogEntry).where(LogEntry.device_sid == device.sid)
+    if after_id is not None:
+        stmt = stmt.where(LogEntry.id > after_id)
+    return paginate(session, stmt.order_by(LogEntry.id), paging)
+
+
+def logs_after(
+    session: Session, device_sid: str, after_id: int, *, limit: int = 500
+) -> list[LogEntry]:
+    """Return up to ``limit`` logs of a device with an id above ``after_id``."""
+    stmt = (
+        select(LogEntry)
+        .where(LogEntry.device_sid == device_sid, LogEntry.id > after_id)
+        .order_by(LogEntry.id)
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+def latest_log_id(session: Session, device_sid: str) -> int:
+    """Return the id of a device's newest log, or 0 when it has none."""
+    value = session.scalar(select(func.max(LogEntry.id)).where(LogEntry.device_sid == device_sid))
+    return int(value or 0)

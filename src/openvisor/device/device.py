@@ -1,0 +1,402 @@
+"""One virtual device: machine + kernel + OTA + link around a state directory.
+
+The device runs its CPU in slices (:meth:`Device.step`); between slices it runs
+work queued by other threads, acts on what ended the last slice (a crash, a
+restart, deep sleep, testing complete), checks the watchdog and the
+stuck-in-fault timer, services OTA and persists changed state.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from openvisor.device.image import AppImage, policy_from_manifest
+from openvisor.errors import ImageError, StateError
+from openvisor.kernel import AppExit, ExitKind, Kernel, KernelSettings
+from openvisor.kernel.abi import MvEventType, MvSystemNotificationSource, MvWakeReason
+from openvisor.kernel.calls.system import SystemNotifications
+from openvisor.kernel.crash import (
+    CrashKind,
+    CrashLog,
+    CrashPolicy,
+    CrashReport,
+    RestartBackoff,
+    Symbolizer,
+)
+from openvisor.kernel.kernel import FAULT_EXCEPTIONS
+from openvisor.kernel.memory import is_readable
+
+log = logging.getLogger(__name__)
+
+CLOCK_HZ = 160_000_000
+CYCLES_PER_US = CLOCK_HZ // 1_000_000
+CORE_REGISTERS = [f"r{i}" for i in range(13)] + ["sp", "lr", "pc", "xpsr"]
+
+
+class DeviceState(Enum):
+    """What the device is doing between slices."""
+
+    RUNNING = "running"
+    WAITING_RESTART = "waiting-restart"
+    """The app stopped (crash back-off, restart, deep sleep) and starts again later."""
+    FINISHED = "finished"
+    """Factory test complete, or no app to run: the device runs no more code."""
+
+
+@dataclass
+class DeviceConfig:
+    """Settings of one virtual device."""
+
+    factory_test: bool = False
+    """Run the image in factory test mode (``mvTestingComplete`` ends the run)."""
+    watchdog_s: float = 0.0
+    """Crash the app after this many virtual seconds without a system call; 0 = off."""
+    stuck_in_fault_s: float = 2.0
+    """Crash the app after it spends this long in a fault handler."""
+    slice_us: int = 50_000
+    """Longest CPU slice in virtual µs (link work waits at most this long)."""
+    deep_sleep_wake_s: float = 60.0
+    wall_time_from_host: bool = True
+    """Take wall time from the host clock at boot (no cloud); else wait for a cloud sync."""
+    seed: int | None = None
+    """Seed for handle values, for reproducible tests; None = random."""
+    kernel: KernelSettings = field(default_factory=KernelSettings)
+
+
+class Device:
+    """A virtual STM32U585 running one application under the microvisor kernel.
+
+    Example::
+
+        device = Device(tmp_path / "dev1", image=AppImage.from_path(Path("app.elf")))
+        device.boot()
+        device.run_for(2.0)           # two virtual seconds
+        print(device.crash_log.reports)
+    """
+
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        image: AppImage | None = None,
+        link: Any = None,
+        ota: Any = None,
+        config: DeviceConfig | None = None,
+        device_id: str | None = None,
+    ) -> None:
+        self.state_dir = state_dir
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.config = config or DeviceConfig()
+        self.image = image
+        self.link = link
+        self.ota = ota
+        self.device_id = device_id or _load_device_id(state_dir)
+
+        settings = self.config.kernel
+        settings.factory_test = self.config.factory_test
+        settings.deep_sleep_wake_s = self.config.deep_sleep_wake_s
+        settings.wall_time_from_host = self.config.wall_time_from_host
+        self.kernel = Kernel(
+            device_id=self.device_id,
+            state_dir=state_dir / "kernel",
+            link=link,
+            settings=settings,
+            seed=self.config.seed,
+        )
+        self.machine: Any = None
+        self.state = DeviceState.WAITING_RESTART
+        self.test_status: int | None = None
+        """The ``mvTestingComplete`` status once the factory test finished."""
+        self.boot_count = 0
+        self.crash_log = self.kernel.family_state(CrashLog)
+        self.backoff = RestartBackoff(image.crash_policy if image else CrashPolicy())
+        self.boot_listeners: list[Callable[[int, MvWakeReason], None]] = []
+        self.crash_listeners: list[Callable[[CrashReport], None]] = []
+        self.machine_listeners: list[Callable[[Any], None]] = []
+        """Called with each new machine, to attach peripheral observers."""
+
+        self._restart_at_us = 0
+        self._next_wake = MvWakeReason.COLDBOOT
+        self._app_started_us = 0
+        self._fault_since_us: int | None = None
+        self._symbolizer: Symbolizer | None = None
+        self._boot_image: AppImage | None = None
+
+    # Lifetime.
+
+    def boot(self, wake_reason: MvWakeReason = MvWakeReason.COLDBOOT) -> None:
+        """Power on: start the app at once with ``wake_reason``."""
+        self._next_wake = wake_reason
+        self._restart_at_us = self.kernel.micros()
+        self.state = DeviceState.WAITING_RESTART
+        self._start_app()
+
+    def _select_image(self) -> tuple[AppImage | None, MvWakeReason | None]:
+        """The image to start and a wake reason that overrides the device's, if any."""
+        if self.ota is not None:
+            selection = self.ota.select_boot()
+            if selection is not None:
+                image = AppImage(
+                    name=selection.slot,
+                    data=selection.image,
+                    crash_policy=policy_from_manifest(selection.manifest.crash),
+                    app_id=selection.app_id,
+                )
+                wake = MvWakeReason[selection.wake_reason] if selection.wake_reason else None
+                return image, wake
+        return self.image, None
+
+    def _new_machine(self) -> Any:
+        from openvisor.machine import Machine
+
+        machine = Machine(clock_hz=CLOCK_HZ)
+        for listener in list(self.machine_listeners):
+            listener(machine)
+        return machine
+
+    def _start_app(self) -> None:
+        image, wake_override = self._select_image()
+        if image is None:
+            log.warning("Stop device with no application (device=%s)", self.device_id)
+            self.state = DeviceState.FINISHED
+            return
+        wake = wake_override or self._next_wake
+
+        if self.machine is None:
+            self.machine = self._new_machine()
+        try:
+            if image.elf_path is not None and not image.data:
+                self.machine.load_elf(image.elf_path)
+            else:
+                self.machine.load_image(image.data)
+        except ImageError:
+            self.state = DeviceState.FINISHED
+            raise
+        if image is not self._boot_image:
+            self._boot_image = image
+            self.backoff.policy = image.crash_policy
+            self._symbolizer = Symbolizer(image.elf_path) if image.elf_path else None
+        self.kernel.app_restarted(wake)
+        self.machine.reset()
+        self.kernel.attach(self.machine)
+
+        self.boot_count += 1
+        self._app_started_us = self.kernel.micros()
+        self.kernel.last_call_us = self._app_started_us
+        self._fault_since_us = None
+        self.state = DeviceState.RUNNING
+        if self.ota is not None:
+            self.ota.app_started(self._app_started_us)
+        log.info(
+            "Start app (device=%s, image=%s, wake_reason=%s, boot=%d)",
+            self.device_id,
+            image.name,
+            wake.name,
+            self.boot_count,
+        )
+        for listener in list(self.boot_listeners):
+            listener(self.boot_count, wake)
+
+    # Slices.
+
+    def step(self, max_us: int | None = None) -> DeviceState:
+        """Run one slice of at most ``max_us`` virtual µs and act on how it ended."""
+        budget_us = min(max_us or self.config.slice_us, self.config.slice_us)
+        self.kernel.run_pending()
+        self.kernel.wakeup.clear()
+
+        if self.state is DeviceState.WAITING_RESTART:
+            remaining = self._restart_at_us - self.kernel.micros()
+            if remaining > 0:
+                self.kernel.advance(min(remaining, budget_us))
+            if self._restart_at_us <= self.kernel.micros():
+                self._start_app()
+            return self.state
+        if self.state is DeviceState.FINISHED:
+            return self.state
+
+        result = self.machine.run(max_cycles=budget_us * CYCLES_PER_US)
+        app_exit = self.kernel.take_exit()
+        fault = getattr(result, "fault", None)
+        if fault is not None:
+            self._crash(_crash_kind(fault), fault=fault)
+        elif app_exit is not None:
+            self._handle_exit(app_exit)
+        else:
+            self._check_timers()
+        self._service_ota()
+        self.kernel.flush()
+        return self.state
+
+    def run_for(self, seconds: float, *, until: Callable[[], bool] | None = None) -> DeviceState:
+        """Run ``seconds`` of virtual time, or until the device finishes or ``until()`` holds."""
+        end = self.kernel.micros() + int(seconds * 1_000_000)
+        while self.state is not DeviceState.FINISHED and self.kernel.micros() < end:
+            self.step(end - self.kernel.micros())
+            if until is not None and until():
+                break
+        return self.state
+
+    # What ended a slice.
+
+    def _handle_exit(self, app_exit: AppExit) -> None:
+        if app_exit.kind is ExitKind.TESTING_COMPLETE:
+            self.test_status = app_exit.status
+            self.state = DeviceState.FINISHED
+            return
+        if app_exit.kind is ExitKind.CRASH:
+            self._crash(CrashKind.GATEWAY, detail=app_exit.detail, address=app_exit.fault_address)
+            return
+        wake = app_exit.wake_reason
+        restart = app_exit.kind is ExitKind.RESTART
+        if restart and self.ota is not None and self.ota.restart_requested():
+            wake = MvWakeReason.APPLICATIONUPDATE
+        self._schedule_restart(wake, app_exit.delay_us)
+
+    def _schedule_restart(self, wake: MvWakeReason, delay_us: int) -> None:
+        self._next_wake = wake
+        self._restart_at_us = self.kernel.micros() + delay_us
+        self.state = DeviceState.WAITING_RESTART
+
+    def _check_timers(self) -> None:
+        now = self.kernel.micros()
+        watchdog_us = int(self.config.watchdog_s * 1_000_000)
+        if watchdog_us and now - self.kernel.last_call_us > watchdog_us:
+            self._crash(CrashKind.WATCHDOG, detail=f"no system call for {self.config.watchdog_s} s")
+            return
+        if _current_exception(self.machine) in FAULT_EXCEPTIONS:
+            if self._fault_since_us is None:
+                self._fault_since_us = now
+            elif now - self._fault_since_us > int(self.config.stuck_in_fault_s * 1_000_000):
+                self._crash(
+                    CrashKind.STUCK_IN_FAULT,
+                    detail=f"in a fault handler for over {self.config.stuck_in_fault_s} s",
+                )
+        else:
+            self._fault_since_us = None
+
+    def _service_ota(self) -> None:
+        if self.ota is None or self.state is not DeviceState.RUNNING:
+            return
+        from openvisor.ota.engine import OtaAction
+
+        notifications = self.kernel.family_state(SystemNotifications)
+        subscribed = any(
+            s.source is MvSystemNotificationSource.UPDATE for s in notifications.subscriptions()
+        )
+        action = self.ota.service(self.kernel.micros(), update_notification_open=subscribed)
+        if action is OtaAction.NOTIFY_UPDATE_DOWNLOADED:
+            notifications.emit(MvSystemNotificationSource.UPDATE, MvEventType.UPDATEDOWNLOADED)
+        elif action is OtaAction.RESTART_FOR_UPDATE:
+            self._schedule_restart(MvWakeReason.APPLICATIONUPDATE, 0)
+
+    # Crashes.
+
+    def _crash(
+        self,
+        kind: CrashKind,
+        *,
+        fault: Any = None,
+        detail: str = "",
+        address: int | None = None,
+    ) -> None:
+        """Record a crash report and schedule the restart after the back-off."""
+        now = self.kernel.micros()
+        uptime = now - self._app_started_us
+        report = self._build_report(kind, fault=fault, detail=detail, address=address)
+        report.uptime_us = uptime
+        report.restart_delay_us = self.backoff.next_delay_us(uptime)
+        report.crash_count = self.crash_log.crash_count + 1
+        self.crash_log.record(report)
+        log.warning(
+            "Crash app (device=%s, kind=%s, pc=%#010x, restart_in_ms=%d)",
+            self.device_id,
+            kind.value,
+            report.pc,
+            report.restart_delay_us // 1000,
+        )
+        for listener in list(self.crash_listeners):
+            listener(report)
+        if self.ota is not None and self.ota.app_crashed(now):
+            log.info("Roll back after crash (device=%s)", self.device_id)
+        self._schedule_restart(MvWakeReason.APPLICATIONCRASH, report.restart_delay_us)
+
+    def _build_report(
+        self, kind: CrashKind, *, fault: Any, detail: str, address: int | None
+    ) -> CrashReport:
+        registers = _fault_registers(fault) or _read_registers(self.machine)
+        if fault is not None:
+            address = getattr(fault, "fault_address", address)
+            detail = detail or str(getattr(fault, "kind", ""))
+        sp = registers.get("sp", 0)
+        stack = b""
+        size = self.backoff.policy.stack_bytes
+        while size and not is_readable(sp, size):
+            size //= 2
+        if size:
+            stack = bytes(self.machine.mem_read(sp, size))
+
+        symbols: dict[str, str] = {}
+        if self._symbolizer is not None:
+            for name in ("pc", "lr"):
+                text = self._symbolizer.describe(registers.get(name, 0))
+                if text:
+                    symbols[name] = text
+        return CrashReport(
+            kind=kind.value,
+            detail=detail,
+            micros=self.kernel.micros(),
+            uptime_us=0,
+            pc=registers.get("pc", 0),
+            lr=registers.get("lr", 0),
+            sp=sp,
+            xpsr=registers.get("xpsr", 0),
+            fault_address=address,
+            access=str(getattr(fault, "access", getattr(fault, "access_type", "")) or ""),
+            registers=registers,
+            stack=stack.hex(),
+            symbols=symbols,
+        )
+
+
+def _load_device_id(state_dir: Path) -> str:
+    """The device id from the identity in ``state_dir``, created on first use."""
+    try:
+        from openvisor.link.identity import DeviceIdentity
+    except ImportError as exc:  # the link package is optional for a bare device
+        raise StateError(f"cannot load the device identity in {state_dir}: {exc}") from exc
+    return DeviceIdentity.load_or_create(state_dir).device_id
+
+
+def _crash_kind(fault: Any) -> CrashKind:
+    return (
+        CrashKind.LOCKUP if "lockup" in str(getattr(fault, "kind", "")).lower() else CrashKind.FAULT
+    )
+
+
+def _fault_registers(fault: Any) -> dict[str, int]:
+    if fault is None:
+        return {}
+    registers = dict(getattr(fault, "registers", None) or {})
+    for name in ("pc", "lr", "sp", "xpsr"):
+        value = getattr(fault, name, None)
+        if value is not None:
+            registers[name] = value
+    return {str(name): int(value) for name, value in registers.items()}
+
+
+def _read_registers(machine: Any) -> dict[str, int]:
+    return {name: int(machine.reg_read(name)) for name in CORE_REGISTERS}
+
+
+def _current_exception(machine: Any) -> int:
+    """IPSR of the core: 0 in thread mode, else the active exception number."""
+    try:
+        return int(machine.reg_read("ipsr")) & 0x1FF
+    except (KeyError, ValueError, AttributeError):
+        return int(machine.reg_read("xpsr")) & 0x1FF

@@ -1,0 +1,231 @@
+"""The embedded MQTT broker used by ``ov up``: amqtt on a free loopback port.
+
+The broker runs on its own asyncio event loop in a background thread and
+enforces the device link's rules through two amqtt plugins:
+
+- authentication: the service account logs in with its password; a device
+  logs in with its device id as username and a password signed by its
+  P-256 key (`openvisor.link.identity.verify_mqtt_password`), checked
+  against the public key that ``device_key`` returns for it;
+- topic access: a device may publish only to its own ``up`` and
+  ``presence`` topics and subscribe only to its own ``down`` topics
+  (`openvisor.link.topics`); the service may use everything under the prefix.
+
+amqtt 0.12.1 keeps sessions and retained messages in memory only, so they
+do not survive a restart of the embedded broker (devices re-announce
+presence and resend their outboxes on reconnect). Production deployments
+use Mosquitto or another broker with the ACL file from `topics.mosquitto_acl`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import itertools
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from amqtt.broker import Broker
+from amqtt.contexts import Action, BaseContext
+from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
+from amqtt.session import Session
+
+from openvisor.errors import LinkError
+from openvisor.link import topics
+from openvisor.link.identity import verify_mqtt_password
+
+log = logging.getLogger(__name__)
+
+DeviceKeyLookup = Callable[[str], str | None]
+
+
+@dataclass
+class _Policy:
+    prefix: str
+    service_username: str
+    service_password: str
+    device_key: DeviceKeyLookup
+    allow_device_password: dict[str, str] = field(default_factory=dict)
+
+
+# amqtt builds plugins from dotted class paths and dataclass configs, so a
+# broker's policy object is found through this table by its key.
+_POLICIES: dict[str, _Policy] = {}
+_keys = itertools.count(1)
+
+
+class LinkAuthPlugin(BaseAuthPlugin):
+    """Authenticate the service account and devices (see the module docstring)."""
+
+    @dataclass
+    class Config:
+        """The key of the broker's policy in the policy table."""
+
+        policy: str = ""
+
+    def __init__(self, context: BaseContext) -> None:
+        super().__init__(context)
+        self._policy = _POLICIES[self.config.policy]
+
+    async def authenticate(self, *, session: Session) -> bool:
+        """Return whether the session's username and password are valid."""
+        policy = self._policy
+        username = session.username or ""
+        password = session.password or ""
+        if username == policy.service_username:
+            ok = hmac.compare_digest(password.encode(), policy.service_password.encode())
+        elif not topics.DEVICE_ID_PATTERN.fullmatch(username) or session.client_id != username:
+            ok = False
+        elif username in policy.allow_device_password:
+            ok = hmac.compare_digest(password.encode(), policy.allow_device_password[username].encode())
+        else:
+            public_key = policy.device_key(username)
+            ok = public_key is not None and verify_mqtt_password(username, password, public_key)
+        if not ok:
+            log.warning("Reject broker login (username=%s, client=%s)", username, session.client_id)
+        return ok
+
+
+class LinkTopicPlugin(BaseTopicPlugin):
+    """Confine each device to its own topics (see the module docstring)."""
+
+    @dataclass
+    class Config:
+        """The key of the broker's policy in the policy table."""
+
+        policy: str = ""
+
+    def __init__(self, context: BaseContext) -> None:
+        super().__init__(context)
+        self._policy = _POLICIES[self.config.policy]
+
+    async def topic_filtering(
+        self, *, session: Session | None = None, topic: str | None = None, action: Action | None = None
+    ) -> bool:
+        """Return whether ``session`` may perform ``action`` on ``topic``."""
+        if session is None or topic is None:
+            return False
+        policy = self._policy
+        username = session.username or ""
+        if username == policy.service_username:
+            return topic.startswith(f"{policy.prefix}/") or topic.startswith("$share/")
+        if action == Action.PUBLISH:
+            allowed = topics.device_may_publish(policy.prefix, username, topic)
+        elif action == Action.SUBSCRIBE:
+            allowed = topics.device_may_subscribe(policy.prefix, username, topic)
+        else:
+            # RECEIVE: the subscription check already confined the device.
+            allowed = True
+        if not allowed:
+            log.warning("Reject topic access (username=%s, action=%s, topic=%s)",
+                        username, action, topic)
+        return allowed
+
+
+class EmbeddedBroker:
+    """An amqtt broker on 127.0.0.1 with the link's authentication and topic rules.
+
+    Example::
+
+        broker = EmbeddedBroker(service_password="s3cret", device_key=keys.get)
+        broker.start()
+        url = broker.url          # mqtt://127.0.0.1:<free port>
+        ...
+        broker.stop()
+    """
+
+    def __init__(
+        self,
+        *,
+        service_password: str,
+        device_key: DeviceKeyLookup,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        prefix: str = topics.DEFAULT_PREFIX,
+        service_username: str = topics.SERVICE_USERNAME,
+    ) -> None:
+        self._host = host
+        self._requested_port = port
+        self._policy_key = f"broker-{next(_keys)}"
+        self._policy = _Policy(prefix, service_username, service_password, device_key)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._broker: Broker | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        """The broker's ``mqtt://`` URL (valid after `start`)."""
+        return f"mqtt://{self._host}:{self.port}"
+
+    def allow_device_password(self, device_id: str, password: str) -> None:
+        """Accept a fixed ``password`` for ``device_id`` (tests, devices without keys)."""
+        self._policy.allow_device_password[device_id] = password
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Start the broker thread and wait until it listens."""
+        _POLICIES[self._policy_key] = self._policy
+        self._loop = asyncio.new_event_loop()
+        started: Future[int] = Future()
+        self._thread = threading.Thread(
+            target=self._run, args=(started,), name="embedded-broker", daemon=True
+        )
+        self._thread.start()
+        try:
+            self.port = started.result(timeout)
+        except Exception as exc:
+            raise LinkError(
+                f"embedded MQTT broker failed to start on {self._host}:{self._requested_port} "
+                f"({exc}); choose another port"
+            ) from exc
+        log.info("Start embedded broker (url=%s)", self.url)
+
+    def _config(self) -> dict[str, Any]:
+        policy = {"policy": self._policy_key}
+        return {
+            "listeners": {
+                "default": {"type": "tcp", "bind": f"{self._host}:{self._requested_port}"}
+            },
+            "plugins": {
+                f"{__name__}.LinkAuthPlugin": policy,
+                f"{__name__}.LinkTopicPlugin": policy,
+            },
+        }
+
+    def _run(self, started: Future[int]) -> None:
+        loop = self._loop
+        assert loop is not None
+        asyncio.set_event_loop(loop)
+        try:
+            self._broker = Broker(self._config(), loop=loop)
+            loop.run_until_complete(self._broker.start())
+            server = self._broker._servers["default"].instance
+            port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        except Exception as exc:
+            started.set_exception(exc)
+            loop.close()
+            return
+        started.set_result(port)
+        loop.run_forever()
+        loop.close()
+
+    def stop(self) -> None:
+        """Shut the broker down and join its thread."""
+        loop, broker = self._loop, self._broker
+        if loop is None or broker is None or self._thread is None:
+            return
+        future = asyncio.run_coroutine_threadsafe(broker.shutdown(), loop)
+        try:
+            future.result(timeout=10)
+        except Exception:
+            log.exception("Embedded broker shutdown failed (url=%s)", self.url)
+        loop.call_soon_threadsafe(loop.stop)
+        self._thread.join(timeout=10)
+        _POLICIES.pop(self._policy_key, None)
+        self._thread = None
+        self._broker = None
+        log.info("Stop embedded broker (url=%s)", self.url)

@@ -1,0 +1,113 @@
+"""Resumable bundle download over HTTP range requests (RFC 9110 section 14).
+
+The partial file grows in place. After an interruption (a dropped
+connection or a killed process) the next attempt asks for
+``Range: bytes=<size of the partial file>-`` and appends the ``206`` body.
+A ``200`` answer means the server ignored the range, so the file restarts
+from byte 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from openvisor.bundle.container import MAX_BUNDLE_SIZE
+from openvisor.errors import UpdateError
+
+log = logging.getLogger(__name__)
+
+CHUNK_SIZE = 16 * 1024
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)|bytes \*/(\d+)")
+
+
+def _total_from_content_range(value: str) -> tuple[int | None, int | None]:
+    """Return (first byte, total size) from a Content-Range header."""
+    match = _CONTENT_RANGE.fullmatch(value.strip())
+    if match is None:
+        return None, None
+    if match.group(4) is not None:
+        return None, int(match.group(4))
+    total = None if match.group(3) == "*" else int(match.group(3))
+    return int(match.group(1)), total
+
+
+def download(
+    client: httpx.Client,
+    url: str,
+    dest: Path,
+    *,
+    on_chunk: Callable[[int], None] | None = None,
+    max_size: int = MAX_BUNDLE_SIZE,
+) -> int:
+    """Download ``url`` into ``dest``, resuming from its current size; return the total size."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    offset = dest.stat().st_size if dest.exists() else 0
+    headers = {"Range": f"bytes={offset}-"} if offset else {}
+    log.info("Fetch bundle (url=%s, offset=%d)", url, offset)
+    try:
+        with client.stream("GET", url, headers=headers) as response:
+            if response.status_code == 416:
+                _, total = _total_from_content_range(response.headers.get("content-range", ""))
+                if total == offset:
+                    return offset
+                # The partial file is longer than the resource: start again.
+                dest.unlink()
+                raise UpdateError(
+                    f"range request for {url} from byte {offset} was not satisfiable "
+                    f"(size {total}); the download restarts from the beginning"
+                )
+            if response.status_code == 206:
+                first, total = _total_from_content_range(response.headers.get("content-range", ""))
+                if first != offset:
+                    raise UpdateError(
+                        f"server answered range {response.headers.get('content-range')!r} "
+                        f"for a request from byte {offset} ({url})"
+                    )
+                mode = "ab"
+            elif response.status_code == 200:
+                total = (
+                    int(response.headers["content-length"])
+                    if ("content-length" in response.headers)
+                    else None
+                )
+                offset = 0
+                mode = "wb"
+            else:
+                raise UpdateError(
+                    f"bundle download from {url} failed with HTTP {response.status_code}; "
+                    "check that the deployment's bundle still exists"
+                )
+            if total is not None and total > max_size:
+                raise UpdateError(
+                    f"bundle at {url} has {total} bytes, over the {max_size}-byte limit"
+                )
+
+            written = offset
+            with open(dest, mode) as stream:
+                for chunk in response.iter_bytes(CHUNK_SIZE):
+                    written += len(chunk)
+                    if written > max_size:
+                        raise UpdateError(f"bundle at {url} grew past the {max_size}-byte limit")
+                    stream.write(chunk)
+                    stream.flush()
+                    if on_chunk is not None:
+                        on_chunk(written)
+                os.fsync(stream.fileno())
+    except httpx.HTTPError as exc:
+        raise UpdateError(
+            f"bundle download from {url} was interrupted at byte "
+            f"{dest.stat().st_size if dest.exists() else 0} ({exc}); it resumes on the next try"
+        ) from exc
+    if total is not None and written != total:
+        raise UpdateError(
+            f"bundle download from {url} ended at byte {written} of {total}; it resumes on "
+            "the next try"
+        )
+    log.info("Fetched bundle (url=%s, size=%d)", url, written)
+    return written
