@@ -5,8 +5,8 @@ the microvisor must return. The kinds of bad argument:
 
 - pointers: NULL, secure flash (0x0C00_0000), unmapped (0x6000_0000), app flash
   where the call writes, a span that straddles the end of SRAM, and an odd
-  address for types aligned to 2 bytes or more: all MV_STATUS_PARAMETERFAULT,
-  also for pointers nested in structures;
+  address for types aligned to 2 bytes or more. Each gives
+  MV_STATUS_PARAMETERFAULT, also when the pointer is nested in a structure;
 - handles: zero, a value never issued, and a live handle of another type (or a
   channel of another kind): MV_STATUS_INVALIDHANDLE;
 - sizes, alignments, versions, modes, IRQ numbers and register addresses out of
@@ -28,7 +28,7 @@ from mv_abi import CALLS_BY_NAME, MV_STATUS
 
 
 class Phase(IntEnum):
-    """What the firmware has set up before a case runs."""
+    """Set-up stage of the firmware when a case runs."""
 
     BOOT = 0
     """Nothing: no logging, no handles, the network never requested."""
@@ -103,7 +103,9 @@ def _base(call: str, phase: Phase, setup: list[str], args: list[str], paced: boo
     if call not in CALLS_BY_NAME:
         raise ValueError(f"{call} is not in the call table")
     if len(args) != len(CALLS_BY_NAME[call].params):
-        raise ValueError(f"{call} takes {len(CALLS_BY_NAME[call].params)} arguments, not {len(args)}")
+        raise ValueError(
+            f"{call} takes {len(CALLS_BY_NAME[call].params)} arguments, not {len(args)}"
+        )
     return _Base(call, phase, tuple(setup), tuple(args), paced)
 
 
@@ -140,9 +142,14 @@ def bad_handle(base: _Base, lvalue: str, htype: str, wrong: str) -> Iterator[Cas
     )
 
 
-def _handle_pointer_call(call: str, phase: Phase, htype: str, live: str, wrong: str) -> Iterator[Case]:
+def _handle_pointer_call(
+    call: str, phase: Phase, htype: str, live: str, wrong: str
+) -> Iterator[Case]:
     """Cases of a close/release call taking a pointer to a handle."""
-    base = _base(call, phase, [f"{htype} *handle = ARENA({htype});", f"*handle = {live};"], ["handle"])
+
+    base = _base(
+        call, phase, [f"{htype} *handle = ARENA({htype});", f"*handle = {live};"], ["handle"]
+    )
     yield from bad_object(base, "handle", htype, writes=True)
     yield from bad_handle(base, "*handle", htype, wrong)
 
@@ -158,10 +165,17 @@ def _time_and_device() -> Iterator[Case]:
     yield from _out_only("mvGetWallTime", "uint64_t")
     for clock in ("mvGetSysClk", "mvGetHClk", "mvGetPClk1", "mvGetPClk2"):
         yield from _out_only(clock, "uint32_t")
-    base = _base("mvGetDeviceId", Phase.BOOT, ["uint8_t *buf = ARENA_BUFFER(34);", "uint32_t len = 34;"], ["buf", "len"])
+
+    base = _base(
+        "mvGetDeviceId",
+        Phase.BOOT,
+        ["uint8_t *buf = ARENA_BUFFER(34);", "uint32_t len = 34;"],
+        ["buf", "len"],
+    )
     yield from bad_buffer(base, "buf", "34", writes=True)
     for length in ("0", "33", "35"):
         yield base.case(f"len={length}", [f"len = {length};"], "INVALIDBUFFERSIZE")
+
     base = _base(
         "mvTemporaryStructTest", Phase.BOOT, ["const void *in = ARENA_BUFFER(32);"], ["in"]
     )
@@ -172,17 +186,29 @@ def _time_and_device() -> Iterator[Case]:
 
 def _peripherals() -> Iterator[Case]:
     rcc_cr = "0x46020C00u"
-    base = _base("mvPeriphPeek32", Phase.BOOT, [f"uint32_t reg = {rcc_cr};", "uint32_t *output = ARENA(uint32_t);"], ["reg", "output"])
+
+    base = _base(
+        "mvPeriphPeek32",
+        Phase.BOOT,
+        [f"uint32_t reg = {rcc_cr};", "uint32_t *output = ARENA(uint32_t);"],
+        ["reg", "output"],
+    )
     yield from bad_object(base, "output", "uint32_t", writes=True)
     yield base.case("reg=unaligned", ["reg = 0x46020C02u;"], "PERIPHERALACCESSFAULT")
     yield base.case("reg=unsupported", ["reg = 0x60000000u;"], "PERIPHERALACCESSFAULT")
+
     base = _base("mvPeriphPoke32", Phase.BOOT, [f"uint32_t reg = {rcc_cr};"], ["reg", "0", "0"])
     yield base.case("reg=unaligned", ["reg = 0x46020C02u;"], "PERIPHERALACCESSFAULT")
     yield base.case("reg=unsupported", ["reg = 0x60000000u;"], "PERIPHERALACCESSFAULT")
 
 
 def _fast_interrupts() -> Iterator[Case]:
-    for call in ("mvSetFastInterrupt", "mvClearFastInterrupt", "mvEnableFastInterrupt", "mvDisableFastInterrupt"):
+    for call in (
+        "mvSetFastInterrupt",
+        "mvClearFastInterrupt",
+        "mvEnableFastInterrupt",
+        "mvDisableFastInterrupt",
+    ):
         base = _base(call, Phase.BOOT, ["uint32_t irqn = 0;"], ["irqn"])
         yield base.case("irqn=125", ["irqn = 125;"], "INVALIDINTERRUPT")
         yield base.case("irqn=0xffffffff", ["irqn = 0xFFFFFFFFu;"], "INVALIDINTERRUPT")
@@ -208,17 +234,22 @@ def _notifications() -> Iterator[Case]:
             "PARAMETERFAULT",
         )
     for size in ("0", "16", "24", "40"):
-        yield base.case(f"setup->buffer_size={size}", [f"setup->buffer_size = {size};"], "INVALIDBUFFERSIZE")
+        yield base.case(
+            f"setup->buffer_size={size}", [f"setup->buffer_size = {size};"], "INVALIDBUFFERSIZE"
+        )
     yield base.case("setup->irq=125", ["setup->irq = 125;"], "INVALIDINTERRUPT")
     yield base.case("setup->irq=0xffffffff", ["setup->irq = 0xFFFFFFFFu;"], "INVALIDINTERRUPT")
+
     later = replace(base, phase=Phase.HANDLES)
     yield later.case("setup->irq=in-use", ["setup->irq = NOTIFICATION_IRQ;"], "INVALIDINTERRUPT")
     yield later.case(
         "setup->buffer=in-use", ["setup->buffer = g_notification_buffer;"], "BUFFERALREADYINUSE"
     )
+
     yield from _handle_pointer_call(
         "mvCloseNotifications", Phase.HANDLES, "MvNotificationHandle", "g_notification", "g_network"
     )
+
     base = _base(
         "mvTempTriggerNotification",
         Phase.HANDLES,
@@ -240,20 +271,35 @@ def _network() -> Iterator[Case]:
     yield from bad_object(base, "params", "struct MvRequestNetworkParams", writes=False)
     yield from bad_object(base, "handle", "MvNetworkHandle", writes=True)
     for version in ("0", "2"):
-        yield base.case(f"params->version={version}", [f"params->version = {version};"], "UNSUPPORTEDSTRUCTUREVERSION")
-    yield from _handle_pointer_call("mvReleaseNetwork", Phase.HANDLES, "MvNetworkHandle", "g_network", "g_notification")
+        yield base.case(
+            f"params->version={version}",
+            [f"params->version = {version};"],
+            "UNSUPPORTEDSTRUCTUREVERSION",
+        )
+
+    yield from _handle_pointer_call(
+        "mvReleaseNetwork", Phase.HANDLES, "MvNetworkHandle", "g_network", "g_notification"
+    )
+
     base = _base(
         "mvGetNetworkStatus",
         Phase.HANDLES,
-        ["MvNetworkHandle handle = g_network;", "enum MvNetworkStatus *status = ARENA(enum MvNetworkStatus);"],
+        [
+            "MvNetworkHandle handle = g_network;",
+            "enum MvNetworkStatus *status = ARENA(enum MvNetworkStatus);",
+        ],
         ["handle", "status"],
     )
     yield from bad_object(base, "status", "enum MvNetworkStatus", writes=True)
     yield from bad_handle(base, "handle", "MvNetworkHandle", "g_notification")
+
     base = _base(
         "mvGetNetworkReasons",
         Phase.BOOT,
-        ["enum MvNetworkReason *reasons = ARENA(enum MvNetworkReason);", "uint32_t *count = ARENA(uint32_t);"],
+        [
+            "enum MvNetworkReason *reasons = ARENA(enum MvNetworkReason);",
+            "uint32_t *count = ARENA(uint32_t);",
+        ],
         ["reasons", "count"],
     )
     yield from bad_object(base, "reasons", "enum MvNetworkReason", writes=True)
@@ -262,32 +308,58 @@ def _network() -> Iterator[Case]:
 
 def _logging() -> Iterator[Case]:
     for init, log in (("mvServerLoggingInit", "mvServerLog"), ("mvTestLoggingInit", "mvTestLog")):
-        base = _base(log, Phase.BOOT, ['const uint8_t *message = (const uint8_t *)"conformance";'], ["message", "11"])
+        base = _base(
+            log,
+            Phase.BOOT,
+            ['const uint8_t *message = (const uint8_t *)"conformance";'],
+            ["message", "11"],
+        )
         yield base.case("before-init", [], "UNAVAILABLE")
-        base = _base(init, Phase.BOOT, ["uint8_t *buffer = ARENA_ALIGNED(1024, 512);", "uint32_t length = 1024;"], ["buffer", "length"])
+        base = _base(
+            init,
+            Phase.BOOT,
+            ["uint8_t *buffer = ARENA_ALIGNED(1024, 512);", "uint32_t length = 1024;"],
+            ["buffer", "length"],
+        )
         yield from bad_buffer(base, "buffer", "1024", writes=True)
         yield base.case("buffer=misaligned", ["buffer = buffer + 1;"], "INVALIDBUFFERALIGNMENT")
         yield base.case("length=0", ["length = 0;"], "INVALIDBUFFERSIZE")
         yield base.case(
-            "length=100", ["length = 100;"], "INVALIDBUFFERSIZE",
+            "length=100",
+            ["length = 100;"],
+            "INVALIDBUFFERSIZE",
             "default rule: a multiple of 512 bytes, at least 1024",
         )
-        base = _base(log, Phase.HANDLES, ['const uint8_t *message = (const uint8_t *)"conformance";', "uint16_t length = 11;"], ["message", "length"])
+        base = _base(
+            log,
+            Phase.HANDLES,
+            ['const uint8_t *message = (const uint8_t *)"conformance";', "uint16_t length = 11;"],
+            ["message", "length"],
+        )
         yield from bad_buffer(base, "message", "11", writes=False)
         yield base.case(
-            "length=65535", ["message = (const uint8_t *)RAM_BASE;", "length = 0xFFFF;"], "LOGMESSAGETOOLONG",
+            "length=65535",
+            ["message = (const uint8_t *)RAM_BASE;", "length = 0xFFFF;"],
+            "LOGMESSAGETOOLONG",
             "default limit: 1024 bytes",
         )
 
 
 def _power_and_system() -> Iterator[Case]:
-    yield _base("mvPowerSave", Phase.BOOT, [], ["(enum MvPowerSavingMode)5"]).case("mode=5", [], "PARAMETERFAULT")
-    yield _base("mvDeepSleep", Phase.BOOT, [], ["(enum MvDeepSleepMode)2"]).case("mode=2", [], "PARAMETERFAULT")
-    yield _base("mvRestart", Phase.BOOT, [], ["(enum MvRestartMode)1"]).case("mode=1", [], "PARAMETERFAULT")
+    yield _base("mvPowerSave", Phase.BOOT, [], ["(enum MvPowerSavingMode)5"]).case(
+        "mode=5", [], "PARAMETERFAULT"
+    )
+    yield _base("mvDeepSleep", Phase.BOOT, [], ["(enum MvDeepSleepMode)2"]).case(
+        "mode=2", [], "PARAMETERFAULT"
+    )
+    yield _base("mvRestart", Phase.BOOT, [], ["(enum MvRestartMode)1"]).case(
+        "mode=1", [], "PARAMETERFAULT"
+    )
     yield _base("mvSystemLedEnable", Phase.BOOT, [], ["2"]).case(
         "enable=2", [], "PARAMETERFAULT", "default: reserved values are rejected"
     )
     yield from _out_only("mvGetWakeReason", "enum MvWakeReason")
+
     setup = [
         "struct MvOpenSystemNotificationParams *params = ARENA(struct MvOpenSystemNotificationParams);",
         "params->notification_handle = g_notification;",
@@ -304,40 +376,76 @@ def _power_and_system() -> Iterator[Case]:
         ["params->notification_source = (enum MvSystemNotificationSource)7;"],
         "INVALIDHANDLE",
     )
+
     yield from _handle_pointer_call(
-        "mvCloseSystemNotification", Phase.HANDLES, "MvSystemEventHandle", "g_system_event", "g_notification"
+        "mvCloseSystemNotification",
+        Phase.HANDLES,
+        "MvSystemEventHandle",
+        "g_system_event",
+        "g_notification",
     )
 
 
 def _external_flash() -> Iterator[Case]:
-    base = _base("mvExternalFlashOpen", Phase.BOOT, ["MvExternalFlashHandle *handle = ARENA(MvExternalFlashHandle);"], ["handle"])
+    base = _base(
+        "mvExternalFlashOpen",
+        Phase.BOOT,
+        ["MvExternalFlashHandle *handle = ARENA(MvExternalFlashHandle);"],
+        ["handle"],
+    )
     yield from bad_object(base, "handle", "MvExternalFlashHandle", writes=True)
-    yield from _handle_pointer_call("mvExternalFlashClose", Phase.HANDLES, "MvExternalFlashHandle", "g_flash", "g_network")
+
+    yield from _handle_pointer_call(
+        "mvExternalFlashClose", Phase.HANDLES, "MvExternalFlashHandle", "g_flash", "g_network"
+    )
+
     base = _base(
         "mvExternalFlashGetInfo",
         Phase.HANDLES,
-        ["MvExternalFlashHandle handle = g_flash;", "struct MvExternalFlashInfo *info = ARENA(struct MvExternalFlashInfo);", "info->version = 1;"],
+        [
+            "MvExternalFlashHandle handle = g_flash;",
+            "struct MvExternalFlashInfo *info = ARENA(struct MvExternalFlashInfo);",
+            "info->version = 1;",
+        ],
         ["handle", "info"],
     )
     yield from bad_object(base, "info", "struct MvExternalFlashInfo", writes=True)
     yield from bad_handle(base, "handle", "MvExternalFlashHandle", "g_network")
     for version in ("0", "2"):
-        yield base.case(f"info->version={version}", [f"info->version = {version};"], "UNSUPPORTEDSTRUCTUREVERSION")
-    for call, writes in (("mvExternalFlashReadBlocking", True), ("mvExternalFlashWriteBlocking", False)):
+        yield base.case(
+            f"info->version={version}",
+            [f"info->version = {version};"],
+            "UNSUPPORTEDSTRUCTUREVERSION",
+        )
+
+    for call, writes in (
+        ("mvExternalFlashReadBlocking", True),
+        ("mvExternalFlashWriteBlocking", False),
+    ):
         base = _base(
             call,
             Phase.HANDLES,
-            ["MvExternalFlashHandle handle = g_flash;", "uint32_t address = 0;", "uint32_t length = 16;", "uint8_t *buffer = ARENA_BUFFER(16);"],
+            [
+                "MvExternalFlashHandle handle = g_flash;",
+                "uint32_t address = 0;",
+                "uint32_t length = 16;",
+                "uint8_t *buffer = ARENA_BUFFER(16);",
+            ],
             ["handle", "address", "length", "buffer"],
         )
         yield from bad_buffer(base, "buffer", "16", writes=writes)
         yield from bad_handle(base, "handle", "MvExternalFlashHandle", "g_network")
         yield base.case("address=end-8", ["address = g_flash_size - 8;"], "ADDRESSOUTOFRANGE")
         yield base.case("address=0xfffffff0", ["address = 0xFFFFFFF0u;"], "ADDRESSOUTOFRANGE")
+
     base = _base(
         "mvExternalFlashEraseBlocking",
         Phase.HANDLES,
-        ["MvExternalFlashHandle handle = g_flash;", "uint32_t address = 0;", "uint32_t length = 4096;"],
+        [
+            "MvExternalFlashHandle handle = g_flash;",
+            "uint32_t address = 0;",
+            "uint32_t length = 4096;",
+        ],
         ["handle", "address", "length"],
     )
     yield from bad_handle(base, "handle", "MvExternalFlashHandle", "g_network")
@@ -367,19 +475,30 @@ def _wifi() -> Iterator[Case]:
             )
     yield base.case("params->version=2", ["params->version = 2;"], "UNSUPPORTEDSTRUCTUREVERSION")
     yield base.case(
-        "params->v1.config_mode=7", ["params->v1.config_mode = (enum MvWifiConfigMode)7;"],
-        "PARAMETERFAULT", "default: an unknown mode is a bad parameter",
+        "params->v1.config_mode=7",
+        ["params->v1.config_mode = (enum MvWifiConfigMode)7;"],
+        "PARAMETERFAULT",
+        "default: an unknown mode is a bad parameter",
     )
     yield base.case(
         "params->v1.wifi_ssid.length=33",
-        ['params->v1.wifi_ssid.data = (const uint8_t *)RAM_BASE;', "params->v1.wifi_ssid.length = 33;"],
-        "INPUTTOOLONG", "default limit: 32-byte SSID",
+        [
+            "params->v1.wifi_ssid.data = (const uint8_t *)RAM_BASE;",
+            "params->v1.wifi_ssid.length = 33;",
+        ],
+        "INPUTTOOLONG",
+        "default limit: 32-byte SSID",
     )
     yield base.case(
         "params->v1.wifi_password.length=65",
-        ['params->v1.wifi_password.data = (const uint8_t *)RAM_BASE;', "params->v1.wifi_password.length = 65;"],
-        "INPUTTOOLONG", "default limit: 64-byte password",
+        [
+            "params->v1.wifi_password.data = (const uint8_t *)RAM_BASE;",
+            "params->v1.wifi_password.length = 65;",
+        ],
+        "INPUTTOOLONG",
+        "default limit: 64-byte password",
     )
+
     setup = [
         "struct MvWifiConfigOut *params = ARENA(struct MvWifiConfigOut);",
         "params->version = 1;",

@@ -1,6 +1,6 @@
 """Conformance cases of the channel families: channels, HTTP, config fetch and MQTT.
 
-They run once the network is connected and the firmware holds one open HTTP
+They run once the network is connected and the firmware has one open HTTP
 channel (``g_http``), one config-fetch channel (``g_config``) and one MQTT
 channel (``g_mqtt``). The ``new_*`` constructors of the firmware build valid
 request structures in the canary arena.
@@ -32,6 +32,7 @@ def _open_channel() -> Iterator[Case]:
         "MvChannelHandle *handle = ARENA(MvChannelHandle);",
     ]
     # mvOpenChannel allows 8 calls a second, so the firmware spaces these cases.
+
     base = _base("mvOpenChannel", Phase.CHANNELS, setup, ["params", "handle"], paced=True)
     yield from bad_object(base, "params", "struct MvOpenChannelParams", writes=False)
     yield from bad_object(base, "handle", _CHANNEL, writes=True)
@@ -92,6 +93,7 @@ def _generic_channel() -> Iterator[Case]:
 
     # The opaque-byte calls need an OPAQUEBYTES channel, whose endpoints the
     # documentation does not name; only their handle checks run here.
+
     setup = [
         "MvChannelHandle handle = g_http;",
         "uint8_t **pointer = ARENA(uint8_t *);",
@@ -99,15 +101,18 @@ def _generic_channel() -> Iterator[Case]:
     ]
     base = _base("mvReadChannel", Phase.CHANNELS, setup, ["handle", "pointer", "length"])
     yield from _unknown_handles(base)
+
     base = _base(
-        "mvReadChannelComplete", Phase.CHANNELS, ["MvChannelHandle handle = g_http;"],
+        "mvReadChannelComplete",
+        Phase.CHANNELS,
+        ["MvChannelHandle handle = g_http;"],
         ["handle", "0"],
     )
     yield from _unknown_handles(base)
     for call in ("mvWriteChannelStream", "mvWriteChannel"):
         setup = [
             "MvChannelHandle handle = g_http;",
-            "const uint8_t *data = (const uint8_t *)\"ping\";",
+            'const uint8_t *data = (const uint8_t *)"ping";',
             "uint32_t *count = ARENA(uint32_t);",
         ]
         base = _base(call, Phase.CHANNELS, setup, ["handle", "data", "4", "count"])
@@ -181,18 +186,39 @@ _MQTT_POINTER_CALLS = (
     ("mvMqttGetNextReadableDataType", "enum MvMqttReadableDataType", None, True),
     ("mvMqttRequestConnect", "struct MvMqttConnectRequest", "new_mqtt_connect_request", False),
     ("mvMqttReadConnectResponse", "struct MvMqttConnectResponse", None, True),
-    ("mvMqttRequestSubscribe", "struct MvMqttSubscribeRequest", "new_mqtt_subscribe_request", False),
-    ("mvMqttReadSubscribeResponse", "struct MvMqttSubscribeResponse",
-     "new_mqtt_subscribe_response", False),
-    ("mvMqttRequestUnsubscribe", "struct MvMqttUnsubscribeRequest",
-     "new_mqtt_unsubscribe_request", False),
-    ("mvMqttReadUnsubscribeResponse", "struct MvMqttUnsubscribeResponse",
-     "new_mqtt_unsubscribe_response", False),
+    (
+        "mvMqttRequestSubscribe",
+        "struct MvMqttSubscribeRequest",
+        "new_mqtt_subscribe_request",
+        False,
+    ),
+    (
+        "mvMqttReadSubscribeResponse",
+        "struct MvMqttSubscribeResponse",
+        "new_mqtt_subscribe_response",
+        False,
+    ),
+    (
+        "mvMqttRequestUnsubscribe",
+        "struct MvMqttUnsubscribeRequest",
+        "new_mqtt_unsubscribe_request",
+        False,
+    ),
+    (
+        "mvMqttReadUnsubscribeResponse",
+        "struct MvMqttUnsubscribeResponse",
+        "new_mqtt_unsubscribe_response",
+        False,
+    ),
     ("mvMqttRequestPublish", "struct MvMqttPublishRequest", "new_mqtt_publish_request", False),
     ("mvMqttReadPublishResponse", "struct MvMqttPublishResponse", None, True),
     ("mvMqttReceiveMessage", "struct MvMqttMessage", "new_mqtt_message", False),
-    ("mvMqttReceiveLostMessageInfo", "struct MvMqttLostMessageInfo",
-     "new_mqtt_lost_message_info", False),
+    (
+        "mvMqttReceiveLostMessageInfo",
+        "struct MvMqttLostMessageInfo",
+        "new_mqtt_lost_message_info",
+        False,
+    ),
     ("mvMqttReadDisconnectResponse", "struct MvMqttDisconnectResponse", None, True),
 )
 
@@ -204,11 +230,15 @@ def _mqtt() -> Iterator[Case]:
         base = _base(call, Phase.CHANNELS, setup, ["handle", "argument"])
         yield from bad_object(base, "argument", ctype, writes=writes)
         yield from bad_handle(base, "handle", _CHANNEL, "g_http")
+
     base = _base(
-        "mvMqttAcknowledgeMessage", Phase.CHANNELS, ["MvChannelHandle handle = g_mqtt;"],
+        "mvMqttAcknowledgeMessage",
+        Phase.CHANNELS,
+        ["MvChannelHandle handle = g_mqtt;"],
         ["handle", "1"],
     )
     yield from bad_handle(base, "handle", _CHANNEL, "g_http")
+
     base = _base(
         "mvMqttRequestDisconnect", Phase.CHANNELS, ["MvChannelHandle handle = g_mqtt;"], ["handle"]
     )

@@ -5,6 +5,7 @@
     OpenvisorError
     ├── ImageError            an ELF or raw image cannot be loaded
     ├── EmulationError        the emulator core failed (never an app fault)
+    │   └── MemoryAccessError a host access to emulated memory hit no memory
     ├── BundleError           a bundle is malformed
     │   └── VerificationError a signature, hash or policy check failed
     ├── UpdateError           an over-the-air update cannot proceed
@@ -81,3 +82,12 @@ class CloudError(OpenvisorError):
 
 class ConfigError(OpenvisorError):
     """A setting, flag or profile value is invalid."""
+
+
+class MemoryAccessError(EmulationError):
+    """A raw memory access by the host (kernel, debugger) hit no application memory."""
+
+    def __init__(self, message: str, *, address: int, size: int) -> None:
+        super().__init__(message)
+        self.address = address
+        self.size = size

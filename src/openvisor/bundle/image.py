@@ -1,6 +1,6 @@
 """Flash images built from ELF files, without objcopy.
 
-The image holds every section that is allocated and has file contents
+The image contains every section that is allocated and has file contents
 (``SHF_ALLOC`` set, type not ``SHT_NOBITS``, size above 0), each at its load
 address (LMA), gaps filled with 0xFF, from the start of application flash
 up to the last loaded byte. That is what

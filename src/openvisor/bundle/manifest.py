@@ -28,9 +28,9 @@ class ManifestOptions:
     """Manifest fields a developer chooses when bundling (all default to 0 or unset).
 
     The public bundler sets only ``debug_auth_pubkey``, ``minimum_kernel_version``,
-    ``connection_grace_time_sec`` and ``minimum_check_in_time_sec``; the crash and
-    politeness fields are written only when one of them is set, so the default
-    output matches that tool byte for byte.
+    ``connection_grace_time_sec`` and ``minimum_check_in_time_sec``. The crash and
+    politeness fields are openvisor additions. The default options give that
+    tool's output byte for byte.
     """
 
     debug_auth_pubkey: bytes | None = None

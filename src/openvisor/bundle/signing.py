@@ -81,7 +81,7 @@ class PrivateKeySigner:
             ) from exc
         if not isinstance(key, ec.EllipticCurvePrivateKey):
             raise VerificationError(
-                f"{source} holds a {type(key).__name__}, not an EC key; use a NIST P-256 key",
+                f"{source} contains a {type(key).__name__}, not an EC key; use a NIST P-256 key",
                 problem="unsupported-key-type",
             )
         return cls(key)
@@ -161,7 +161,7 @@ def load_public_key_pem(pem: bytes, *, source: str = "PEM data") -> bytes:
     if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
         curve = getattr(getattr(key, "curve", None), "name", type(key).__name__)
         raise VerificationError(
-            f"{source} holds a {curve} key; only NIST P-256 (secp256r1) keys are supported",
+            f"{source} contains a {curve} key; only NIST P-256 (secp256r1) keys are supported",
             problem="unsupported-key-type",
         )
     return key.public_bytes(

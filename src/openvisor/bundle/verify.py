@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 class Problem(StrEnum):
-    """Why a bundle was rejected (the ``problem`` attribute of the raised error)."""
+    """Reason codes for a rejected bundle (the ``problem`` attribute of the raised error)."""
 
     NOT_A_ZIP = "not-a-zip"
     MISSING_MANIFEST = "missing-manifest"
@@ -51,7 +51,7 @@ class Problem(StrEnum):
 
 
 class SignatureState(StrEnum):
-    """How a verified manifest's signature was judged."""
+    """Outcome of the signature check of a verified manifest."""
 
     TRUSTED = "trusted"  # signed by a key in the trust store
     UNSIGNED = "unsigned"  # signer 0, accepted only where unsigned bundles are allowed

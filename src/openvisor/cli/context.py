@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import typer
 from rich.console import Console
+from typer._click.core import Context as ClickContext  # typer 0.29 vendors click
 
 from openvisor.cli.profile import Settings, resolve_settings
 from openvisor.errors import CloudError, ConfigError, OpenvisorError
@@ -34,6 +35,7 @@ class CliState:
     api_url: str | None = None
     api_key: str | None = None
     profile: str | None = None
+    verbose: int = 0
     console: Console = field(default_factory=Console)
     err_console: Console = field(default_factory=lambda: Console(stderr=True))
     _settings: Settings | None = None
@@ -67,9 +69,8 @@ class CliState:
                 )
             from openvisor.cloud.client import CloudClient
 
-            self._client = CloudClient(
-                settings.api_url, key_sid=settings.api_key, key_secret=settings.api_secret
-            )
+            assert settings.api_key is not None and settings.api_secret is not None
+            self._client = CloudClient(settings.api_url, settings.api_key, settings.api_secret)
         return self._client
 
     def close(self) -> None:
@@ -103,27 +104,32 @@ def describe_error(exc: OpenvisorError, api_url: str | None) -> tuple[str, str |
             where = api_url or "the cloud"
             return (
                 f"cannot reach the openvisor cloud at {where}: {exc}",
-                "start a local cloud with `ov up` in another terminal, or point ov at a "
-                "running one with --api-url URL, OPENVISOR_API_URL or `ov auth login`",
+                (
+                    "start a local cloud with `ov up` in another terminal, or point ov at a "
+                    "running one with --api-url URL, OPENVISOR_API_URL or `ov auth login`"
+                ),
                 EXIT_UNREACHABLE,
             )
         if exc.status in (401, 403):
             return (
                 f"the cloud at {api_url} rejected the API key: {exc}",
-                "check the key with `ov auth status`; `ov auth login --key SID:SECRET` "
-                "saves a new one",
+                (
+                    "check the key with `ov auth status`; `ov auth login --key SID:SECRET` "
+                    "saves a new one"
+                ),
                 EXIT_UNAUTHORIZED,
             )
     return str(exc), None, EXIT_FAILURE
 
 
 @contextmanager
-def translated_errors(state: CliState | None) -> Iterator[None]:
+def translated_errors(ctx: ClickContext) -> Iterator[None]:
     """Turn openvisor errors raised inside the block into an error line and exit status."""
     try:
         yield
     except OpenvisorError as exc:
         api_url = None
+        state = ctx.obj if isinstance(ctx.obj, CliState) else None
         if state is not None:
             try:
                 api_url = state.settings.api_url

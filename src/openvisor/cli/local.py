@@ -7,21 +7,27 @@ beyond 127.0.0.1.
 
 from __future__ import annotations
 
+import base64
 import logging
+import os
 import secrets
 import socket
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Self
 
 import uvicorn
 
-from openvisor.errors import ConfigError, OpenvisorError
+from openvisor import atomicfile
+from openvisor.errors import ConfigError, OpenvisorError, StateError
 
 log = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
+PROVISIONING_FILE = "provisioning.json"
+TRUST_FILE = "trust.json"
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,9 @@ def bind_loopback(port: int) -> socket.socket:
 class LocalCloud:
     """The cloud service on a loopback port, run by uvicorn in a background thread.
 
+    With ``service_link`` (and ``broker_url``, the broker handed to devices)
+    the service also serves devices over that link.
+
     Example::
 
         cloud = LocalCloud(state_dir, credentials=AdminCredentials.generate())
@@ -76,14 +85,24 @@ class LocalCloud:
         credentials: AdminCredentials,
         port: int = 0,
         broker_url: str | None = None,
+        service_link: Any = None,
     ) -> None:
         self.state_dir = state_dir
         self.credentials = credentials
         self._requested_port = port
-        self._broker_url = broker_url
+        self.broker_url = broker_url
+        self.service_link = service_link
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+        self._app: Any = None
         self.port = 0
+
+    @property
+    def service(self) -> Any:
+        """The running service's state (database sessions, signer), valid after :meth:`start`."""
+        if self._app is None:
+            raise OpenvisorError("the cloud is not running: call start() first")
+        return self._app.state.ov
 
     @property
     def url(self) -> str:
@@ -103,16 +122,17 @@ class LocalCloud:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         sock = bind_loopback(self._requested_port)
         self.port = sock.getsockname()[1]
-        options: dict[str, object] = {
-            "database_url": self.database_url,
-            "public_url": self.url,
-            "admin_account_sid": self.credentials.account_sid,
-            "admin_auth_token": self.credentials.auth_token,
-        }
-        if self._broker_url:
-            options["broker_url"] = self._broker_url
+        settings = Settings(
+            database_url=self.database_url,
+            public_url=self.url,
+            admin_account_sid=self.credentials.account_sid,
+            admin_auth_token=self.credentials.auth_token,
+        )
+        if self.broker_url:
+            settings = settings.model_copy(update={"broker_url": self.broker_url})
+        self._app = create_app(settings, service_link=self.service_link)
         config = uvicorn.Config(
-            create_app(Settings(**options)),
+            self._app,
             log_config=None,
             log_level="warning",
             ws="websockets-sansio",
@@ -146,9 +166,42 @@ class LocalCloud:
         self._thread = None
         log.info("Stopped local cloud (url=%s)", self.url)
 
-    def __enter__(self) -> LocalCloud:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def provision_device(
+    client: Any, folder: Path, *, unique_name: str | None = None, exact_dir: bool = False
+) -> tuple[str, Path]:
+    """Create a device identity, register it with the cloud and store what it needs.
+
+    The state directory is ``folder`` itself when ``exact_dir`` is set, else
+    ``folder/<device SID>``. It receives the identity (``identity/``), the
+    registration answer with the broker settings and link secret
+    (``provisioning.json``, mode 0600) and the cloud's bundle-signing key in
+    the trust store (``trust.json``). Returns the device SID and the directory.
+    """
+    from openvisor.bundle import TrustStore
+    from openvisor.link.identity import DeviceIdentity, new_device_id
+
+    device_id = new_device_id()
+    state_dir = folder if exact_dir else folder / device_id
+    if (state_dir / "identity" / "device.json").exists():
+        raise StateError(f"{state_dir} already holds a device: choose an empty state directory")
+    identity = DeviceIdentity.create(state_dir, device_id=device_id)
+    registration = client.provision_device(
+        identity.public_key_pem(), device_sid=identity.device_id, unique_name=unique_name
+    )
+    path = state_dir / PROVISIONING_FILE
+    atomicfile.write_json(path, {**registration, "api_url": client.base_url})
+    os.chmod(path, 0o600)
+    trust = TrustStore()
+    signing_key = base64.b64decode(registration["bundle_signing_key"]["public_key"])
+    trust.add(signing_key, label="cloud")
+    trust.save(state_dir / TRUST_FILE)
+    log.info("Provisioned device (device=%s, state_dir=%s)", identity.device_id, state_dir)
+    return identity.device_id, state_dir

@@ -11,9 +11,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import click
 import typer
 from rich.logging import RichHandler
+from typer._click.core import Context as ClickContext  # typer 0.29 vendors click
 from typer.core import TyperGroup
 
 from openvisor import __version__
@@ -39,15 +39,14 @@ COMMAND_MODULES: tuple[str, ...] = (
 class OvGroup(TyperGroup):
     """Root group that turns openvisor errors from any command into a message and status."""
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: ClickContext) -> list[str]:
         """Keep registration order in `ov --help` instead of sorting by name."""
         return list(self.commands)
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: ClickContext) -> Any:
         """Run the chosen command, translating errors and closing the REST client."""
-        state = ctx.obj if isinstance(ctx.obj, CliState) else None
         try:
-            with translated_errors(state):
+            with translated_errors(ctx):
                 return super().invoke(ctx)
         finally:
             if isinstance(ctx.obj, CliState):
@@ -117,6 +116,7 @@ def root(
     state.api_url = api_url
     state.api_key = api_key
     state.profile = profile
+    state.verbose = verbose
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
     logging.basicConfig(
         level=level,
@@ -153,9 +153,7 @@ def register_commands(root_app: typer.Typer) -> None:
             )
             name = module_name.rsplit(".", 1)[-1]
             settings = {"ignore_unknown_options": True, "allow_extra_args": True}
-            root_app.command(name, context_settings=settings)(
-                _unavailable(name, module_name, exc)
-            )
+            root_app.command(name, context_settings=settings)(_unavailable(name, module_name, exc))
 
 
 def _register_module(root_app: typer.Typer, module: Any) -> None:

@@ -46,6 +46,13 @@ def format_time(value: datetime | str | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S")
 
 
+def parse_time(value: str | None) -> datetime | None:
+    """Parse the API's ``YYYY-MM-DDTHH:MM:SSZ`` timestamps (None stays None)."""
+    if not value:
+        return None
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ")
+
+
 def format_bytes(count: int | None) -> str:
     """Format a byte count with a binary unit, e.g. ``12.5 KiB``."""
     if count is None:
@@ -64,7 +71,7 @@ def format_seconds(seconds: float | None) -> str:
         return "-"
     if seconds < 60:
         return f"{seconds:.1f} s"
-    minutes, rest = divmod(int(round(seconds)), 60)
+    minutes, rest = divmod(round(seconds), 60)
     return f"{minutes} min {rest:02d} s"
 
 

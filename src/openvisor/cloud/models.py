@@ -1,8 +1,9 @@
 """SQL models of the cloud service (SQLAlchemy 2, declarative with type hints).
 
 Times are naive UTC ``DateTime`` values, so SQLite and PostgreSQL store
-them alike. Every tenant row carries ``account_sid``, and every query in
-the service layer filters on it.
+them alike; microseconds are kept so that lists sort in creation order.
+Every tenant row carries ``account_sid``, and every query in the service
+layer filters on it.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ SID = String(34)
 
 
 def utcnow() -> datetime:
-    """Return the current UTC time, naive and truncated to whole seconds."""
-    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    """Return the current UTC time, naive; the API shows it to the second."""
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class Base(DeclarativeBase):

@@ -1,8 +1,8 @@
 """One virtual device: machine + kernel + OTA + link around a state directory.
 
-The device runs its CPU in slices (:meth:`Device.step`); between slices it runs
-work queued by other threads, acts on what ended the last slice (a crash, a
-restart, deep sleep, testing complete), checks the watchdog and the
+The device runs its CPU in slices (:meth:`Device.step`). Between slices it runs
+work queued by other threads and acts on what ended the last slice (a crash, a
+restart, deep sleep, testing complete). It also checks the watchdog and the
 stuck-in-fault timer, services OTA and persists changed state.
 """
 
@@ -29,7 +29,7 @@ from openvisor.kernel.crash import (
     Symbolizer,
 )
 from openvisor.kernel.kernel import FAULT_EXCEPTIONS
-from openvisor.kernel.memory import is_readable
+from openvisor.kernel.memory import APP_SRAM_BASE, APP_SRAM_SIZE, is_writable
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ CORE_REGISTERS = [f"r{i}" for i in range(13)] + ["sp", "lr", "pc", "xpsr"]
 
 
 class DeviceState(Enum):
-    """What the device is doing between slices."""
+    """Run state of a device between slices."""
 
     RUNNING = "running"
     WAITING_RESTART = "waiting-restart"
@@ -119,6 +119,8 @@ class Device:
         self.crash_listeners: list[Callable[[CrashReport], None]] = []
         self.machine_listeners: list[Callable[[Any], None]] = []
         """Called with each new machine, to attach peripheral observers."""
+        self.debugger: Any = None
+        """An ``openvisor.gdb.DeviceDebugger`` when GDB may attach (``ov run --gdb``, link)."""
 
         self._restart_at_us = 0
         self._next_wake = MvWakeReason.COLDBOOT
@@ -126,6 +128,11 @@ class Device:
         self._fault_since_us: int | None = None
         self._symbolizer: Symbolizer | None = None
         self._boot_image: AppImage | None = None
+        self._ota_bridge: Any = None
+        if ota is not None and link is not None:
+            from openvisor.ota.bridge import OtaLinkBridge
+
+            self._ota_bridge = OtaLinkBridge(ota, link)
 
     # Lifetime.
 
@@ -137,7 +144,7 @@ class Device:
         self._start_app()
 
     def _select_image(self) -> tuple[AppImage | None, MvWakeReason | None]:
-        """The image to start and a wake reason that overrides the device's, if any."""
+        """Return the image to start and a wake reason that overrides the device's, if any."""
         if self.ota is not None:
             selection = self.ota.select_boot()
             if selection is not None:
@@ -146,6 +153,7 @@ class Device:
                     data=selection.image,
                     crash_policy=policy_from_manifest(selection.manifest.crash),
                     app_id=selection.app_id,
+                    debug_auth_pubkey=bytes(selection.manifest.debug_auth_pubkey or b""),
                 )
                 wake = MvWakeReason[selection.wake_reason] if selection.wake_reason else None
                 return image, wake
@@ -209,6 +217,9 @@ class Device:
         budget_us = min(max_us or self.config.slice_us, self.config.slice_us)
         self.kernel.run_pending()
         self.kernel.wakeup.clear()
+        debugger = self.debugger
+        if debugger is not None:
+            debugger.service()
 
         if self.state is DeviceState.WAITING_RESTART:
             remaining = self._restart_at_us - self.kernel.micros()
@@ -220,13 +231,30 @@ class Device:
         if self.state is DeviceState.FINISHED:
             return self.state
 
+        if debugger is not None and debugger.holds_app():
+            # Halted by GDB: time and the link go on, the app does not run. The
+            # watchdog and the stuck-in-fault timer restart when it resumes.
+            self.kernel.advance(budget_us)
+            self.kernel.last_call_us = self.kernel.micros()
+            self._fault_since_us = None
+            self._service_ota()
+            self.kernel.flush()
+            return self.state
         result = self.machine.run(max_cycles=budget_us * CYCLES_PER_US)
+        if debugger is not None and debugger.intercept(result):
+            self._service_ota()
+            self.kernel.flush()
+            return self.state
         app_exit = self.kernel.take_exit()
         fault = getattr(result, "fault", None)
         if fault is not None:
             self._crash(_crash_kind(fault), fault=fault)
         elif app_exit is not None:
             self._handle_exit(app_exit)
+        elif getattr(result.reason, "value", None) == "reset":
+            # NOTE: the wake reason after an app's own AIRCR.SYSRESETREQ is undocumented.
+            log.info("Restart app on its system reset request (device=%s)", self.device_id)
+            self._schedule_restart(MvWakeReason.COLDBOOT, 0)
         else:
             self._check_timers()
         self._service_ota()
@@ -241,6 +269,11 @@ class Device:
             if until is not None and until():
                 break
         return self.state
+
+    def restart_for_debugger(self) -> None:
+        """Restart the app now with wake reason DEBUGGERRESTART (GDB `monitor reset`, kill)."""
+        self._next_wake = MvWakeReason.DEBUGGERRESTART
+        self._start_app()
 
     # What ended a slice.
 
@@ -290,6 +323,8 @@ class Device:
             s.source is MvSystemNotificationSource.UPDATE for s in notifications.subscriptions()
         )
         action = self.ota.service(self.kernel.micros(), update_notification_open=subscribed)
+        if self._ota_bridge is not None:
+            self._ota_bridge.send_reports()
         if action is OtaAction.NOTIFY_UPDATE_DOWNLOADED:
             notifications.emit(MvSystemNotificationSource.UPDATE, MvEventType.UPDATEDOWNLOADED)
         elif action is OtaAction.RESTART_FOR_UPDATE:
@@ -313,7 +348,7 @@ class Device:
         report.restart_delay_us = self.backoff.next_delay_us(uptime)
         report.crash_count = self.crash_log.crash_count + 1
         self.crash_log.record(report)
-        log.warning(
+        log.info(
             "Crash app (device=%s, kind=%s, pc=%#010x, restart_in_ms=%d)",
             self.device_id,
             kind.value,
@@ -330,15 +365,15 @@ class Device:
         self, kind: CrashKind, *, fault: Any, detail: str, address: int | None
     ) -> CrashReport:
         registers = _fault_registers(fault) or _read_registers(self.machine)
+        access = str(getattr(fault, "access", "") or "")
         if fault is not None:
-            address = getattr(fault, "fault_address", address)
-            detail = detail or str(getattr(fault, "kind", ""))
+            address = getattr(fault, "address", address)
+            detail = detail or str(getattr(fault, "description", "") or "")
         sp = registers.get("sp", 0)
+        # The top of the stack runs from SP up to the policy's size or the end of SRAM.
         stack = b""
-        size = self.backoff.policy.stack_bytes
-        while size and not is_readable(sp, size):
-            size //= 2
-        if size:
+        if is_writable(sp, 1):
+            size = min(self.backoff.policy.stack_bytes, APP_SRAM_BASE + APP_SRAM_SIZE - sp)
             stack = bytes(self.machine.mem_read(sp, size))
 
         symbols: dict[str, str] = {}
@@ -357,7 +392,7 @@ class Device:
             sp=sp,
             xpsr=registers.get("xpsr", 0),
             fault_address=address,
-            access=str(getattr(fault, "access", getattr(fault, "access_type", "")) or ""),
+            access=access,
             registers=registers,
             stack=stack.hex(),
             symbols=symbols,
@@ -365,7 +400,7 @@ class Device:
 
 
 def _load_device_id(state_dir: Path) -> str:
-    """The device id from the identity in ``state_dir``, created on first use."""
+    """Return the device id from the identity in ``state_dir``, created on first use."""
     try:
         from openvisor.link.identity import DeviceIdentity
     except ImportError as exc:  # the link package is optional for a bare device
@@ -374,9 +409,13 @@ def _load_device_id(state_dir: Path) -> str:
 
 
 def _crash_kind(fault: Any) -> CrashKind:
-    return (
-        CrashKind.LOCKUP if "lockup" in str(getattr(fault, "kind", "")).lower() else CrashKind.FAULT
-    )
+    """Map the machine's fault kind (``FaultKind``) to the crash report's kind."""
+    kind = str(getattr(getattr(fault, "kind", None), "value", ""))
+    if kind == "lockup":
+        return CrashKind.LOCKUP
+    if kind == "gateway-call":
+        return CrashKind.GATEWAY
+    return CrashKind.FAULT
 
 
 def _fault_registers(fault: Any) -> dict[str, int]:

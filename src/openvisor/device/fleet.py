@@ -1,8 +1,8 @@
 """Many virtual devices in one process, their CPU slices shared out to worker threads.
 
 Emulation runs only on the fleet's worker threads, never on an asyncio event
-loop. Each device runs on one worker at a time, one slice at a go; in real-time
-pacing a device whose virtual clock is ahead of the wall clock waits, so an idle
+loop. Each device runs on one worker at a time, one slice at a go. In real-time
+pacing a device whose virtual clock is ahead of the wall clock waits. So an idle
 device (its CPU asleep, virtual time fast-forwarded) costs no host CPU until
 wall time catches up or link work arrives for it.
 """
@@ -31,7 +31,7 @@ class _Entry:
 
 @dataclass
 class _Pace:
-    """Where a device's virtual clock and the wall clock started, for real-time pacing."""
+    """Start points of a device's virtual clock and the wall clock, for real-time pacing."""
 
     wall_start: float
     micros_start: int

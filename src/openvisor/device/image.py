@@ -17,7 +17,7 @@ APP_FLASH_SIZE = 1 << 20
 
 @dataclass(frozen=True)
 class AppImage:
-    """What to load into application flash, plus what the kernel knows about it.
+    """An application image for flash, with the crash policy and id the kernel uses.
 
     ``elf_path`` is set for ELF images (loaded with symbols, used to symbolize
     crash reports); otherwise ``data`` is the raw flash image from 0x0800_0000.
@@ -28,6 +28,8 @@ class AppImage:
     elf_path: Path | None = None
     crash_policy: CrashPolicy = field(default_factory=CrashPolicy)
     app_id: str = ""
+    debug_auth_pubkey: bytes = b""
+    """The bundle's debugging public key (65-byte P-256 point); empty: not debuggable remotely."""
 
     @classmethod
     def from_path(
@@ -76,11 +78,12 @@ class AppImage:
             data=verified.image,
             crash_policy=policy_from_manifest(verified.manifest.crash),
             app_id=verified.app_id,
+            debug_auth_pubkey=bytes(verified.manifest.debug_auth_pubkey or b""),
         )
 
 
 def policy_from_manifest(crash: dict[str, Any]) -> CrashPolicy:
-    """The crash policy of a manifest's ``crash`` section (missing values are 0 = default)."""
+    """Build the crash policy of a manifest's ``crash`` section (missing values are 0 = default)."""
     return CrashPolicy(
         minimum_restart_ms=int(crash.get("minimum_restart_ms", 0) or 0),
         maximum_restart_ms=int(crash.get("maximum_restart_ms", 0) or 0),

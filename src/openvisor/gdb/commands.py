@@ -166,6 +166,11 @@ class GdbStub:
             return b""
         return self._stopped(event)
 
+    @property
+    def stepping(self) -> bool:
+        """Whether the resumed core is single-stepping (the stub steps it itself)."""
+        return self.running and self._stepping
+
     def interrupt(self) -> None:
         """Ask a running core to stop, as the 0x03 byte does."""
         if self.running:

@@ -91,6 +91,13 @@ def _close_error(ws: ClientConnection) -> DebugError:
     return DebugError(f"the cloud ended the debug session (code {code}): {reason}")
 
 
+def _notice_error(notice: dict[str, object]) -> DebugError:
+    text = str(notice["error"])
+    if notice.get("status") in (401, 403):
+        return DebugAuthError(f"the cloud rejected the debug session: {text}")
+    return DebugError(f"the cloud rejected the debug session: {text}")
+
+
 class DebugProxy:
     """One ``ov debug`` session: the WebSocket, the tunnel and the local GDB port.
 
@@ -138,6 +145,9 @@ class DebugProxy:
                 f"device {self.options.device} did not answer the debug handshake within "
                 f"{self.options.handshake_timeout:.0f} s: is it online and running an app?"
             ) from exc
+        except DebugError:
+            await self._ws.close()
+            raise
 
         self._server = await asyncio.start_server(
             self._serve_gdb, host=self.options.host, port=self.options.port
@@ -161,7 +171,7 @@ class DebugProxy:
             raise DebugError("the debug relay did not announce a session: protocol mismatch")
         announcement = json.loads(first)
         if "error" in announcement:
-            raise DebugError(str(announcement["error"]))
+            raise _notice_error(announcement)
         self.status.session_sid = str(announcement.get("session", ""))
 
         await ws.send(self._tunnel.hello())
@@ -181,7 +191,7 @@ class DebugProxy:
                 return message
             notice = json.loads(message)
             if "error" in notice:
-                raise DebugError(str(notice["error"]))
+                raise _notice_error(notice)
 
     async def serve_forever(self) -> None:
         """Relay frames from the device to GDB until the relay closes or the task is cancelled."""

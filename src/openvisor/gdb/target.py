@@ -256,34 +256,29 @@ def decode_register(reg: Register, text: bytes) -> int:
     return int.from_bytes(raw, "little")
 
 
-# Fault kinds map to the signal a POSIX debugger user expects: memory
-# protection and bus errors are SIGSEGV or SIGBUS, undefined instructions
-# and invalid state are SIGILL, divide-by-zero is SIGFPE.
+# Fault kinds map to the signal a POSIX debugger user expects. The first
+# group are the emulator's crash kinds (openvisor.machine.results.FaultKind);
+# the second are the Cortex-M fault exceptions and their CFSR causes, used
+# when the core enters a fault handler under the debugger.
 _FAULT_SIGNALS: dict[str, Signal] = {
-    "memmanage": Signal.SIGSEGV,
-    "mem_manage": Signal.SIGSEGV,
     "memory": Signal.SIGSEGV,
-    "access": Signal.SIGSEGV,
-    "invalid_memory": Signal.SIGSEGV,
-    "busfault": Signal.SIGBUS,
-    "bus_fault": Signal.SIGBUS,
-    "bus": Signal.SIGBUS,
-    "unaligned": Signal.SIGBUS,
-    "usagefault": Signal.SIGILL,
-    "usage_fault": Signal.SIGILL,
-    "undefined_instruction": Signal.SIGILL,
-    "undefined": Signal.SIGILL,
+    "flash_write": Signal.SIGSEGV,
+    "gateway_read": Signal.SIGSEGV,
+    "gateway_call": Signal.SIGSEGV,
+    "stacking": Signal.SIGBUS,
+    "lockup": Signal.SIGSEGV,
     "invalid_state": Signal.SIGILL,
-    "invstate": Signal.SIGILL,
+    "hardfault": Signal.SIGSEGV,
+    "memmanage": Signal.SIGSEGV,
+    "busfault": Signal.SIGBUS,
+    "usagefault": Signal.SIGILL,
+    "securefault": Signal.SIGSEGV,
     "undefinstr": Signal.SIGILL,
+    "invstate": Signal.SIGILL,
     "invpc": Signal.SIGILL,
     "nocp": Signal.SIGILL,
-    "divide_by_zero": Signal.SIGFPE,
+    "unaligned": Signal.SIGBUS,
     "divbyzero": Signal.SIGFPE,
-    "hardfault": Signal.SIGSEGV,
-    "hard_fault": Signal.SIGSEGV,
-    "securefault": Signal.SIGSEGV,
-    "secure_fault": Signal.SIGSEGV,
 }
 
 

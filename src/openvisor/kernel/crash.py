@@ -1,9 +1,9 @@
 """Crash reports, their symbolization, and the restart back-off after a crash.
 
-A crash ends the application, never the device: the kernel records what the
-core looked like (registers, fault address, the top of the stack), names the
-code addresses from the ELF's symbols and line table where an ELF is at hand,
-and the device restarts the app after a back-off in virtual time.
+A crash ends the application, never the device. The kernel records the core's
+state (registers, fault address, the top of the stack) and names the code
+addresses from the ELF's symbols and line table when an ELF is available. The
+device then restarts the app after a back-off in virtual time.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ MAX_STACK_BYTES = 4096
 
 
 class CrashKind(Enum):
-    """Why the kernel ended the application."""
+    """Reason the kernel ended the application."""
 
     FAULT = "fault"
     """An access outside the app's map, or a fault the machine routes to the microvisor."""
@@ -43,7 +43,7 @@ class CrashKind(Enum):
     WATCHDOG = "watchdog"
     """No system call within the watchdog period."""
     GATEWAY = "gateway"
-    """A branch to a gateway address that holds no call."""
+    """A branch to a gateway address that has no call."""
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ class RestartBackoff:
     last_delay_us: int = 0
 
     def next_delay_us(self, uptime_us: int) -> int:
-        """The back-off for a crash that happened ``uptime_us`` after the app started."""
+        """Return the back-off for a crash ``uptime_us`` after the app started."""
         if self.last_delay_us and uptime_us < QUICK_CRASH_US:
             delay = min(self.policy.max_restart_us, self.last_delay_us * 2)
         else:
@@ -87,7 +87,7 @@ class RestartBackoff:
 
 @dataclass
 class CrashReport:
-    """What the kernel recorded when it ended the app."""
+    """The kernel's record of one application crash."""
 
     kind: str
     detail: str
@@ -110,7 +110,7 @@ class CrashReport:
     crash_count: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        """A plain mapping for JSON state files and the device link."""
+        """Convert the report to a plain mapping for JSON state files and the device link."""
         return asdict(self)
 
     @classmethod
@@ -119,7 +119,7 @@ class CrashReport:
         return cls(**value)
 
     def summary(self) -> str:
-        """One line for a console: kind, PC (symbolized) and fault address."""
+        """Format one console line: kind, PC (symbolized) and fault address."""
         where = self.symbols.get("pc", f"{self.pc:#010x}")
         text = f"app crashed ({self.kind}) at {where}"
         if self.fault_address is not None:
@@ -192,7 +192,12 @@ class Symbolizer:
         if index < 0:
             return None
         start, size, name = self._functions[index]
-        if size and address >= start + size:
+        if size == 0:
+            # A symbol without a size (hand-written assembly) extends to the next one.
+            last = index + 1 == len(self._functions)
+            if last or address >= self._functions[index + 1][0]:
+                return None
+        elif address >= start + size:
             return None
         return f"{name}+{address - start:#x}"
 

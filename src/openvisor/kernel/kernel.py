@@ -42,7 +42,7 @@ class MachinePort(MemoryPort, Protocol):
 
 
 class ExitKind(Enum):
-    """Why the application stopped running, as decided by a system call or a fault."""
+    """Reason the application stopped, set by a system call or a fault."""
 
     RESTART = "restart"
     TESTING_COMPLETE = "testing-complete"
@@ -95,7 +95,7 @@ class Kernel:
 
     The kernel owns the handles, the per-family state (notification centres,
     logging, external flash, and the network families in ``kernel.net``) and
-    the virtual clock offsets; the device owns the machine and decides what
+    the virtual clock offsets. The device owns the machine and decides what
     happens when the app stops.
 
     Example::
@@ -134,10 +134,12 @@ class Kernel:
         """Set whenever work arrives from another thread, so an idle device runs again."""
         self.last_call_us = 0
         """Virtual time of the latest system call (the watchdog's kick)."""
+        self.debugger_attached = False
+        """Set while GDB is attached; the network reasons then include DEBUGGERATTACHED."""
         self.test_log_listeners: list[Callable[[str], None]] = []
         self.led_listeners: list[Callable[[bool], None]] = []
         self.network_busy_probe: Callable[[], bool] | None = None
-        """Set by the network families: True while the app holds a network request."""
+        """Set by the network families: returns True while the app has a network request."""
 
         if self.settings.wall_time_from_host:
             self._wall_offset_us = int(time.time() * 1_000_000)
@@ -192,7 +194,7 @@ class Kernel:
             self.machine.pend_irq(irqn)
 
     def network_busy(self) -> bool:
-        """Tell whether the app holds network requests (power calls then fail MICROVISORBUSY)."""
+        """Tell whether the app has network requests (power calls then return MICROVISORBUSY)."""
         return self.network_busy_probe is not None and self.network_busy_probe()
 
     # Time.
@@ -255,7 +257,7 @@ class Kernel:
     # Per-family state.
 
     def family_state(self, cls: type[T]) -> T:
-        """The one ``cls(kernel)`` instance of this kernel, created on first use."""
+        """Return this kernel's one ``cls(kernel)`` instance, created on first use."""
         state = self._families.get(cls)
         if state is None:
             state = cls(self)  # type: ignore[call-arg]

@@ -8,8 +8,9 @@ enforces the device link's rules through two amqtt plugins:
   P-256 key (`openvisor.link.identity.verify_mqtt_password`), checked
   against the public key that ``device_key`` returns for it;
 - topic access: a device may publish only to its own ``up`` and
-  ``presence`` topics and subscribe only to its own ``down`` topics
-  (`openvisor.link.topics`); the service may use everything under the prefix.
+  ``presence`` topics, subscribe only to its own ``down`` topics and
+  receive nothing else (`openvisor.link.topics`); the service may use
+  everything under the prefix.
 
 amqtt 0.12.1 keeps sessions and retained messages in memory only, so they
 do not survive a restart of the embedded broker (devices re-announce
@@ -81,7 +82,9 @@ class LinkAuthPlugin(BaseAuthPlugin):
         elif not topics.DEVICE_ID_PATTERN.fullmatch(username) or session.client_id != username:
             ok = False
         elif username in policy.allow_device_password:
-            ok = hmac.compare_digest(password.encode(), policy.allow_device_password[username].encode())
+            ok = hmac.compare_digest(
+                password.encode(), policy.allow_device_password[username].encode()
+            )
         else:
             public_key = policy.device_key(username)
             ok = public_key is not None and verify_mqtt_password(username, password, public_key)
@@ -104,7 +107,11 @@ class LinkTopicPlugin(BaseTopicPlugin):
         self._policy = _POLICIES[self.config.policy]
 
     async def topic_filtering(
-        self, *, session: Session | None = None, topic: str | None = None, action: Action | None = None
+        self,
+        *,
+        session: Session | None = None,
+        topic: str | None = None,
+        action: Action | None = None,
     ) -> bool:
         """Return whether ``session`` may perform ``action`` on ``topic``."""
         if session is None or topic is None:
@@ -112,18 +119,38 @@ class LinkTopicPlugin(BaseTopicPlugin):
         policy = self._policy
         username = session.username or ""
         if username == policy.service_username:
-            return topic.startswith(f"{policy.prefix}/") or topic.startswith("$share/")
+            return topic.startswith((f"{policy.prefix}/", "$share/"))
         if action == Action.PUBLISH:
             allowed = topics.device_may_publish(policy.prefix, username, topic)
         elif action == Action.SUBSCRIBE:
             allowed = topics.device_may_subscribe(policy.prefix, username, topic)
         else:
-            # RECEIVE: the subscription check already confined the device.
-            allowed = True
+            allowed = topic.startswith(f"{policy.prefix}/d/{username}/down/")
         if not allowed:
-            log.warning("Reject topic access (username=%s, action=%s, topic=%s)",
-                        username, action, topic)
+            log.warning(
+                "Reject topic access (username=%s, client=%s, action=%s, topic=%s)",
+                username,
+                session.client_id,
+                action,
+                topic,
+            )
         return allowed
+
+
+class _LinkBroker(Broker):
+    """amqtt's broker with retained messages sent only for permitted subscriptions."""
+
+    async def _publish_retained_messages_for_subscription(
+        self, subscription: tuple[str, int], session: Session
+    ) -> None:
+        # amqtt 0.12.1 calls this for a subscription the topic plugins refused
+        # (SUBACK 0x80), and on every connect for every filter any client holds,
+        # which would hand a device other devices' retained presence. Send only
+        # for filters this session holds.
+        holders = self._subscriptions.get(subscription[0], [])
+        if not any(holder.client_id == session.client_id for holder, _ in holders):
+            return
+        await super()._publish_retained_messages_for_subscription(subscription, session)
 
 
 class EmbeddedBroker:
@@ -154,7 +181,7 @@ class EmbeddedBroker:
         self._policy = _Policy(prefix, service_username, service_password, device_key)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._broker: Broker | None = None
+        self._broker: _LinkBroker | None = None
         self.port = 0
 
     @property
@@ -201,11 +228,11 @@ class EmbeddedBroker:
         assert loop is not None
         asyncio.set_event_loop(loop)
         try:
-            self._broker = Broker(self._config(), loop=loop)
+            self._broker = _LinkBroker(self._config(), loop=loop)
             loop.run_until_complete(self._broker.start())
             server = self._broker._servers["default"].instance
             port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any start failure must reach start()
             started.set_exception(exc)
             loop.close()
             return

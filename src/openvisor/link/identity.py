@@ -67,7 +67,9 @@ class DeviceIdentity:
                 f"device state {state_dir} already has an identity; load it or use a new "
                 "state directory"
             )
-        identity = cls(check_device_id(device_id or new_device_id()), ec.generate_private_key(ec.SECP256R1()))
+        identity = cls(
+            check_device_id(device_id or new_device_id()), ec.generate_private_key(ec.SECP256R1())
+        )
         identity._save(folder)
         log.info("Create device identity (device=%s, state_dir=%s)", identity.device_id, state_dir)
         return identity
@@ -123,7 +125,9 @@ class DeviceIdentity:
         """Return the public key as a PEM SubjectPublicKeyInfo."""
         return (
             self.private_key.public_key()
-            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
             .decode()
         )
 

@@ -175,7 +175,11 @@ class _Connection:
                 log.warning(
                     "Connect to broker failed, retrying (client=%s, broker=%s:%d, error=%s, "
                     "delay_s=%.2f)",
-                    self._name, self._address.host, self._address.port, exc, delay,
+                    self._name,
+                    self._address.host,
+                    self._address.port,
+                    exc,
+                    delay,
                 )
                 self._stop.wait(delay)
                 continue
@@ -373,9 +377,7 @@ class MqttDeviceLink(DeviceLink):
         self, client: paho.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any
     ) -> None:
         if reason.is_failure:
-            log.warning(
-                "Broker rejected connection (device=%s, reason=%s)", self.device_id, reason
-            )
+            log.warning("Broker rejected connection (device=%s, reason=%s)", self.device_id, reason)
             return
         client.subscribe(topics.device_subscription(self._prefix, self.device_id), qos=1)
         client.publish(
@@ -405,15 +407,20 @@ class MqttDeviceLink(DeviceLink):
         try:
             message = messages.decode(msg.payload)
         except LinkError as exc:
-            log.warning("Drop invalid cloud message (device=%s, topic=%s, error=%s)",
-                        self.device_id, msg.topic, exc)
+            log.warning(
+                "Drop invalid cloud message (device=%s, topic=%s, error=%s)",
+                self.device_id,
+                msg.topic,
+                exc,
+            )
             return
         for callback in list(self._message_callbacks):
             try:
                 callback(message)
             except Exception:
-                log.exception("Message callback failed (device=%s, kind=%s)",
-                              self.device_id, message.KIND)
+                log.exception(
+                    "Message callback failed (device=%s, kind=%s)", self.device_id, message.KIND
+                )
 
 
 class MqttServiceLink(ServiceLink):
@@ -460,8 +467,9 @@ class MqttServiceLink(ServiceLink):
 
     def start(self) -> None:
         """Start the connection thread."""
-        log.info("Start service link (broker=%s:%d)", self._conn._address.host,
-                 self._conn._address.port)
+        log.info(
+            "Start service link (broker=%s:%d)", self._conn._address.host, self._conn._address.port
+        )
         self._conn.start()
 
     def stop(self) -> None:
@@ -531,5 +539,8 @@ class MqttServiceLink(ServiceLink):
             try:
                 callback(parsed.device_id, message)
             except Exception:
-                log.exception("Device message callback failed (device=%s, kind=%s)",
-                              parsed.device_id, message.KIND)
+                log.exception(
+                    "Device message callback failed (device=%s, kind=%s)",
+                    parsed.device_id,
+                    message.KIND,
+                )

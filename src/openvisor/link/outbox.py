@@ -66,7 +66,9 @@ class Outbox:
                 oldest = min(self._items)
                 self._remove_locked(oldest)
                 self.dropped += 1
-                log.warning("Drop oldest outbox message, outbox full (seq=%d, max=%d)", oldest, self._max)
+                log.warning(
+                    "Drop oldest outbox message, outbox full (seq=%d, max=%d)", oldest, self._max
+                )
             return seq
 
     def remove(self, seq: int) -> None:

@@ -8,10 +8,10 @@ from typing import Any
 
 
 class UpdateErrorCode(IntEnum):
-    """Why an update failed or was rolled back; the cloud shows it as ``update_error_code``."""
+    """Reason code of a failed or rolled-back update, shown by the cloud as ``update_error_code``."""
 
     NONE = 0
-    DOWNLOAD_FAILED = 1  # HTTP error, bad range answer or bundle too large
+    DOWNLOAD_FAILED = 1  # HTTP error, invalid range response or bundle too large
     INVALID_BUNDLE = 2  # not a zip, bad manifest, bad layers or regions, zip bomb
     SIGNATURE_REJECTED = 3  # unsigned, unknown signer, bad signature or key type
     HASH_MISMATCH = 4  # a fetch or measurement hash does not match

@@ -1,7 +1,7 @@
 """Resumable bundle download over HTTP range requests (RFC 9110 section 14).
 
 The partial file grows in place. After an interruption (a dropped
-connection or a killed process) the next attempt asks for
+connection or a killed process) the next attempt requests
 ``Range: bytes=<size of the partial file>-`` and appends the ``206`` body.
 A ``200`` answer means the server ignored the range, so the file restarts
 from byte 0.
@@ -22,7 +22,6 @@ from openvisor.errors import UpdateError
 
 log = logging.getLogger(__name__)
 
-CHUNK_SIZE = 16 * 1024
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)|bytes \*/(\d+)")
 
 
@@ -66,7 +65,7 @@ def download(
                 first, total = _total_from_content_range(response.headers.get("content-range", ""))
                 if first != offset:
                     raise UpdateError(
-                        f"server answered range {response.headers.get('content-range')!r} "
+                        f"server returned range {response.headers.get('content-range')!r} "
                         f"for a request from byte {offset} ({url})"
                     )
                 mode = "ab"
@@ -90,7 +89,7 @@ def download(
 
             written = offset
             with open(dest, mode) as stream:
-                for chunk in response.iter_bytes(CHUNK_SIZE):
+                for chunk in response.iter_bytes():
                     written += len(chunk)
                     if written > max_size:
                         raise UpdateError(f"bundle at {url} grew past the {max_size}-byte limit")

@@ -46,12 +46,14 @@ MIN_TRIAL_US = 10_000_000
 TRIAL_TIMEOUT_EXTRA_US = 60_000_000
 # Boots of one trial app (power cuts, not crashes) before it is rolled back.
 MAX_TRIAL_BOOTS = 3
+# Reports kept in the journal while no link takes them (a device without a cloud).
+MAX_PENDING_REPORTS = 50
 WAKE_APPLICATION_UPDATE = "APPLICATIONUPDATE"
 WAKE_APPLICATION_CRASH = "APPLICATIONCRASH"
 
 
 class OtaAction(Enum):
-    """What the kernel must do after :meth:`OtaManager.service`."""
+    """Action the kernel must take after :meth:`OtaManager.service`."""
 
     NOTIFY_UPDATE_DOWNLOADED = "notify"  # post UPDATEDOWNLOADED to UPDATE subscribers
     RESTART_FOR_UPDATE = "restart"  # restart the app; select_boot applies the update
@@ -137,6 +139,11 @@ class OtaManager:
         """The trust store: the one given, else ``<state dir>/trust.json`` read on each use."""
         return self._trust if self._trust is not None else TrustStore.load(self.trust_path)
 
+    @property
+    def trust_is_fixed(self) -> bool:
+        """Whether the trust store was given in code instead of read from ``trust.json``."""
+        return self._trust is not None
+
     def journal(self) -> Journal:
         """Return a snapshot of the journal."""
         with self._lock:
@@ -160,13 +167,14 @@ class OtaManager:
             report.app_id,
         )
         journal.reports.append(report.to_body())
+        del journal.reports[:-MAX_PENDING_REPORTS]
 
     def take_reports(self) -> list[UpdateReport]:
         """Remove and return the update reports not yet sent to the cloud."""
         with self._lock:
-            journal = self._load()
-            if not journal.reports:
+            if not self._journal.reports:
                 return []
+            journal = self._load()
             reports = [UpdateReport.from_body(body) for body in journal.reports]
             journal.reports = []
             self._save(journal, "report")
@@ -302,7 +310,7 @@ class OtaManager:
     def service(self, now_us: int, *, update_notification_open: bool = False) -> OtaAction | None:
         """Advance timers between CPU slices and return the action the kernel must take.
 
-        ``update_notification_open`` tells whether the app holds an UPDATE system
+        ``update_notification_open`` is whether the app has an UPDATE system
         notification, which (with the running bundle's politeness time) makes
         an update polite.
         """
@@ -317,6 +325,14 @@ class OtaManager:
             if politeness > 0 and update_notification_open and not self._notified:
                 self._notified = True
                 self._polite_deadline_us = now_us + politeness * 1_000_000
+                journal = self._load()
+                self._report(
+                    journal,
+                    UpdateReport(
+                        update.deployment_id, UpdateStatus.UPDATE_DOWNLOADED, update.app_id
+                    ),
+                )
+                self._save(journal, "polite")
                 log.info(
                     "Offer polite update (deployment=%s, deadline_us=%d)",
                     update.deployment_id,
@@ -410,6 +426,9 @@ class OtaManager:
         """Report and return True when a deployment must not proceed."""
         if not app_id:
             return False
+        if journal.trial is not None and app_id == journal.trial.app_id:
+            log.info("Ignore deployment of the app on trial (deployment=%s)", deployment_id)
+            return True
         if app_id in journal.rejected and not force:
             self._report(
                 journal,
@@ -461,7 +480,7 @@ class OtaManager:
         try:
             self.run_update()
         except UpdateError as exc:
-            log.warning("Pause update download (error=%s); it resumes on the next deploy", exc)
+            log.warning("Pause update (error=%s)", exc)
         except Exception:
             log.exception("Update thread failed")
 

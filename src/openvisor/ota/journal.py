@@ -1,7 +1,7 @@
 """The update journal: one small JSON file naming the app to boot and the update in progress.
 
 Every change is one :func:`openvisor.atomicfile.write_json` call, so after a
-power cut the journal holds either the state before or the state after a
+power cut the journal contains either the state before or the state after a
 step. The journal always names a confirmed slot (``active``) and, during a
 trial, the slot on trial; the slot files it names are never written while
 named.

@@ -1,4 +1,4 @@
-"""The two application slots: each holds a flash image and the manifest it was installed from.
+"""The two application slots: each contains a flash image and the manifest it was installed from.
 
 A slot is valid when its manifest parses and every layer's region of the
 image matches the layer's measurement hash, so a slot half-written by a

@@ -20,14 +20,18 @@ class OvRunner:
     env: dict[str, str]
     runner: CliRunner
 
-    def __call__(self, *args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
+    def __call__(
+        self, *args: str, input: str | None = None, env: dict[str, str] | None = None
+    ) -> Result:
         merged = {**self.env, **(env or {})}
         return self.runner.invoke(app, list(args), input=input, env=merged, catch_exceptions=False)
 
     def ok(self, *args: str, input: str | None = None) -> Result:
         """Run a command that must succeed; fail the test with its output otherwise."""
         result = self(*args, input=input)
-        assert result.exit_code == 0, f"ov {' '.join(args)} exited {result.exit_code}:\n{result.output}"
+        assert result.exit_code == 0, (
+            f"ov {' '.join(args)} exited {result.exit_code}:\n{result.output}"
+        )
         return result
 
 
@@ -68,9 +72,13 @@ def provision(cloud: LocalCloud) -> Callable[..., str]:
 
     def register(unique_name: str | None = None) -> str:
         key = ec.generate_private_key(ec.SECP256R1())
-        pem = key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        ).decode()
+        pem = (
+            key.public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            .decode()
+        )
         form = {"PublicKey": pem}
         if unique_name:
             form["UniqueName"] = unique_name

@@ -46,10 +46,10 @@ def _handler(server_state: BundleServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             return
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             range_header = self.headers.get("Range")
             server_state.requests.append((self.path, range_header))
             data = server_state.files.get(self.path)

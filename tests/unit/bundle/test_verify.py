@@ -61,7 +61,9 @@ def _body_with_layers(layers: list[tuple[int, int, bytes]]) -> bytes:
     return bytes(body.SerializeToString())
 
 
-def _expect(problem: Problem, data: bytes, trust: TrustStore | None = None, **kwargs: object) -> str:
+def _expect(
+    problem: Problem, data: bytes, trust: TrustStore | None = None, **kwargs: object
+) -> str:
     with pytest.raises(BundleError) as info:
         verify_bundle(data, trust=trust, **kwargs)  # type: ignore[arg-type]
     assert info.value.problem == problem.value, str(info.value)

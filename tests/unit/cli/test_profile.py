@@ -68,9 +68,7 @@ def test_separate_secret_variable(tmp_path: Path) -> None:
 
 def test_flags_override_environment(tmp_path: Path) -> None:
     env = _env(tmp_path, OPENVISOR_API_URL="http://127.0.0.1:9100", OPENVISOR_API_KEY="SK2:s2")
-    settings = resolve_settings(
-        api_url="http://localhost:9200", api_key="SK4:s4", environ=env
-    )
+    settings = resolve_settings(api_url="http://localhost:9200", api_key="SK4:s4", environ=env)
     assert settings.api_url == "http://localhost:9200"
     assert (settings.api_key, settings.api_secret) == ("SK4", "s4")
     assert settings.sources["api_key"] == "flag"

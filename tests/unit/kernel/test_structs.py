@@ -47,7 +47,7 @@ def test_one_byte_enum_sits_at_its_offset() -> None:
 
 def test_notification_record_layout() -> None:
     record = structs.NOTIFICATION.pack({"microseconds": 0x1122334455, "event_type": 2, "tag": 7})
-    assert record == bytes.fromhex("5544332211000000" "02000000" "07000000")
+    assert record == bytes.fromhex("55443322110000000200000007000000")
 
 
 def test_overlapping_members_are_rejected() -> None:
@@ -63,11 +63,10 @@ def test_offset_of_unknown_member() -> None:
 @pytest.mark.skipif(not HEADER.exists(), reason="sdk/include/mv_syscalls.h is not written yet")
 @pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="needs arm-none-eabi-gcc")
 def test_layouts_match_sdk_header(tmp_path: Path) -> None:
-    lines = ['#include <stddef.h>', '#include "mv_syscalls.h"']
+    lines = ["#include <stddef.h>", '#include "mv_syscalls.h"']
     for layout in ALL_LAYOUTS:
         lines.append(
-            f"_Static_assert(sizeof(struct {layout.name}) == {layout.size}, "
-            f'"{layout.name} size");'
+            f'_Static_assert(sizeof(struct {layout.name}) == {layout.size}, "{layout.name} size");'
         )
         for offset, letter, member in layout.fields:
             width = {"Q": 8, "I": 4, "H": 2, "B": 1}[letter]
@@ -91,6 +90,7 @@ def test_layouts_match_sdk_header(tmp_path: Path) -> None:
             "-fsyntax-only",
             str(source),
         ],
+        check=False,
         capture_output=True,
         text=True,
     )

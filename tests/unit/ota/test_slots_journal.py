@@ -90,6 +90,7 @@ def test_install_local_then_boot(tmp_path: Path) -> None:
     first = ota.install_local(_bundle(1))
     boot = ota.select_boot()
     assert boot is not None
+    assert boot.slot == "a"
     assert boot.app_id == first
     assert not boot.trial
     assert boot.wake_reason is None
@@ -98,7 +99,8 @@ def test_install_local_then_boot(tmp_path: Path) -> None:
     boot = ota.select_boot()
     assert boot is not None
     assert boot.app_id == second
-    assert boot.slot != "a" or load_journal(ota.journal_path).active == "a"
+    assert boot.slot == "b"
+    assert load_journal(ota.journal_path).active == "b"
     assert hashlib.sha256(boot.image).digest() == boot.manifest.layers[0].measurement_hash
 
 
@@ -228,3 +230,17 @@ def test_install_local_refuses_rolled_back_app(tmp_path: Path) -> None:
     with pytest.raises(UpdateError, match="rolled back"):
         ota.install_local(bad)
     assert ota.install_local(bad, force=True)
+
+
+def test_pending_reports_are_capped(tmp_path: Path) -> None:
+    ota = _manager(tmp_path)
+    ota.install_local(_bundle(1))
+    for index in range(60):
+        bad = _bundle(10 + index)
+        _stage_trial(ota, bad)
+        assert ota.select_boot() is not None
+        ota.app_started(0)
+        assert ota.app_crashed(1)
+    reports = ota.take_reports()
+    assert len(reports) == 50
+    assert len(load_journal(ota.journal_path).rejected) == 60

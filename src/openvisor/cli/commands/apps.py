@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,7 @@ def upload(state: CliState, path: Path, unique_name: str | None) -> Any:
     """Upload a bundle or ELF and return the created app record."""
     bundle = load_bundle(path)
     with state.console.status(f"Uploading {path.name} ({format_bytes(len(bundle.data))})..."):
-        return state.client().upload_app(bundle.data, unique_name=unique_name)
+        return state.client().upload_bundle(bundle.data, unique_name=unique_name)
 
 
 @apps_app.command("upload")
@@ -79,18 +80,18 @@ def apps_upload(
     if as_json:
         print_json(state.console, app)
         return
-    state.console.print(f"Uploaded app [bold]{app.sid}[/] (hash {app.hash}).")
+    state.console.print(f"Uploaded app [bold]{app['sid']}[/] (hash {app['hash']}).")
 
 
 @apps_app.command("list")
 def apps_list(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
     """List uploaded apps."""
     state = state_of(ctx)
-    apps = state.client().list_apps()
+    apps = list(state.client().list_apps())
     if as_json:
         print_json(state.console, apps)
         return
-    rows = ((a.sid, a.unique_name, a.hash, a.date_created) for a in apps)
+    rows = ((a["sid"], a["unique_name"], a["hash"], a["date_created"]) for a in apps)
     columns = ("SID", "NAME", "HASH", "CREATED")
     state.console.print(table("Apps", columns, rows, empty="no apps uploaded"))
 
@@ -113,8 +114,10 @@ def describe_manifest(raw: bytes) -> list[tuple[str, Any]]:
         rows.append(
             (
                 f"layer {index}",
-                f"{layer.region_kind} 0x{layer.start:08x}+0x{layer.size:x} "
-                f"fetch {layer.fetch_hash.hex()[:16]}…",
+                (
+                    f"{layer.region_kind} 0x{layer.start:08x}+0x{layer.size:x} "
+                    f"fetch {layer.fetch_hash.hex()[:16]}…"
+                ),
             )
         )
     return rows
@@ -138,11 +141,15 @@ def apps_inspect(
     else:
         client = state.client()
         record = client.get_app(app)
-        raw = client.get_app_manifest(record.sid)
-        title = f"App {record.sid}"
+        raw = base64.b64decode(client.get_manifest(record["sid"])["encoded_bytes"])
+        title = f"App {record['sid']}"
     rows = describe_manifest(raw)
     if record is not None:
-        rows[:0] = [("sid", record.sid), ("unique name", record.unique_name), ("hash", record.hash)]
+        rows[:0] = [
+            ("sid", record["sid"]),
+            ("unique name", record["unique_name"]),
+            ("hash", record["hash"]),
+        ]
     if as_json:
         print_json(state.console, {str(k): v for k, v in rows})
         return

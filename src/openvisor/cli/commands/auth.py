@@ -52,7 +52,7 @@ def login(
         fail("the key must be SID:SECRET, e.g. SK0123...:0f1e...", hint="see `ov auth keys list`")
     url = validate_api_url(api_url) if api_url else state.settings.api_url
     state.reconfigure(api_url=url, api_key=key)
-    state.client().list_devices(limit=1)
+    next(state.client().list_devices(), None)
     stored = ProfileFile.load(state.settings.profile_path)
     name = profile or state.profile or stored.current
     stored.update(name, api_url=url, api_key=sid, api_secret=secret)
@@ -76,7 +76,7 @@ def status(ctx: typer.Context) -> None:
         ("secret", "set" if settings.api_secret else "missing"),
     ]
     state.console.print(table("Credentials", ("SETTING", "VALUE"), rows))
-    state.client().list_devices(limit=1)
+    next(state.client().list_devices(), None)
     state.console.print(f"[green]The cloud at {settings.api_url} accepts this key.[/]")
 
 
@@ -103,29 +103,31 @@ def keys_create(
 ) -> None:
     """Create an API key; its secret is shown once."""
     state = state_of(ctx)
-    key = state.client().create_api_key(friendly_name=name)
+    key = state.client().create_key(friendly_name=name)
     if save:
         stored = ProfileFile.load(state.settings.profile_path)
         stored.update(
             state.settings.profile,
             api_url=state.settings.api_url,
-            api_key=key.sid,
-            api_secret=key.secret,
+            api_key=key["sid"],
+            api_secret=key["secret"],
         )
         stored.save()
     if as_json:
         print_json(state.console, key)
         return
-    state.console.print(f"Created API key [bold]{key.sid}[/] {name!r}.")
-    state.console.print(f"Secret (shown once, store it now): {key.sid}:{key.secret}")
+    state.console.print(f"Created API key [bold]{key['sid']}[/] {name!r}.")
+    state.console.print(
+        f"Key (the secret is shown once, store it now): {key['sid']}:{key['secret']}"
+    )
 
 
 @keys_app.command("list")
 def keys_list(ctx: typer.Context) -> None:
     """List the account's API keys (never their secrets)."""
     state = state_of(ctx)
-    keys = state.client().list_api_keys()
-    rows = ((k.sid, k.friendly_name, k.date_created) for k in keys)
+    keys = state.client().list_keys()
+    rows = ((k["sid"], k["friendly_name"], k["date_created"]) for k in keys)
     state.console.print(table("API keys", ("SID", "NAME", "CREATED"), rows, empty="no API keys"))
 
 
@@ -135,5 +137,5 @@ def keys_revoke(
 ) -> None:
     """Revoke an API key; requests with it fail from now on."""
     state = state_of(ctx)
-    state.client().delete_api_key(sid)
+    state.client().delete_key(sid)
     state.console.print(f"Revoked API key {sid}.")

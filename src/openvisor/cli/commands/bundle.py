@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
 from typer.core import TyperGroup
@@ -27,7 +26,7 @@ from openvisor.errors import BundleError
 class _BuildByDefault(TyperGroup):
     """A group whose arguments go to its ``create`` command unless they name a subcommand."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         """Insert ``create`` in front of arguments that do not start with a command name."""
         if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
             args = ["create", *args]

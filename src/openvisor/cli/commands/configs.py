@@ -66,8 +66,11 @@ def config_get(
 ) -> None:
     """Print one config value (just the value, for scripts)."""
     state = state_of(ctx)
-    entry = state.client().get_config(key, device=device)
-    typer.echo(entry.value)
+    entries = state.client().list_configs(device=device)
+    entry = next((e for e in entries if e["key"] == key), None)
+    if entry is None:
+        fail(f"config {key!r} not found ({_scope(device)})", hint="list keys with `ov config list`")
+    typer.echo(entry["value"])
 
 
 @config_app.command("list")
@@ -76,11 +79,11 @@ def config_list(
 ) -> None:
     """List config keys and values."""
     state = state_of(ctx)
-    entries = state.client().list_configs(device=device)
+    entries = list(state.client().list_configs(device=device))
     if as_json:
         print_json(state.console, entries)
         return
-    rows = ((e.key, e.value, e.date_updated) for e in entries)
+    rows = ((e["key"], e["value"], e["date_updated"]) for e in entries)
     title = f"Configs ({_scope(device)})"
     state.console.print(table(title, ("KEY", "VALUE", "UPDATED"), rows, empty="no configs"))
 
@@ -134,11 +137,11 @@ def secret_list(
 ) -> None:
     """List secret keys and when each was last set (never the values)."""
     state = state_of(ctx)
-    entries = state.client().list_secrets(device=device)
+    entries = list(state.client().list_secrets(device=device))
     if as_json:
         print_json(state.console, entries)
         return
-    rows = ((e.key, e.date_rotated) for e in entries)
+    rows = ((e["key"], e["date_rotated"]) for e in entries)
     title = f"Secrets ({_scope(device)})"
     state.console.print(table(title, ("KEY", "LAST SET"), rows, empty="no secrets"))
 

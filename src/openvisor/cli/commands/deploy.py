@@ -61,7 +61,7 @@ def _device_table(rows: list[Any], started: float) -> Table:
     view.add_column("STATUS")
     view.add_column("DETAIL")
     for row in rows:
-        status = row.status
+        status = row["status"]
         stage = STAGES.index(status) if status in STAGES else len(STAGES) - 1
         style = STATUS_STYLE.get(status, "white")
         bar = ProgressBar(
@@ -72,9 +72,9 @@ def _device_table(rows: list[Any], started: float) -> Table:
             finished_style=style,
         )
         detail = STATUS_TEXT.get(status, "")
-        if row.error_code:
-            detail = f"{detail} (error code {row.error_code})"
-        view.add_row(row.device_sid, bar, f"[{style}]{status}[/]", detail)
+        if row["error_code"]:
+            detail = f"{detail} (error code {row['error_code']})"
+        view.add_row(row["device_sid"], bar, f"[{style}]{status}[/]", detail)
     view.caption = f"{time.monotonic() - started:.1f} s elapsed"
     return view
 
@@ -96,16 +96,17 @@ def watch_deployment(
     rows: list[Any] = []
     with Live(console=state.console, refresh_per_second=8, transient=False) as live:
         while True:
-            rows = client.list_deployment_devices(deployment_sid)
+            rows = list(client.list_deployment_devices(deployment_sid))
             live.update(Group(_device_table(rows, started)))
             if on_poll is not None:
                 on_poll(rows)
-            if rows and all(row.status in FINAL_STATUSES for row in rows):
+            if rows and all(row["status"] in FINAL_STATUSES for row in rows):
                 return rows
             if time.monotonic() - started > timeout:
                 break
             time.sleep(interval)
-    pending = [row.device_sid for row in rows if row.status not in FINAL_STATUSES]
+    state.console.print()
+    pending = [row["device_sid"] for row in rows if row["status"] not in FINAL_STATUSES]
     fail(
         f"deployment {deployment_sid} did not finish within {timeout:.0f} s "
         f"(devices still updating: {', '.join(pending) or 'none assigned'})",
@@ -123,9 +124,6 @@ def deploy(
     tag: str | None = typer.Option(None, "--tag", "-t", help="Deploy to every device with a tag."),
     all_devices: bool = typer.Option(False, "--all", help="Deploy to the whole fleet."),
     name: str | None = typer.Option(None, "--name", "-n", help="Unique name when uploading."),
-    force: bool = typer.Option(
-        False, "--force", help="Deploy even to devices that rolled this app back before."
-    ),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Show progress until done."),
     timeout: float = typer.Option(
         300.0, "--timeout", metavar="SECONDS", help="Longest wait for the devices, in seconds."
@@ -146,25 +144,35 @@ def deploy(
         )
     client = state.client()
     if Path(app).exists():
-        app_sid = upload(state, Path(app), name).sid
+        app_sid = upload(state, Path(app), name)["sid"]
         state.console.print(f"Uploaded {app} as app {app_sid}.")
     else:
-        app_sid = client.get_app(app).sid
-    deployment = client.create_deployment(
-        app_sid, device=device, tag=tag, fleet=all_devices, force=force
-    )
-    state.console.print(f"Created deployment [bold]{deployment.sid}[/] of {app_sid}.")
+        app_sid = client.get_app(app)["sid"]
+    if all_devices:
+        deployment = client.create_deployment(app_sid, target_type="fleet")
+    elif tag:
+        deployment = client.create_deployment(app_sid, target_type="tag", target=tag)
+    else:
+        deployment = client.create_deployment(app_sid, target_type="device", target=device)
+    sid = deployment["sid"]
+    state.console.print(f"Created deployment [bold]{sid}[/] of {app_sid}.")
     if not wait:
         return
-    rows = watch_deployment(state, deployment.sid, timeout=timeout)
-    failed = [row for row in rows if row.status != "succeeded"]
+    rows = watch_deployment(state, sid, timeout=timeout)
+    failed = [row for row in rows if row["status"] != "succeeded"]
     if failed:
-        names = ", ".join(f"{row.device_sid} ({row.status})" for row in failed)
+        names = ", ".join(f"{row['device_sid']} ({row['status']})" for row in failed)
         fail(
-            f"deployment {deployment.sid} did not succeed on {names}",
+            f"deployment {sid} did not succeed on {names}",
             hint="see why with `ov crashes DEVICE` and `ov logs DEVICE`",
         )
-    state.console.print(f"Deployment {deployment.sid} succeeded on {len(rows)} device(s).")
+    state.console.print(f"Deployment {sid} succeeded on {len(rows)} device(s).")
+
+
+def _target(deployment: dict[str, Any]) -> str:
+    if deployment["target_type"] == "fleet":
+        return "the whole fleet"
+    return f"{deployment['target_type']} {deployment['target']}"
 
 
 @deployments_app.callback()
@@ -178,14 +186,11 @@ def deployments_default(ctx: typer.Context) -> None:
 def deployments_list(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
     """List deployments, newest first."""
     state = state_of(ctx)
-    items = state.client().list_deployments()
+    items = list(state.client().list_deployments())
     if as_json:
         print_json(state.console, items)
         return
-    rows = (
-        (d.sid, d.app_sid, f"{d.target_type} {d.target or ''}".strip(), d.status, d.date_created)
-        for d in items
-    )
+    rows = ((d["sid"], d["app_sid"], _target(d), d["status"], d["date_created"]) for d in items)
     columns = ("SID", "APP", "TARGET", "STATUS", "CREATED")
     state.console.print(table("Deployments", columns, rows, empty="no deployments"))
 
@@ -200,15 +205,17 @@ def deployments_show(
     state = state_of(ctx)
     client = state.client()
     record = client.get_deployment(deployment)
-    rows = client.list_deployment_devices(deployment)
+    rows = list(client.list_deployment_devices(deployment))
     if as_json:
         print_json(state.console, {"deployment": record, "devices": rows})
         return
     state.console.print(
-        f"Deployment [bold]{record.sid}[/]: app {record.app_sid} to {record.target_type} "
-        f"{record.target or ''}, {record.status}, created {text(record.date_created)}"
+        f"Deployment [bold]{record['sid']}[/]: app {record['app_sid']} to {_target(record)}, "
+        f"{record['status']}, created {text(record['date_created'])}"
     )
-    device_rows = ((r.device_sid, r.status, r.error_code or None, r.date_updated) for r in rows)
+    device_rows = (
+        (r["device_sid"], r["status"], r["error_code"] or None, r["date_updated"]) for r in rows
+    )
     columns = ("DEVICE", "STATUS", "ERROR CODE", "UPDATED")
     state.console.print(table(None, columns, device_rows, empty="no devices targeted"))
 
@@ -220,4 +227,4 @@ def deployments_cancel(
     """Cancel a deployment; devices not yet updated keep their current app."""
     state = state_of(ctx)
     record = state.client().cancel_deployment(deployment)
-    state.console.print(f"Deployment {record.sid} is {record.status}.")
+    state.console.print(f"Deployment {record['sid']} is {record['status']}.")

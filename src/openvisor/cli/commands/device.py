@@ -26,22 +26,23 @@ def register(app: typer.Typer) -> None:
     app.command("restart")(restart)
 
 
-def _device_rows(items: list[Any]) -> list[tuple[Any, ...]]:
-    rows = []
-    for device in items:
-        app = device.app
-        rows.append(
-            (
-                device.sid,
-                device.unique_name,
-                "online" if device.online else "offline",
-                app.reported_sid if app else None,
-                app.update_status if app else None,
-                device.tags,
-                device.date_last_seen,
-            )
+def _presence(device: dict[str, Any]) -> str:
+    return "online" if device["presence"]["online"] else "offline"
+
+
+def _device_rows(items: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    return [
+        (
+            device["sid"],
+            device["unique_name"],
+            _presence(device),
+            device["app"]["reported_sid"],
+            device["app"]["update_status"],
+            device["tags"],
+            device["presence"]["date_last_seen"],
         )
-    return rows
+        for device in items
+    ]
 
 
 def devices(
@@ -51,7 +52,7 @@ def devices(
 ) -> None:
     """List devices with presence, running app and update status."""
     state = state_of(ctx)
-    items = state.client().list_devices(tag=tag)
+    items = list(state.client().list_devices(tag=tag))
     if as_json:
         print_json(state.console, items)
         return
@@ -81,20 +82,20 @@ def device_show(
     if as_json:
         print_json(state.console, record)
         return
-    app = record.app
+    app = record["app"]
     rows = [
-        ("sid", record.sid),
-        ("unique name", record.unique_name),
-        ("presence", "online" if record.online else "offline"),
-        ("last seen", record.date_last_seen),
-        ("tags", record.tags),
-        ("target app", app.target_sid if app else None),
-        ("running app", app.reported_sid if app else None),
-        ("update status", app.update_status if app else None),
-        ("update error code", app.update_error_code if app else None),
-        ("logging", "enabled" if record.logging and record.logging.enabled else "disabled"),
+        ("sid", record["sid"]),
+        ("unique name", record["unique_name"]),
+        ("presence", _presence(record)),
+        ("last seen", record["presence"]["date_last_seen"]),
+        ("tags", record["tags"]),
+        ("target app", app["target_sid"]),
+        ("running app", app["reported_sid"]),
+        ("update status", app["update_status"]),
+        ("update error code", app["update_error_code"]),
+        ("logging", "enabled" if record["logging"]["enabled"] else "disabled"),
     ]
-    state.console.print(table(f"Device {record.sid}", ("FIELD", "VALUE"), rows))
+    state.console.print(table(f"Device {record['sid']}", ("FIELD", "VALUE"), rows))
 
 
 @device_app.command("tag")
@@ -125,7 +126,7 @@ def device_rename(
     """Give a device a unique name usable in place of its SID."""
     state = state_of(ctx)
     record = state.client().update_device(device, unique_name=unique_name)
-    state.console.print(f"Device {record.sid} is now named {record.unique_name!r}.")
+    state.console.print(f"Device {record['sid']} is now named {record['unique_name']!r}.")
 
 
 def restart(
@@ -135,4 +136,4 @@ def restart(
     """Restart a device's app (it boots again with wake reason REMOTEAPPLICATIONRESTART)."""
     state = state_of(ctx)
     record = state.client().update_device(device, restart_app=True)
-    state.console.print(f"Restart requested for {record.sid}.")
+    state.console.print(f"Restart requested for {record['sid']}.")

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import base64
+import itertools
 import json
+from collections import deque
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from openvisor.cli import symbols
 from openvisor.cli.context import state_of
-from openvisor.cli.output import format_time, table, to_plain
+from openvisor.cli.output import format_time, table
+from openvisor.errors import CloudError
 from openvisor.kernel.crash import Symbolizer
 
 JSON_OPTION = typer.Option(False, "--json", help="Print one JSON object per line.")
@@ -27,10 +32,10 @@ def register(app: typer.Typer) -> None:
 def print_log_line(console: Console, entry: Any, *, as_json: bool) -> None:
     """Print one log entry as ``TIME DEVICE message`` or as a JSON line."""
     if as_json:
-        typer.echo(json.dumps(to_plain(entry)))
+        typer.echo(json.dumps(entry))
         return
     console.print(
-        f"[dim]{format_time(entry.date_logged)}[/] {entry.message}",
+        f"[dim]{format_time(entry['date_logged'])}[/] {escape(entry['message'])}",
         highlight=False,
         markup=True,
         soft_wrap=True,
@@ -51,11 +56,13 @@ def logs(
     """Show a device's server log lines (mvServerLog), oldest first."""
     state = state_of(ctx)
     client = state.client()
-    entries = client.list_logs(device, limit=limit)
+    # NOTE: the log list has no "newest N" query, so every stored line is read and
+    # the last ``limit`` kept; fine for thousands of lines, slow for millions.
+    recent: deque[dict[str, Any]] = deque(client.list_logs(device), maxlen=limit)
     last_id = 0
-    for entry in entries:
+    for entry in recent:
         print_log_line(state.console, entry, as_json=as_json)
-        last_id = max(last_id, entry.id)
+        last_id = max(last_id, int(entry["id"]))
     if not follow:
         return
     for entry in client.stream_logs(device, after=last_id):
@@ -91,7 +98,12 @@ def _find_elf(client: Any, app_sid: str | None, explicit: Path | None) -> Path |
         return explicit
     if not app_sid:
         return None
-    manifest = client.get_app_manifest(app_sid)
+    try:
+        manifest = base64.b64decode(client.get_manifest(app_sid)["encoded_bytes"])
+    except CloudError as exc:
+        if exc.status != 404:
+            raise
+        return None  # the app was deleted since the crash
     return symbols.find(symbols.app_id_of_manifest(manifest), extra=_example_elfs())
 
 
@@ -112,15 +124,16 @@ def crashes(
     """Show a device's crash reports, newest first, with addresses named from the ELF."""
     state = state_of(ctx)
     client = state.client()
-    reports = client.list_crash_reports(device, limit=limit)
+    reports = list(itertools.islice(client.list_crash_reports(device), limit))
     elfs: dict[str | None, Path | None] = {}
     for record in reports:
-        report = dict(record.report)
-        if record.app_sid not in elfs:
-            elfs[record.app_sid] = _find_elf(client, record.app_sid, elf)
-        report["symbols"] = symbolize(report, elfs[record.app_sid])
+        report = dict(record["report"])
+        app_sid = record["app_sid"]
+        if app_sid not in elfs:
+            elfs[app_sid] = _find_elf(client, app_sid, elf)
+        report["symbols"] = symbolize(report, elfs[app_sid])
         if as_json:
-            typer.echo(json.dumps(to_plain({**to_plain(record), "report": report})))
+            typer.echo(json.dumps({**record, "report": report}))
             continue
         print_crash(state.console, record, report)
     if not reports and not as_json:
@@ -141,7 +154,7 @@ def print_crash(console: Console, record: Any, report: dict[str, Any]) -> None:
     rows = [
         ("kind", report.get("kind")),
         ("detail", report.get("detail")),
-        ("app", record.app_sid),
+        ("app", record["app_sid"]),
         ("pc", address("pc")),
         ("lr", address("lr")),
         ("sp", address("sp")),
@@ -150,7 +163,7 @@ def print_crash(console: Console, record: Any, report: dict[str, Any]) -> None:
         ("uptime", f"{report.get('uptime_us', 0) / 1e6:.3f} s"),
         ("stack", (report.get("stack") or "")[:64] or None),
     ]
-    title = f"Crash {record.sid} at {format_time(record.date_created)}"
+    title = f"Crash {record['sid']} at {format_time(record['date_created'])}"
     console.print(table(title, ("FIELD", "VALUE"), rows))
     if not names:
         console.print("[dim]No ELF found for this app: pass --elf APP.elf to name addresses.[/]")

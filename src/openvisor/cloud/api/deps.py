@@ -54,7 +54,9 @@ def get_session(state: State) -> Iterator[Session]:
         yield session
 
 
-DbSession = Annotated[Session, Depends(get_session)]
+# scope="function" commits before the response goes out, so a client that
+# reads right after a write sees it.
+DbSession = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def public_base(connection: HTTPConnection) -> str:

@@ -12,6 +12,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from openvisor.cloud.service.common import CODE_TOO_LARGE
 
 
+# Rejected bodies up to this size are read and dropped before the 413 goes out.
+_MAX_DRAIN_BYTES = 16 * 1024 * 1024
+
+
 class _BodyTooLarge(Exception):
     pass
 
@@ -32,6 +36,8 @@ class BodySizeLimit:
         limit = self.max_bundle_bytes if is_upload else self.max_bytes
         for name, value in scope.get("headers", []):
             if name == b"content-length" and value.isdigit() and int(value) > limit:
+                if int(value) <= _MAX_DRAIN_BYTES:
+                    await _drain(receive)
                 await _send_too_large(send, limit)
                 return
 
@@ -57,7 +63,21 @@ class BodySizeLimit:
             await self.app(scope, limited_receive, tracking_send)
         except _BodyTooLarge:
             if not started:
+                await _drain(receive)
                 await _send_too_large(send, limit)
+
+
+async def _drain(receive: Receive) -> None:
+    # Reading the rest of a rejected body lets the client finish sending and
+    # read the 413; closing at once would make it see a connection reset.
+    drained = 0
+    while drained <= _MAX_DRAIN_BYTES:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        drained += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
 
 
 async def _send_too_large(send: Send, limit: int) -> None:

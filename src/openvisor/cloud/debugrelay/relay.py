@@ -13,8 +13,6 @@ Protocol details: ``openvisor.gdb.proxy`` and ``docs/debugging.md``.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import json
 import logging
 from collections.abc import Callable
@@ -25,12 +23,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from openvisor.cloud.api.deps import ServiceState, authenticate_connection
 from openvisor.cloud.db import session_scope
 from openvisor.cloud.models import DebugSession, utcnow
 from openvisor.cloud.service import reports
-from openvisor.cloud.service.accounts import Principal, authenticate
+from openvisor.cloud.service.accounts import Principal
 from openvisor.cloud.service.devices import get_device
 from openvisor.errors import CloudError
+from openvisor.link.base import ServiceLink
 from openvisor.link.messages import DebugFrame, Message
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ class _Session:
     account_sid: str
     inbox: asyncio.Queue[bytes | None]
     loop: asyncio.AbstractEventLoop
+    sessions: sessionmaker[Session]
     frames_up: int = 0
     frames_down: int = 0
 
@@ -66,28 +67,30 @@ class RelayRejection(Exception):
 class DebugRelay:
     """Relay debug-tunnel frames between WebSockets and devices over the device link.
 
-    ``send_to_device(device_sid, message)`` is the service link's ``send``;
-    feed every ``DebugFrame`` the service link receives to :meth:`deliver`.
+    The relay reads the database and credentials from the app's service
+    state (``app.state.ov``); :meth:`attach_link` gives it the service link
+    it sends frames on and receives the devices' frames from.
 
     Example::
 
-        relay = DebugRelay(session_factory, service_link.send)
-        service_link.on_message(relay.deliver)   # ignores other message kinds
+        relay = DebugRelay()
         app.include_router(create_router(relay))
+        relay.attach_link(service_link)      # once the device link is up
     """
 
-    def __init__(
-        self,
-        session_factory: sessionmaker[Session],
-        send_to_device: Callable[[str, Message], None],
-    ) -> None:
-        self._factory = session_factory
-        self._send = send_to_device
+    def __init__(self) -> None:
+        self._send: Callable[[str, Message], None] | None = None
         self._by_device: dict[str, _Session] = {}
         self._by_sid: dict[str, _Session] = {}
         self._open_lock = asyncio.Lock()
-        # Observers of every relayed frame as (direction, bytes); tests capture traffic here.
+        # Observers of every relayed frame as (session sid, "up" or "down", frame);
+        # tests capture the relayed traffic here.
         self.taps: list[Callable[[str, str, bytes], None]] = []
+
+    def attach_link(self, link: ServiceLink) -> None:
+        """Send frames to devices over ``link`` and take the devices' frames from it."""
+        self._send = link.send
+        link.on_message(self.deliver)
 
     # -- device side (service link thread) ----------------------------------
 
@@ -115,9 +118,16 @@ class DebugRelay:
     async def serve(self, websocket: WebSocket, device: str) -> None:
         """Run one relay session on an upgraded WebSocket until either end closes."""
         await websocket.accept()
+        state: ServiceState = websocket.app.state.ov
         try:
-            principal = await asyncio.to_thread(self._authenticate, websocket)
-            live = await self._open(principal, device)
+            if self._send is None:
+                raise RelayRejection(
+                    503,
+                    "this cloud service has no device link, so it cannot reach devices: "
+                    "start it with a broker (ov up does)",
+                )
+            principal = await asyncio.to_thread(self._authenticate, websocket, state)
+            live = await self._open(state, principal, device)
         except RelayRejection as exc:
             log.info(
                 "Reject debug session (device=%s, status=%d, error=%s)", device, exc.status, exc
@@ -160,6 +170,7 @@ class DebugRelay:
             live.frames_up += 1
             for tap in self.taps:
                 tap(live.sid, "up", data)
+            assert self._send is not None
             self._send(live.device_sid, DebugFrame(session=live.sid, data=data))
             if live.frames_up == 1:
                 await asyncio.to_thread(self._mark_active, live, data)
@@ -177,39 +188,36 @@ class DebugRelay:
 
     # -- bookkeeping ----------------------------------------------------------
 
-    def _authenticate(self, websocket: WebSocket) -> Principal:
-        header = websocket.headers.get("authorization", "")
-        scheme, _, encoded = header.partition(" ")
-        if scheme.lower() != "basic" or not encoded:
-            raise RelayRejection(401, "missing HTTP Basic credentials: pass an API key SID:SECRET")
+    def _authenticate(self, websocket: WebSocket, state: ServiceState) -> Principal:
         try:
-            username, _, password = base64.b64decode(encoded).decode("utf-8").partition(":")
-        except (binascii.Error, UnicodeDecodeError) as exc:
-            raise RelayRejection(401, "malformed HTTP Basic credentials") from exc
-        with session_scope(self._factory) as session:
-            principal = authenticate(session, username, password)
-        if principal is None:
-            raise RelayRejection(401, f"credentials for {username!r} were rejected")
+            principal = authenticate_connection(websocket, state)
+        except CloudError as exc:
+            raise RelayRejection(exc.status or 401, str(exc)) from exc
         if principal.is_device:
             raise RelayRejection(403, "a device's credentials cannot open a debug session")
         return principal
 
-    async def _open(self, principal: Principal, device: str) -> _Session:
+    async def _open(self, state: ServiceState, principal: Principal, device: str) -> _Session:
         async with self._open_lock:
-            record_sid, device_sid = await asyncio.to_thread(self._record_open, principal, device)
+            record_sid, device_sid = await asyncio.to_thread(
+                self._record_open, state.sessions, principal, device
+            )
             live = _Session(
                 sid=record_sid,
                 device_sid=device_sid,
                 account_sid=principal.account_sid,
                 inbox=asyncio.Queue(),
                 loop=asyncio.get_running_loop(),
+                sessions=state.sessions,
             )
             self._by_device[device_sid] = live
             self._by_sid[record_sid] = live
             return live
 
-    def _record_open(self, principal: Principal, device: str) -> tuple[str, str]:
-        with session_scope(self._factory) as session:
+    def _record_open(
+        self, factory: sessionmaker[Session], principal: Principal, device: str
+    ) -> tuple[str, str]:
+        with session_scope(factory) as session:
             try:
                 target = get_device(session, principal.account_sid, device)
             except CloudError as exc:
@@ -250,7 +258,7 @@ class DebugRelay:
         # The first frame is the client HELLO: type, version, then the client's
         # ephemeral P-256 point, which identifies the tunnel in the record.
         point = first_frame[2 : 2 + 65].hex() if first_frame[:1] == b"\x01" else ""
-        with session_scope(self._factory) as session:
+        with session_scope(live.sessions) as session:
             try:
                 record = reports.set_debug_session_active(session, live.sid)
                 record.client_public_key = point
@@ -263,8 +271,9 @@ class DebugRelay:
         self._by_device.pop(live.device_sid, None)
         self._by_sid.pop(live.sid, None)
         # An empty frame tells the device kernel the session is over.
-        self._send(live.device_sid, DebugFrame(session=live.sid, data=b""))
-        await asyncio.to_thread(self._record_close, live.sid)
+        if self._send is not None:
+            self._send(live.device_sid, DebugFrame(session=live.sid, data=b""))
+        await asyncio.to_thread(self._record_close, live)
         log.info(
             "Close debug session (device_sid=%s, session_sid=%s, frames_up=%d, frames_down=%d)",
             live.device_sid,
@@ -273,6 +282,6 @@ class DebugRelay:
             live.frames_down,
         )
 
-    def _record_close(self, session_sid: str) -> None:
-        with session_scope(self._factory) as session:
-            reports.close_debug_session(session, session_sid)
+    def _record_close(self, live: _Session) -> None:
+        with session_scope(live.sessions) as session:
+            reports.close_debug_session(session, live.sid)

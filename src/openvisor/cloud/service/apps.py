@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import io
 import logging
-import zipfile
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from openvisor.bundle import build_opaque_manifest, parse_manifest, read_bundle, write_bundle
+from openvisor.bundle.verify import check_layers
 from openvisor.cloud import sids
 from openvisor.cloud.models import App, AppLayer, Deployment, DeploymentDevice, Device
 from openvisor.cloud.service.common import (
@@ -21,7 +20,7 @@ from openvisor.cloud.service.common import (
     paginate,
 )
 from openvisor.cloud.service.devices import check_unique_name, resolve_app
-from openvisor.cloud.signing import CloudSigner, OpaqueManifest, layer_fetch_hashes
+from openvisor.cloud.signing import CloudSigner
 from openvisor.errors import BundleError, VerificationError
 
 log = logging.getLogger(__name__)
@@ -37,16 +36,23 @@ def upload_bundle(
 ) -> App:
     """Verify an uploaded bundle, sign an unsigned manifest, and store it as a new app."""
     try:
-        manifest, layers = _read_bundle(bundle)
-        if manifest.signer_id == 0:
-            manifest = OpaqueManifest(signer.signer_id, manifest.body, signer.sign(manifest.body))
-        elif manifest.signer_id == signer.signer_id:
-            signer.verify(manifest.body, manifest.signature)
-        else:
+        contents = read_bundle(bundle)
+        manifest = parse_manifest(contents.manifest)
+        check_layers(manifest, contents.layers)
+        if not manifest.signed:
+            manifest_bytes = build_opaque_manifest(manifest.body, signer)
+        elif manifest.signer_id != signer.signer_id:
             raise VerificationError(
-                f"manifest is signed by key {manifest.signer_id:#018x}, which this cloud "
-                "does not hold: upload the bundle unsigned and the cloud signs it"
+                f"manifest is signed by key {manifest.signer_id:016x}, which this cloud does "
+                "not hold: upload the bundle unsigned and the cloud signs it"
             )
+        elif not signer.verifies(manifest.body, manifest.signature):
+            raise VerificationError(
+                f"manifest signature by key {manifest.signer_id:016x} is invalid: "
+                "upload the bundle unsigned and the cloud signs it"
+            )
+        else:
+            manifest_bytes = contents.manifest
     except BundleError as exc:
         raise invalid(f"invalid bundle: {exc}") from exc
 
@@ -57,53 +63,29 @@ def upload_bundle(
         )
         if taken is not None:
             raise conflict(f"UniqueName {unique_name!r} is already used by app {taken}")
-    manifest_bytes = manifest.serialize()
     app = App(
         sid=sids.new_sid(sids.APP),
         account_sid=account_sid,
         unique_name=unique_name or None,
-        hash="sha256:" + hashlib.sha256(manifest_bytes).hexdigest(),
+        # The hash names the manifest body, which re-signing leaves unchanged;
+        # devices report the same hash (the bundle's app id) for what they run.
+        hash="sha256:" + manifest.app_id,
         manifest=manifest_bytes,
     )
     session.add(app)
     session.flush()
-    for fetch_hash, data in layers.items():
-        session.add(AppLayer(app_sid=app.sid, fetch_hash=fetch_hash, data=data))
+    for ref in manifest.layers:
+        name = ref.fetch_hash.hex()
+        session.add(AppLayer(app_sid=app.sid, fetch_hash=name, data=contents.layers[name]))
     session.flush()
     log.info(
         "Uploaded app (account_sid=%s, app_sid=%s, layers=%d, bytes=%d)",
         account_sid,
         app.sid,
-        len(layers),
+        len(manifest.layers),
         len(bundle),
     )
     return app
-
-
-def _read_bundle(bundle: bytes) -> tuple[OpaqueManifest, dict[str, bytes]]:
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(bundle))
-    except zipfile.BadZipFile as exc:
-        raise BundleError("the File part is not a zip archive") from exc
-    with archive:
-        names = set(archive.namelist())
-        if "manifest" not in names:
-            raise BundleError("the archive has no 'manifest' entry")
-        manifest = OpaqueManifest.parse(archive.read("manifest"))
-        if not manifest.body:
-            raise BundleError("the manifest has an empty body")
-        layers: dict[str, bytes] = {}
-        for fetch_hash in layer_fetch_hashes(manifest.body):
-            name = fetch_hash.hex()
-            if name not in names:
-                raise BundleError(f"layer {name} named in the manifest is missing")
-            data = archive.read(name)
-            if hashlib.sha256(data).hexdigest() != name:
-                raise BundleError(f"layer {name} does not match its SHA-256")
-            layers[name] = data
-    if not layers:
-        raise BundleError("the manifest lists no layers")
-    return manifest, layers
 
 
 def list_apps(session: Session, account_sid: str, paging: PageRequest) -> PageResult[App]:
@@ -153,11 +135,9 @@ def get_layer(session: Session, app: App, fetch_hash: str) -> bytes:
 
 def build_bundle(session: Session, app: App) -> bytes:
     """Rebuild the stored (signed) bundle of an app as a zip archive."""
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("manifest", app.manifest)
-        for layer in session.scalars(
-            select(AppLayer).where(AppLayer.app_sid == app.sid).order_by(AppLayer.fetch_hash)
-        ):
-            archive.writestr(layer.fetch_hash, layer.data)
-    return out.getvalue()
+    manifest = parse_manifest(app.manifest)
+    layers = {
+        layer.fetch_hash: layer.data
+        for layer in session.scalars(select(AppLayer).where(AppLayer.app_sid == app.sid))
+    }
+    return write_bundle(app.manifest, [layers[ref.fetch_hash.hex()] for ref in manifest.layers])

@@ -100,7 +100,7 @@ def decode_page_token(token: str) -> int:
     return offset
 
 
-def paginate(session: Session, stmt: Select[tuple[T]], request: PageRequest) -> PageResult[T]:
+def paginate(session: Session, stmt: Select[T], request: PageRequest) -> PageResult[T]:
     """Run an ordered select for one page; ``PageToken`` wins over ``Page``."""
     size = min(max(request.page_size, 1), MAX_PAGE_SIZE)
     if request.page_token:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -38,7 +38,7 @@ def append_logs(session: Session, device_sid: str, records: list[LogRecord]) -> 
             "device_sid": device_sid,
             "seq": record.seq,
             "message": record.message[:MAX_MESSAGE_LENGTH],
-            "date_logged": (record.date_logged or now).replace(tzinfo=None, microsecond=0),
+            "date_logged": _naive_utc(record.date_logged) if record.date_logged else now,
             "date_received": now,
         }
         for record in records
@@ -48,6 +48,12 @@ def append_logs(session: Session, device_sid: str, records: list[LogRecord]) -> 
     session.flush()
     log.debug("Stored logs (device_sid=%s, stored=%d, sent=%d)", device_sid, stored, len(rows))
     return stored
+
+
+def _naive_utc(value: datetime) -> datetime:
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None)
 
 
 def list_logs(

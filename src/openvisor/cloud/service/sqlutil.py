@@ -14,9 +14,10 @@ def insert_ignoring_duplicates(session: Session, table: Any, rows: list[dict[str
         return 0
     dialect = session.get_bind().dialect.name
     module: Any = postgresql if dialect == "postgresql" else sqlite
-    stmt = module.insert(table).values(rows).on_conflict_do_nothing()
-    result = session.execute(stmt)
-    return int(getattr(result, "rowcount", 0) or 0)
+    key = list(table.primary_key.columns)[0]
+    stmt = module.insert(table).values(rows).on_conflict_do_nothing().returning(key)
+    # RETURNING counts reliably on both databases; rowcount is -1 on psycopg.
+    return len(session.execute(stmt).all())
 
 
 def upsert_increment(session: Session, table: Any, keys: dict[str, Any], column: str) -> int:

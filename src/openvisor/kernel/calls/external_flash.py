@@ -1,6 +1,6 @@
 """External SPI NOR flash: mvExternalFlashOpen/Close/GetInfo/Read/Write/EraseBlocking.
 
-The app sees 8 MiB at addresses 0..size-1 with NOR semantics: erased bytes read
+The app gets 8 MiB at addresses 0..size-1 with NOR semantics: erased bytes read
 0xFF, a write can only clear bits (the stored byte becomes ``old & new``), and
 erasing works on whole 4 KiB sectors. The microvisor's own update staging is
 kept elsewhere and is not visible here. Contents persist in the device state

@@ -4,7 +4,7 @@ mvTempTriggerNotification, and the producer side other families post through.
 A centre is a ring of 16-byte ``MvNotification`` records in app SRAM plus an
 NVIC interrupt. Posting writes the record at the centre's write index
 (``microseconds`` and ``tag`` first, ``event_type`` last, so a reader that polls
-``event_type`` never sees a half-written record), advances the index modulo the
+``event_type`` never reads a half-written record), advances the index modulo the
 ring size and pends the interrupt. Full rings are overwritten: the app owns the
 read index and marks consumed records NOEVENT, and the microvisor does not skip
 records the app has not consumed.
@@ -61,7 +61,7 @@ class NotificationCentres:
         self.kernel = kernel
 
     def centres(self) -> list[NotificationCentre]:
-        """Every open centre."""
+        """Return every open centre."""
         return [obj for _, obj in self.kernel.handles.live(HandleKind.NOTIFICATION)]
 
     def irq_in_use(self, irq: int) -> bool:

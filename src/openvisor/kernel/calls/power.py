@@ -2,7 +2,7 @@
 
 ``mvPowerSave`` returns at once: the emulated core already sleeps on WFI until
 the next interrupt, which is how applications use power-save mode. Deep sleep
-ends the application; the device fast-forwards virtual time by the check-in
+ends the application. The device fast-forwards virtual time by the check-in
 period and restarts it with a DEEPSLEEP wake reason (SHUTDOWN wakes as COLDBOOT).
 """
 
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 def _require_idle_network(kernel: Kernel) -> None:
     if kernel.network_busy():
-        raise StatusError(MvStatus.MICROVISORBUSY, "the app holds a network request")
+        raise StatusError(MvStatus.MICROVISORBUSY, "the app has an open network request")
 
 
 @syscall("mvPowerSave")

@@ -65,7 +65,7 @@ class ServerLog:
         self.capacity = 0
         """Bytes of queue the app's buffer allows; 0 until mvServerLoggingInit."""
         self.disabled_by_server = False
-        """Set by the network side when the cloud holds this device's logs."""
+        """Set by the network side while the cloud rejects this device's logs."""
         self.listeners: list[Callable[[LogRecord], None]] = []
         """Called with every accepted message, on the emulation thread."""
         self._queue: deque[LogRecord] = deque()

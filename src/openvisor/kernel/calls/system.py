@@ -43,7 +43,7 @@ class SystemNotifications:
         self.kernel = kernel
 
     def subscriptions(self) -> list[Subscription]:
-        """Every open subscription."""
+        """Return every open subscription."""
         return [obj for _, obj in self.kernel.handles.live(HandleKind.SYSTEM_EVENT)]
 
     def emit(self, source: MvSystemNotificationSource, event_type: MvEventType) -> int:

@@ -97,15 +97,21 @@ def send_config_fetch_request(kernel: Kernel, r0: int, r1: int, r2: int, r3: int
             raise StatusError(MvStatus.UNKNOWNCONFIGSTORE, f"store {item['store']}")
         if not _valid_key(key):
             raise StatusError(MvStatus.INVALIDCONFIGKEY, f"key {key[:MAX_KEY_LENGTH]!r}")
-        keys.append(msg.ConfigKey(scope=item["scope"], store=item["store"], key=key.decode("ascii")))
+        keys.append(
+            msg.ConfigKey(scope=item["scope"], store=item["store"], key=key.decode("ascii"))
+        )
     size = FRAMING_OVERHEAD + sum(len(key.key) + ITEM_OVERHEAD for key in keys)
     if size > channel.send_size:
         raise StatusError(MvStatus.INVALIDBUFFERSIZE, f"request {size} bytes > {channel.send_size}")
 
     fetch.sent = True
     channel.send(msg.ConfigFetchRequest(channel=channel.handle, keys=tuple(keys)))
-    log.debug("Send config fetch (device=%s, channel=%#010x, keys=%d)",
-              kernel.device_id, channel.handle, len(keys))
+    log.debug(
+        "Send config fetch (device=%s, channel=%#010x, keys=%d)",
+        kernel.device_id,
+        channel.handle,
+        len(keys),
+    )
     return MvStatus.OKAY
 
 

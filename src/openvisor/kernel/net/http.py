@@ -2,7 +2,7 @@
 mvReadHttpResponseHeader and mvReadHttpResponseBody.
 
 One request per channel. The cloud executes it and applies the rules on
-method, scheme, headers and timeout (`openvisor.cloud.devicelink.http_proxy`),
+method, scheme, headers and timeout (`openvisor.cloud.service.httpproxy`),
 reporting a violation in the response's ``result``, not in the call's
 status. The request must fit the send buffer and the response the receive
 buffer, both counted as method or status line, URL, body, each header plus
@@ -77,10 +77,15 @@ def send_http_request(kernel: Kernel, r0: int, r1: int, r2: int, r3: int) -> int
     body = read_nested(kernel, request["body.data"], request["body.length"])
     headers = []
     for index in range(count):
-        entry = read_nested_struct(kernel, request["headers"] + index * HTTP_HEADER.size, HTTP_HEADER)
+        entry = read_nested_struct(
+            kernel, request["headers"] + index * HTTP_HEADER.size, HTTP_HEADER
+        )
         headers.append(read_nested(kernel, entry["data"], entry["length"]))
     size = (
-        len(method) + len(url) + len(body) + FRAMING_OVERHEAD
+        len(method)
+        + len(url)
+        + len(body)
+        + FRAMING_OVERHEAD
         + sum(len(header) + HEADER_OVERHEAD for header in headers)
     )
     if size > channel.send_size:
@@ -97,8 +102,12 @@ def send_http_request(kernel: Kernel, r0: int, r1: int, r2: int, r3: int) -> int
             timeout_ms=request["timeout_ms"],
         )
     )
-    log.debug("Send HTTP request (device=%s, channel=%#010x, method=%s)",
-              kernel.device_id, channel.handle, method.decode("latin-1"))
+    log.debug(
+        "Send HTTP request (device=%s, channel=%#010x, method=%s)",
+        kernel.device_id,
+        channel.handle,
+        method.decode("latin-1"),
+    )
     return MvStatus.OKAY
 
 
@@ -109,9 +118,14 @@ def _receive(channel: Channel, message: msg.Message) -> None:
     if exchange.response is not None:
         return
     if response_size(message) > channel.receive_size:
-        log.info("Reject HTTP response larger than receive buffer (device=%s, channel=%#010x, "
-                 "size=%d, buffer=%d)", channel.kernel.device_id, channel.handle,
-                 response_size(message), channel.receive_size)
+        log.info(
+            "Reject HTTP response larger than receive buffer (device=%s, channel=%#010x, "
+            "size=%d, buffer=%d)",
+            channel.kernel.device_id,
+            channel.handle,
+            response_size(message),
+            channel.receive_size,
+        )
         message = msg.HttpResponse(channel=channel.handle, result=MvHttpResult.RESPONSETOOLARGE)
     exchange.response = message
     channel.notify(MvEventType.CHANNELDATAREADABLE)

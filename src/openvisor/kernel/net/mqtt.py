@@ -105,8 +105,9 @@ def _send(channel: Channel, op: str, correlation_id: int, args: dict[str, Any]) 
     size = FRAMING_OVERHEAD + len(cbor2.dumps(args))
     if size > channel.send_size:
         raise StatusError(MvStatus.INVALIDBUFFERSIZE, f"request {size} bytes > {channel.send_size}")
-    channel.send(msg.MqttRequest(channel=channel.handle, op=op, correlation_id=correlation_id,
-                                 args=args))
+    channel.send(
+        msg.MqttRequest(channel=channel.handle, op=op, correlation_id=correlation_id, args=args)
+    )
 
 
 # ---------------------------------------------------------------- requests
@@ -182,8 +183,13 @@ def request_connect(kernel: Kernel, r0: int, r1: int, r2: int, r3: int) -> int:
 
     _send(channel, "connect", 0, args)
     session.connect_sent = True
-    log.debug("Request MQTT connect (device=%s, channel=%#010x, host=%s, port=%d)",
-              kernel.device_id, channel.handle, args["host"], args["port"])
+    log.debug(
+        "Request MQTT connect (device=%s, channel=%#010x, host=%s, port=%d)",
+        kernel.device_id,
+        channel.handle,
+        args["host"],
+        args["port"],
+    )
     return MvStatus.OKAY
 
 
@@ -230,8 +236,12 @@ def request_unsubscribe(kernel: Kernel, r0: int, r1: int, r2: int, r3: int) -> i
         raise StatusError(MvStatus.RATELIMITED, "an unsubscribe is in flight")
     topics = []
     for index in range(count):
-        entry = read_nested_struct(kernel, request["topics"] + index * SIZED_STRING.size, SIZED_STRING)
-        topics.append(read_nested(kernel, entry["data"], entry["length"]).decode("utf-8", "replace"))
+        entry = read_nested_struct(
+            kernel, request["topics"] + index * SIZED_STRING.size, SIZED_STRING
+        )
+        topics.append(
+            read_nested(kernel, entry["data"], entry["length"]).decode("utf-8", "replace")
+        )
     size = FRAMING_OVERHEAD + sum(len(topic) for topic in topics)
     if size > channel.send_size:
         raise StatusError(MvStatus.INVALIDBUFFERSIZE, f"request {size} bytes > {channel.send_size}")
@@ -253,12 +263,17 @@ def request_publish(kernel: Kernel, r0: int, r1: int, r2: int, r3: int) -> int:
     if not topic:
         raise StatusError(MvStatus.REQUIREDELEMENTMISSING, "topic")
     correlation_id = request["correlation_id"]
-    _send(channel, "publish", correlation_id, {
-        "topic": topic.decode("utf-8", errors="replace"),
-        "payload": payload,
-        "qos": request["desired_qos"],
-        "retain": bool(request["retain"]),
-    })
+    _send(
+        channel,
+        "publish",
+        correlation_id,
+        {
+            "topic": topic.decode("utf-8", errors="replace"),
+            "payload": payload,
+            "qos": request["desired_qos"],
+            "retain": bool(request["retain"]),
+        },
+    )
     session.publishes_in_flight.add(correlation_id)
     return MvStatus.OKAY
 
@@ -298,8 +313,9 @@ def _receive(channel: Channel, message: msg.Message) -> None:
         return
     read_type = _EVENT_TYPES.get(message.event)
     if read_type is None:
-        log.warning("Drop unknown MQTT event (device=%s, event=%s)",
-                    channel.kernel.device_id, message.event)
+        log.warning(
+            "Drop unknown MQTT event (device=%s, event=%s)", channel.kernel.device_id, message.event
+        )
         return
     session = _session(channel)
     args = dict(message.args)
@@ -317,8 +333,11 @@ def _receive(channel: Channel, message: msg.Message) -> None:
             if int(message.args.get("qos", 0)) > 0:
                 # Acknowledge at once, or the broker would redeliver a message
                 # that can never fit.
-                channel.send(msg.MqttRequest(channel=channel.handle, op="ack",
-                                             correlation_id=message.correlation_id))
+                channel.send(
+                    msg.MqttRequest(
+                        channel=channel.handle, op="ack", correlation_id=message.correlation_id
+                    )
+                )
         elif int(args.get("qos", 0)) > 0:
             session.unacknowledged.add(message.correlation_id)
     session.items.append((read_type, message.correlation_id, args))
@@ -331,7 +350,9 @@ RECEIVERS[MvChannelType.MQTT] = _receive
 # ---------------------------------------------------------------- reads
 
 
-def _head(kernel: Kernel, handle: int, expected: ReadType) -> tuple[MqttSession, int, dict[str, Any]]:
+def _head(
+    kernel: Kernel, handle: int, expected: ReadType
+) -> tuple[MqttSession, int, dict[str, Any]]:
     # Reads stay allowed after a remote close, so queued responses can be drained.
     channel = lookup_channel(kernel, handle, MvChannelType.MQTT)
     session = _session(channel)
@@ -358,10 +379,14 @@ def read_connect_response(kernel: Kernel, r0: int, r1: int, r2: int, r3: int) ->
     """Write the connect result of channel ``r0`` to ``*r1`` (MvMqttConnectResponse)."""
     kernel.memory.check_write_struct(r1, MQTT_CONNECT_RESPONSE)
     session, _, args = _head(kernel, r0, ReadType.CONNECTRESPONSE)
-    kernel.memory.write_struct(r1, MQTT_CONNECT_RESPONSE, {
-        "request_state": int(args.get("request_state", 0)),
-        "reason_code": int(args.get("reason_code", 0)),
-    })
+    kernel.memory.write_struct(
+        r1,
+        MQTT_CONNECT_RESPONSE,
+        {
+            "request_state": int(args.get("request_state", 0)),
+            "reason_code": int(args.get("reason_code", 0)),
+        },
+    )
     session.items.popleft()
     return MvStatus.OKAY
 
@@ -371,11 +396,15 @@ def read_publish_response(kernel: Kernel, r0: int, r1: int, r2: int, r3: int) ->
     """Write the oldest publish result of channel ``r0`` to ``*r1`` (MvMqttPublishResponse)."""
     kernel.memory.check_write_struct(r1, MQTT_PUBLISH_RESPONSE)
     session, correlation_id, args = _head(kernel, r0, ReadType.PUBLISHRESPONSE)
-    kernel.memory.write_struct(r1, MQTT_PUBLISH_RESPONSE, {
-        "request_state": int(args.get("request_state", 0)),
-        "correlation_id": correlation_id,
-        "reason_code": int(args.get("reason_code", 0)),
-    })
+    kernel.memory.write_struct(
+        r1,
+        MQTT_PUBLISH_RESPONSE,
+        {
+            "request_state": int(args.get("request_state", 0)),
+            "correlation_id": correlation_id,
+            "reason_code": int(args.get("reason_code", 0)),
+        },
+    )
     session.items.popleft()
     return MvStatus.OKAY
 
@@ -385,10 +414,14 @@ def read_disconnect_response(kernel: Kernel, r0: int, r1: int, r2: int, r3: int)
     """Write the disconnect result of channel ``r0`` to ``*r1`` (MvMqttDisconnectResponse)."""
     kernel.memory.check_write_struct(r1, MQTT_DISCONNECT_RESPONSE)
     session, _, args = _head(kernel, r0, ReadType.DISCONNECTRESPONSE)
-    kernel.memory.write_struct(r1, MQTT_DISCONNECT_RESPONSE, {
-        "request_state": int(args.get("request_state", 0)),
-        "disconnect_code": int(args.get("disconnect_code", 0)),
-    })
+    kernel.memory.write_struct(
+        r1,
+        MQTT_DISCONNECT_RESPONSE,
+        {
+            "request_state": int(args.get("request_state", 0)),
+            "disconnect_code": int(args.get("disconnect_code", 0)),
+        },
+    )
     session.items.popleft()
     return MvStatus.OKAY
 

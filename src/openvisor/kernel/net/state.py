@@ -105,6 +105,8 @@ class NetState:
             bits |= MvNetworkReason.USINGNETWORK
         if self.kernel.wall_time_us() is None:
             bits |= MvNetworkReason.RTCNOTSET
+        if self.kernel.debugger_attached:
+            bits |= MvNetworkReason.DEBUGGERATTACHED
         return int(bits)
 
     def update_status(self) -> None:

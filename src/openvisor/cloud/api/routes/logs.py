@@ -117,7 +117,9 @@ async def live_logs(websocket: WebSocket, sid: str, after: AfterQuery = None) ->
             _resolve_start, state, principal.account_sid, sid, after
         )
     except CloudError as exc:
-        # 4000 + HTTP status, so clients can tell 4401 from 4404.
+        # Accept, then close with 4000 + the HTTP status, so that clients see
+        # 4401 or 4404 and the reason, not a bare HTTP 403 handshake failure.
+        await websocket.accept()
         await websocket.close(code=4000 + (exc.status or 400), reason=str(exc)[:120])
         return
     await websocket.accept()

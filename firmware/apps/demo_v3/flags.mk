@@ -1,0 +1,1 @@
+APP_SOURCES := common/log.c

@@ -1,0 +1,307 @@
+"""`ov demo`: a guided tour of openvisor on loopback, from first boot to automatic rollback.
+
+One process runs the cloud (SQLite), the embedded MQTT broker and one
+virtual device. The demo then:
+
+1. uploads the example app v1 (logs and blinks) and deploys it;
+2. streams the device's log lines;
+3. deploys v2 and shows the failsafe update: v1 keeps logging while v2
+   downloads, then the device switches;
+4. deploys v3, which crashes at start, and shows the automatic rollback
+   to v2 with the crash report;
+5. prints a summary table read from the cloud's REST API and exits 0.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import logging
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.rule import Rule
+
+from openvisor.cli.commands.apps import load_bundle
+from openvisor.cli.commands.deploy import FINAL_STATUSES, watch_deployment
+from openvisor.cli.commands.logs import print_crash, symbolize
+from openvisor.cli.context import CliState, fail, state_of
+from openvisor.cli.output import format_bytes, format_seconds, parse_time, table
+from openvisor.errors import OpenvisorError
+
+log = logging.getLogger(__name__)
+
+EXAMPLES = ("demo_v1", "demo_v2", "demo_v3")
+# Modules the demo runs on, with the part of openvisor each belongs to.
+REQUIRED_MODULES = {
+    "openvisor.cloud.app": "the cloud service",
+    "openvisor.cloud.client": "the cloud REST client",
+    "openvisor.link.broker": "the embedded MQTT broker",
+    "openvisor.device.fleet": "the device fleet runner",
+    "openvisor.ota": "over-the-air updates",
+}
+
+
+def register(app: typer.Typer) -> None:
+    """Add `ov demo`."""
+    app.command("demo")(demo)
+
+
+def example_elf(name: str) -> Path:
+    """Return the path of a shipped example ELF (``openvisor/examples/NAME.elf``)."""
+    path = Path(str(resources.files("openvisor") / "examples" / f"{name}.elf"))
+    if not path.is_file():
+        raise OpenvisorError(
+            f"example app {path} is missing from this installation: rebuild it with "
+            f"`make -C firmware` and copy firmware/build/{name}.elf there"
+        )
+    return path
+
+
+def check_pieces() -> list[str]:
+    """Return one line per piece the demo needs but cannot import or find."""
+    missing = []
+    for module, piece in REQUIRED_MODULES.items():
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            missing.append(f"{piece} ({module}): {exc}")
+    for name in EXAMPLES:
+        try:
+            example_elf(name)
+        except OpenvisorError as exc:
+            missing.append(str(exc))
+    return missing
+
+
+class LogTail:
+    """Prints a device's new log lines from the cloud's REST API in a background thread."""
+
+    def __init__(self, client: Any, device: str, console: Console, *, interval: float = 0.3):
+        self._client = client
+        self._device = device
+        self._console = console
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last_id = 0
+        self.lines: list[str] = []
+
+    def start(self) -> None:
+        """Start polling for lines logged after the ones already seen."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="demo-logs", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop polling after printing what has arrived."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._poll()
+
+    def _poll(self) -> None:
+        try:
+            entries = list(self._client.list_logs(self._device, after=self.last_id))
+        except OpenvisorError as exc:
+            log.debug("Log poll failed (device=%s, error=%s)", self._device, exc)
+            return
+        for entry in entries:
+            if entry["id"] <= self.last_id:
+                continue
+            self.last_id = entry["id"]
+            self.lines.append(entry["message"])
+            self._console.print(f"  [dim]device log[/] {escape(entry['message'])}", highlight=False)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self._poll()
+
+
+@dataclass
+class Step:
+    """One deployment made by the demo, for the summary."""
+
+    version: str
+    app_sid: str
+    deployment_sid: str
+
+
+def _step(console: Console, number: int, title: str, explanation: str) -> None:
+    console.print()
+    console.print(Rule(f"[bold]{number}. {title}", align="left"))
+    console.print(explanation, highlight=False)
+
+
+def _deploy(state: CliState, device: str, version: str, *, timeout: float) -> Step:
+    """Upload an example ELF and deploy it to the device, showing progress until final."""
+    client = state.client()
+    bundle = load_bundle(example_elf(version))
+    app = client.upload_bundle(bundle.data, unique_name=version)
+    state.console.print(
+        f"Uploaded {version} as app {app['sid']} ({format_bytes(len(bundle.data))}; "
+        "the cloud signs it)."
+    )
+    deployment = client.create_deployment(app["sid"], target_type="device", target=device)
+    watch_deployment(state, deployment["sid"], timeout=timeout)
+    return Step(version=version, app_sid=app["sid"], deployment_sid=deployment["sid"])
+
+
+def _wait_running(client: Any, device: str, app_sid: str, timeout: float) -> Any:
+    """Wait until the cloud reports ``app_sid`` running on the device; return the device."""
+    deadline = time.monotonic() + timeout
+    record = client.get_device(device)
+    while time.monotonic() < deadline:
+        record = client.get_device(device)
+        if record["app"]["reported_sid"] == app_sid:
+            return record
+        time.sleep(0.3)
+    raise OpenvisorError(
+        f"device {device} did not report app {app_sid} running within {timeout:.0f} s "
+        f"(it reports {record['app']['reported_sid']})"
+    )
+
+
+def summary_rows(client: Any, steps: list[Step], device: str) -> list[tuple[Any, ...]]:
+    """Build the summary from the cloud's records of each deployment (not local bookkeeping)."""
+    rows = []
+    for step in steps:
+        deployment = client.get_deployment(step.deployment_sid)
+        devices = client.list_deployment_devices(step.deployment_sid)
+        row = next((d for d in devices if d["device_sid"] == device), None)
+        status = row["status"] if row else deployment["status"]
+        started = parse_time(deployment["date_created"])
+        ended = parse_time(row["date_updated"]) if row and status in FINAL_STATUSES else None
+        seconds = (ended - started).total_seconds() if started and ended else None
+        # The device downloads the signed bundle the cloud serves, so its size is what moved.
+        moved = len(client.download_bundle(step.app_sid))
+        rows.append(
+            (
+                step.version,
+                step.app_sid,
+                status,
+                deployment["date_created"],
+                format_seconds(seconds),
+                format_bytes(moved),
+            )
+        )
+    return rows
+
+
+def run_demo(state: CliState, *, state_dir: Path, timeout: float, log_seconds: float) -> None:
+    """Run the whole demo in ``state_dir``; raises an OpenvisorError on any failure."""
+    from openvisor.cli.stack import LocalStack
+
+    console = state.console
+    _step(
+        console,
+        1,
+        "Start a cloud, a broker and a device",
+        "Everything runs in this process and listens on 127.0.0.1 only.",
+    )
+    with LocalStack(state_dir, devices=1) as stack:
+        state.reconfigure(api_url=stack.cloud.url, api_key=stack.cloud.credentials.key)
+        client = state.client()
+        device = stack.device_ids[0]
+        console.print(f"Cloud API: {stack.cloud.url}/v1   (OpenAPI docs: {stack.cloud.url}/docs)")
+        console.print(f"MQTT broker: {stack.broker_url}")
+        console.print(f"Device: {device}")
+        tail = LogTail(client, device, console)
+        steps: list[Step] = []
+
+        _step(
+            console,
+            2,
+            "Deploy v1: an app that logs and blinks",
+            "The cloud signs the bundle; the device downloads, verifies and boots it.",
+        )
+        steps.append(_deploy(state, device, "demo_v1", timeout=timeout))
+        _wait_running(client, device, steps[-1].app_sid, timeout)
+        tail.start()
+        time.sleep(log_seconds)
+
+        _step(
+            console,
+            3,
+            "Deploy v2: a failsafe update",
+            "v2 downloads into the spare slot while v1 keeps running and logging; "
+            "the device switches only once v2 is verified and installed.",
+        )
+        steps.append(_deploy(state, device, "demo_v2", timeout=timeout))
+        _wait_running(client, device, steps[-1].app_sid, timeout)
+        time.sleep(log_seconds)
+
+        _step(
+            console,
+            4,
+            "Deploy v3, which crashes at start",
+            "The new app crashes during its trial boot, so the device rolls back to v2 "
+            "by itself and reports the crash.",
+        )
+        steps.append(_deploy(state, device, "demo_v3", timeout=timeout))
+        record = _wait_running(client, device, steps[1].app_sid, timeout)
+        time.sleep(log_seconds)
+        tail.stop()
+        console.print(
+            f"The device runs {record['app']['reported_sid']} (v2) again; update status "
+            f"{record['app']['update_status']}, error code {record['app']['update_error_code']}."
+        )
+        reports = list(itertools.islice(client.list_crash_reports(device), 1))
+        if not reports:
+            raise OpenvisorError(
+                f"device {device} rolled back but no crash report reached the cloud"
+            )
+        report = dict(reports[0]["report"])
+        report["symbols"] = symbolize(report, example_elf("demo_v3"))
+        print_crash(console, reports[0], report)
+
+        _step(console, 5, "Summary", "Read back from the cloud's REST API.")
+        columns = ("VERSION", "APP", "OUTCOME", "DEPLOYED AT", "TIME TO FINAL", "BUNDLE BYTES")
+        console.print(
+            table("Deployments on " + device, columns, summary_rows(client, steps, device))
+        )
+        console.print(f"Log lines received by the cloud: {len(tail.lines)}")
+
+
+def demo(
+    ctx: typer.Context,
+    state_dir: Path | None = typer.Option(
+        None,
+        "--state",
+        metavar="DIR",
+        help="Keep the demo's cloud and device state in DIR "
+        "(a temporary folder, deleted afterwards, when omitted).",
+    ),
+    timeout: float = typer.Option(
+        120.0, "--timeout", metavar="SECONDS", help="Longest wait for each update, in seconds."
+    ),
+    log_seconds: float = typer.Option(
+        4.0, "--log-seconds", metavar="SECONDS", help="How long to show logs between steps."
+    ),
+) -> None:
+    """Run the guided demo: deploy, update, crash and roll back one virtual device."""
+    state = state_of(ctx)
+    if state.verbose == 0:
+        # The tour tells its own story; component warnings show with -v.
+        logging.getLogger().setLevel(logging.ERROR)
+    missing = check_pieces()
+    if missing:
+        fail(
+            "the demo cannot run because parts of openvisor are missing:\n  - "
+            + "\n  - ".join(missing),
+            hint="reinstall with ./scripts/install.sh; run with -vv for details",
+        )
+    if state_dir is not None:
+        run_demo(state, state_dir=state_dir, timeout=timeout, log_seconds=log_seconds)
+    else:
+        with tempfile.TemporaryDirectory(prefix="openvisor-demo-") as folder:
+            run_demo(state, state_dir=Path(folder), timeout=timeout, log_seconds=log_seconds)
+    state.console.print("\n[bold green]Demo complete.[/]")

@@ -1,0 +1,170 @@
+"""`LocalStack`: cloud, embedded MQTT broker, device-link consumer and devices in one process.
+
+`ov up` and `ov demo` run on it. State lives under one folder::
+
+    <state>/cloud.db        SQLite database of the cloud (apps and bundles included)
+    <state>/admin.json      the admin account's SID and auth token (mode 0600)
+    <state>/devices/UV…/    one state directory per virtual device
+    <state>/devices/control.sock   fault requests for `ov device fault`
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Self
+
+from openvisor import atomicfile
+from openvisor.cli.hosting import DeviceHost
+from openvisor.cli.local import AdminCredentials, LocalCloud, provision_device
+from openvisor.errors import LinkError, StateError
+
+log = logging.getLogger(__name__)
+
+ADMIN_FILE = "admin.json"
+DEVICES_DIR = "devices"
+
+
+def load_admin(state_dir: Path) -> AdminCredentials:
+    """Read the admin credentials of a state folder, creating them on first use."""
+    path = state_dir / ADMIN_FILE
+    stored = atomicfile.read_json(path, default=None)
+    if stored is None:
+        credentials = AdminCredentials.generate()
+        atomicfile.write_json(
+            path,
+            {"account_sid": credentials.account_sid, "auth_token": credentials.auth_token},
+        )
+        os.chmod(path, 0o600)
+        return credentials
+    try:
+        return AdminCredentials(stored["account_sid"], stored["auth_token"])
+    except (KeyError, TypeError) as exc:
+        raise StateError(
+            f"{path} is malformed ({exc!r}): delete it to create new credentials"
+        ) from exc
+
+
+def device_dirs(folder: Path) -> list[Path]:
+    """Return the provisioned device folders under ``folder``, oldest first."""
+    if not folder.is_dir():
+        return []
+    found = [p for p in folder.iterdir() if (p / "identity" / "device.json").exists()]
+    return sorted(found, key=lambda p: ((p / "identity" / "device.json").stat().st_mtime, p.name))
+
+
+class LocalStack:
+    """Everything of openvisor in this process, on 127.0.0.1.
+
+    Example::
+
+        with LocalStack(Path("state"), devices=2) as stack:
+            print(stack.cloud.url, stack.device_ids)
+    """
+
+    def __init__(
+        self, state_dir: Path, *, devices: int = 1, port: int = 0, realtime: bool = True
+    ) -> None:
+        self.state_dir = state_dir
+        self.device_count = devices
+        self.port = port
+        self.realtime = realtime
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.cloud = LocalCloud(state_dir, credentials=load_admin(state_dir), port=port)
+        self.host = DeviceHost(state_dir / DEVICES_DIR, realtime=realtime)
+        self._broker: Any = None
+        self._service_link: Any = None
+
+    @property
+    def broker_url(self) -> str:
+        """The embedded broker's ``mqtt://`` URL."""
+        return str(self._broker.url) if self._broker is not None else ""
+
+    @property
+    def device_ids(self) -> list[str]:
+        """SIDs of the running devices."""
+        return self.host.device_ids
+
+    def start(self) -> None:
+        """Start broker, cloud and consumer, provision missing devices and run them all."""
+        from openvisor.cloud.client import CloudClient
+        from openvisor.link.broker import EmbeddedBroker
+
+        credentials = self.cloud.credentials
+        service_password = secrets.token_hex(16)
+        try:
+            self._broker = EmbeddedBroker(
+                service_password=service_password, device_key=self._device_key
+            )
+            self._broker.start()
+            self._service_link = self._connect_service(service_password)
+            self.cloud.broker_url = self._broker.url
+            self.cloud.service_link = self._service_link
+            self.cloud.start()
+            if not self._service_link.wait_ready(10.0):
+                raise LinkError(
+                    f"the cloud could not subscribe on the embedded broker {self._broker.url}"
+                )
+            folder = self.state_dir / DEVICES_DIR
+            dirs = device_dirs(folder)
+            with CloudClient(
+                self.cloud.url, credentials.account_sid, credentials.auth_token
+            ) as client:
+                while len(dirs) < self.device_count:
+                    dirs.append(provision_device(client, folder)[1])
+            self.host.start(dirs[: self.device_count], broker_url=self._broker.url)
+        except BaseException:
+            self.stop()
+            raise
+        log.info(
+            "Started local stack (api=%s, broker=%s, devices=%d)",
+            self.cloud.url,
+            self._broker.url,
+            len(self.host.device_ids),
+        )
+
+    def _connect_service(self, service_password: str) -> Any:
+        """Build the cloud's MQTT link to the embedded broker (the cloud starts it)."""
+        from openvisor.link.mqtt import MqttServiceLink, parse_broker_url
+        from openvisor.link.topics import SERVICE_USERNAME
+
+        address = parse_broker_url(self._broker.url, username=SERVICE_USERNAME)
+        return MqttServiceLink(address, password=service_password)
+
+    def _device_key(self, device_id: str) -> str | None:
+        """Return a device's registered public key as PEM, for broker authentication."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        from openvisor.cloud.db import session_scope
+        from openvisor.cloud.models import Device
+
+        with session_scope(self.cloud.service.sessions) as session:
+            device = session.get(Device, device_id)
+            point = device.public_key if device is not None else None
+        if point is None:
+            return None
+        key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point)
+        pem = key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return pem.decode()
+
+    def stop(self) -> None:
+        """Stop devices, consumer, cloud and broker, in that order; state stays on disk."""
+        self.host.stop()
+        self.cloud.stop()
+        self._service_link = None
+        if self._broker is not None:
+            self._broker.stop()
+            self._broker = None
+        log.info("Stopped local stack (state_dir=%s)", self.state_dir)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

@@ -1,0 +1,214 @@
+"""The debug target view of an ``openvisor.machine.Machine``.
+
+:class:`MachineTarget` implements :class:`openvisor.gdb.target.DebugTarget`
+on the emulator: registers by name, raw memory within the application's map,
+breakpoints and watchpoints kept by the emulator (flash is never written),
+single steps, and the translation of the machine's run results into stop
+events with the signal each fault is reported with.
+
+With ``drive=True`` the target runs the core itself on ``resume``. Inside a
+device (``drive=False``) the device runs the core in its own slices and hands
+each result to :meth:`MachineTarget.classify`; ``resume`` then only reports a
+stop that :meth:`MachineTarget.hold` recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from openvisor.errors import DebugError, OpenvisorError
+from openvisor.gdb.target import Signal, StopEvent, StopKind, WatchKind, signal_for_fault
+
+log = logging.getLogger(__name__)
+
+_RUN_ON_REASONS = frozenset({"budget", "cycles", "max_cycles", "sleep", "wfi", "idle", "timeout"})
+
+
+def _reason_name(result: Any) -> str:
+    reason = getattr(result, "reason", result)
+    name = getattr(reason, "name", None) or getattr(reason, "value", None) or str(reason)
+    return str(name).lower()
+
+
+class MachineTarget:
+    """A :class:`DebugTarget` over the device's current machine.
+
+    Example::
+
+        target = MachineTarget(lambda: machine)
+        target.insert_breakpoint(0x0800_0370)
+        event = target.resume(1_000_000)    # StopEvent(BREAKPOINT) or None
+    """
+
+    def __init__(
+        self,
+        machine: Callable[[], Any],
+        *,
+        restart: Callable[[], None] | None = None,
+        drive: bool = True,
+    ) -> None:
+        self._machine = machine
+        self._restart = restart
+        self._drive = drive
+        self._held: StopEvent | None = None
+        self._breakpoints: set[int] = set()
+        self._watchpoints: set[tuple[int, int, WatchKind]] = set()
+
+    @property
+    def machine(self) -> Any:
+        """The machine the application runs on now (it may change across app restarts)."""
+        machine = self._machine()
+        if machine is None:
+            raise DebugError("no application is loaded on the device yet: wait for it to boot")
+        return machine
+
+    # -- registers and memory -------------------------------------------------
+
+    def read_register(self, name: str) -> int:
+        """Return a register by its target-description name."""
+        try:
+            return int(self.machine.reg_read(name)) & _mask(name)
+        except (KeyError, ValueError) as exc:
+            raise DebugError(f"register {name!r} cannot be read on this core") from exc
+
+    def write_register(self, name: str, value: int) -> None:
+        """Set a register by its target-description name."""
+        try:
+            self.machine.reg_write(name, value & _mask(name))
+        except (KeyError, ValueError) as exc:
+            raise DebugError(f"register {name!r} cannot be written on this core") from exc
+
+    def read_memory(self, address: int, length: int) -> bytes:
+        """Return application memory (range checked by the stub)."""
+        try:
+            return bytes(self.machine.mem_read(address, length))
+        except OpenvisorError as exc:
+            raise DebugError(f"reading {length} bytes at {address:#010x} failed: {exc}") from exc
+
+    def write_memory(self, address: int, data: bytes) -> None:
+        """Write application SRAM (range checked by the stub)."""
+        try:
+            self.machine.mem_write(address, data)
+        except OpenvisorError as exc:
+            raise DebugError(f"writing {len(data)} bytes at {address:#010x} failed: {exc}") from exc
+
+    # -- breakpoints and watchpoints --------------------------------------------
+
+    def insert_breakpoint(self, address: int) -> None:
+        """Stop before the instruction at ``address``; the emulator keeps the address."""
+        self.machine.add_breakpoint(address & ~1)
+        self._breakpoints.add(address & ~1)
+
+    def remove_breakpoint(self, address: int) -> None:
+        """Remove a breakpoint; removing an unknown one is not an error."""
+        self.machine.remove_breakpoint(address & ~1)
+        self._breakpoints.discard(address & ~1)
+
+    def insert_watchpoint(self, address: int, length: int, kind: WatchKind) -> None:
+        """Stop after a matching access to ``[address, address + length)``."""
+        self.machine.add_watchpoint(address, max(length, 1), _ACCESS[kind])
+        self._watchpoints.add((address, max(length, 1), kind))
+
+    def remove_watchpoint(self, address: int, length: int, kind: WatchKind) -> None:
+        """Remove a watchpoint set with the same arguments."""
+        self.machine.remove_watchpoint(address, max(length, 1), _ACCESS[kind])
+        self._watchpoints.discard((address, max(length, 1), kind))
+
+    def clear_points(self) -> None:
+        """Remove every breakpoint and watchpoint GDB left behind (it went away without z)."""
+        machine = self._machine()
+        if machine is not None:
+            for address in self._breakpoints:
+                machine.remove_breakpoint(address)
+            for address, length, kind in self._watchpoints:
+                machine.remove_watchpoint(address, length, _ACCESS[kind])
+        self._breakpoints.clear()
+        self._watchpoints.clear()
+
+    # -- run control ------------------------------------------------------------
+
+    def step(self) -> StopEvent:
+        """Execute one instruction; a fault or watchpoint it triggers is reported as such."""
+        result = self.machine.step()
+        event = self.classify(result)
+        if event is None or event.kind is StopKind.BREAKPOINT:
+            return StopEvent(StopKind.STEP)
+        return event
+
+    def resume(self, max_cycles: int) -> StopEvent | None:
+        """Run at most ``max_cycles`` (or report a held stop); None while still running."""
+        if self._held is not None:
+            event, self._held = self._held, None
+            return event
+        if not self._drive:
+            return None
+        return self.classify(self.machine.run(max_cycles=max_cycles))
+
+    def reset(self) -> None:
+        """Restart the application with wake reason DEBUGGERRESTART and hold it at reset."""
+        self._held = None
+        if self._restart is not None:
+            self._restart()
+        else:
+            self.machine.reset()
+
+    # -- device-driven mode -----------------------------------------------------
+
+    @property
+    def pending(self) -> bool:
+        """Whether a stop is recorded and not yet reported."""
+        return self._held is not None
+
+    def hold(self, event: StopEvent) -> None:
+        """Record a stop found by the device, for the next ``resume`` to report."""
+        self._held = event
+
+    def clear_hold(self) -> None:
+        """Forget a recorded stop (the application restarts or runs on)."""
+        self._held = None
+
+    def classify(self, result: Any) -> StopEvent | None:
+        """Translate a machine run result into a stop event; None when the core runs on."""
+        fault = getattr(result, "fault", None)
+        if fault is not None:
+            kind = str(getattr(fault, "kind", "fault"))
+            signal = signal_for_fault(kind)
+            log.info(
+                "Stop on fault (kind=%s, pc=%#010x, signal=%s)",
+                kind,
+                int(getattr(fault, "pc", 0) or 0),
+                signal.name,
+            )
+            return StopEvent(StopKind.FAULT, signal, description=kind)
+
+        reason = _reason_name(result)
+        if "watch" in reason:
+            address = int(getattr(result, "address", 0) or 0)
+            return StopEvent(
+                StopKind.WATCHPOINT,
+                Signal.SIGTRAP,
+                watch_kind=self._watch_kind_at(address),
+                watch_address=address,
+            )
+        if "break" in reason:
+            return StopEvent(StopKind.BREAKPOINT, Signal.SIGTRAP)
+        if "step" in reason:
+            return StopEvent(StopKind.STEP, Signal.SIGTRAP)
+        if "crash" in reason or "fault" in reason:
+            return StopEvent(StopKind.FAULT, Signal.SIGSEGV, description=reason)
+        return None
+
+    def _watch_kind_at(self, address: int) -> WatchKind:
+        for start, length, kind in self._watchpoints:
+            if start <= address < start + length:
+                return kind
+        return WatchKind.WRITE
+
+
+_ACCESS = {WatchKind.WRITE: "write", WatchKind.READ: "read", WatchKind.ACCESS: "access"}
+
+
+def _mask(name: str) -> int:
+    return (1 << 64) - 1 if name.startswith("d") else 0xFFFF_FFFF

@@ -1,0 +1,371 @@
+"""Exception entry, return and fault routing for the emulated Cortex-M33.
+
+Unicorn 2.1.4 stacks nothing: SVC arrives as QEMU exception 2 and a branch
+to an EXC_RETURN value in Handler mode as exception 8. This module does
+what the hardware does between two emulation runs, following the ARMv8-M
+pseudocode (PushStack, ExceptionTaken, ExceptionReturn) for a core that
+runs entirely in the non-secure state:
+
+- entry stacks R0-R3, R12, LR, the return address and xPSR (plus S0-S15
+  and FPSCR when CONTROL.FPCA is set) on MSP or PSP, aligns the frame to
+  8 bytes (xPSR bit 9 records the padding), writes EXC_RETURN to LR and
+  switches to Handler mode on MSP;
+- return decodes EXC_RETURN (bit 2 SPSEL, bit 3 Mode, bit 4 FType),
+  unstacks and restores CONTROL.SPSEL and CONTROL.FPCA.
+
+Unicorn keeps MSP and PSP in one banked slot whose meaning follows IPSR
+and CONTROL.SPSEL, and it ignores MSR writes from unprivileged code, so a
+mode change goes through `_switch_mode`, which passes through privileged
+Thread mode with SPSEL clear before setting the final state.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from unicorn import arm_const as arm
+
+from openvisor.machine import nvic as nv
+from openvisor.machine.results import FaultKind
+
+if TYPE_CHECKING:
+    from openvisor.machine.core import Machine
+
+log = logging.getLogger(__name__)
+
+CONTROL_NPRIV = 1 << 0
+CONTROL_SPSEL = 1 << 1
+CONTROL_FPCA = 1 << 2
+CONTROL_SFPA = 1 << 3
+
+EXC_RETURN_PREFIX = 0xFFFFFF00
+EXC_RETURN_SPSEL = 1 << 2
+EXC_RETURN_MODE = 1 << 3
+EXC_RETURN_FTYPE = 1 << 4
+EXC_RETURN_DCRS = 1 << 5
+# Bits 7 and 5 set, S (bit 6) and ES (bit 0) clear: a non-secure exception
+# that stacked on a non-secure stack, e.g. 0xFFFFFFBC for Thread mode on PSP.
+EXC_RETURN_BASE = 0xFFFFFF80 | EXC_RETURN_DCRS
+
+XPSR_ALIGN = 1 << 9
+XPSR_T = 1 << 24
+XPSR_IT_MASK = (0x3 << 25) | (0x3F << 10)
+XPSR_IPSR_MASK = 0x1FF
+
+BASIC_FRAME = 0x20
+EXTENDED_FRAME = 0x68
+
+# UsageFault status bits (CFSR bits 16-31).
+UFSR_UNDEFINSTR = 1 << 16
+UFSR_INVSTATE = 1 << 17
+UFSR_INVPC = 1 << 18
+UFSR_NOCP = 1 << 19
+UFSR_STKOF = 1 << 20
+UFSR_UNALIGNED = 1 << 24
+UFSR_DIVBYZERO = 1 << 25
+
+HFSR_VECTTBL = 1 << 1
+HFSR_FORCED = 1 << 30
+
+FPCCR_LSPACT = 1 << 0
+FPCCR_LSPEN = 1 << 30
+FPCCR_ASPEN = 1 << 31
+
+_FRAME_REGS = [
+    arm.UC_ARM_REG_R0,
+    arm.UC_ARM_REG_R1,
+    arm.UC_ARM_REG_R2,
+    arm.UC_ARM_REG_R3,
+    arm.UC_ARM_REG_R12,
+    arm.UC_ARM_REG_LR,
+]
+_STATE_REGS = [
+    *_FRAME_REGS,
+    arm.UC_ARM_REG_XPSR,
+    arm.UC_ARM_REG_CONTROL,
+    arm.UC_ARM_REG_MSP,
+    arm.UC_ARM_REG_PSP,
+]
+_FP_REGS = [arm.UC_ARM_REG_S0 + i for i in range(16)] + [arm.UC_ARM_REG_FPSCR]
+
+
+class FaultEscalation(Exception):
+    """Internal signal: a fault could not be routed to any app handler."""
+
+    def __init__(self, kind: FaultKind, description: str, address: int | None = None) -> None:
+        super().__init__(description)
+        self.kind = kind
+        self.description = description
+        self.address = address
+
+
+class ExceptionUnit:
+    """Entry, return and fault routing; state lives in `Nvic` and the SCB."""
+
+    def __init__(self, machine: Machine) -> None:
+        self.machine = machine
+        self.nvic = machine.nvic
+        self.regs = machine.registers
+        self.vtor = 0x0800_0000
+        # CCR reset value: STKALIGN (bit 9) and bit 0 are RES1 on ARMv8-M.
+        self.ccr = 0x0000_0201
+        self.cfsr = 0
+        self.hfsr = 0
+        self.mmfar = 0
+        self.bfar = 0
+        self.fpccr = FPCCR_ASPEN | FPCCR_LSPEN
+        self.fpcar = 0
+        self.fpdscr = 0
+
+    def reset(self) -> None:
+        """Restore the SCB fault and FP context state to its reset values."""
+        self.ccr = 0x0000_0201
+        self.cfsr = 0
+        self.hfsr = 0
+        self.fpccr = FPCCR_ASPEN | FPCCR_LSPEN
+        self.fpcar = 0
+        self.fpdscr = 0
+
+    # Priorities seen by the core
+
+    def execution_priority(self) -> int:
+        """Return the execution priority including PRIMASK, BASEPRI and FAULTMASK."""
+        primask, basepri, faultmask = self.regs.read_many(
+            [arm.UC_ARM_REG_PRIMASK, arm.UC_ARM_REG_BASEPRI, arm.UC_ARM_REG_FAULTMASK]
+        )
+        return self.nvic.execution_priority(primask=primask, basepri=basepri, faultmask=faultmask)
+
+    def take_pending(self) -> bool:
+        """Enter the best pending exception if it preempts; return whether one was taken."""
+        best = self.nvic.best_pending()
+        if best is None:
+            return False
+        if self.nvic.group_priority(best) >= self.execution_priority():
+            return False
+        self.enter(best, self.machine.pc)
+        return True
+
+    def wake_pending(self) -> bool:
+        """Return whether a pending exception wakes WFI (PRIMASK is ignored for waking)."""
+        best = self.nvic.best_pending()
+        if best is None:
+            return False
+        basepri, faultmask = self.regs.read_many(
+            [arm.UC_ARM_REG_BASEPRI, arm.UC_ARM_REG_FAULTMASK]
+        )
+        priority = self.nvic.execution_priority(primask=0, basepri=basepri, faultmask=faultmask)
+        return self.nvic.group_priority(best) < priority
+
+    # Synchronous faults
+
+    def usage_fault(self, status_bit: int, return_address: int, description: str) -> None:
+        """Raise a UsageFault: to its handler if enabled and allowed, else HardFault."""
+        self.cfsr |= status_bit
+        self._route_fault(nv.USAGEFAULT, return_address, description)
+
+    def supervisor_call(self, return_address: int) -> None:
+        """Take SVCall now, escalating to HardFault when it cannot preempt."""
+        priority = self.execution_priority()
+        if self.nvic.group_priority(nv.SVCALL) < priority:
+            self.enter(nv.SVCALL, return_address)
+            return
+        self._escalate(return_address, "SVC executed at or above the SVCall priority", priority)
+
+    def _route_fault(self, exception: int, return_address: int, description: str) -> None:
+        priority = self.execution_priority()
+        if self.nvic.is_enabled(exception) and self.nvic.group_priority(exception) < priority:
+            log.debug("Route fault to handler (exception=%d, pc=%#010x)", exception, return_address)
+            self.enter(exception, return_address)
+            return
+        self._escalate(return_address, description, priority)
+
+    def _escalate(self, return_address: int, description: str, priority: int) -> None:
+        if priority <= -1:
+            raise FaultEscalation(
+                FaultKind.LOCKUP, f"lockup: {description} while HardFault or NMI was active"
+            )
+        self.hfsr |= HFSR_FORCED
+        self.enter(nv.HARDFAULT, return_address)
+
+    # Entry
+
+    def enter(self, exception: int, return_address: int) -> None:
+        """Stack the context and start the handler of `exception` (ARMv8-M ExceptionEntry)."""
+        machine = self.machine
+        r0, r1, r2, r3, r12, lr, xpsr, control, msp, psp = self.regs.read_many(_STATE_REGS)
+        handler_mode = (xpsr & XPSR_IPSR_MASK) != 0
+        on_psp = not handler_mode and bool(control & CONTROL_SPSEL)
+        extended = bool(control & CONTROL_FPCA)
+
+        # PushStack: frame size, 8-byte alignment, xPSR bit 9 marks the padding.
+        sp = psp if on_psp else msp
+        frame_size = EXTENDED_FRAME if extended else BASIC_FRAME
+        frame = (sp - frame_size) & ~0x7 & 0xFFFFFFFF
+        padded = (sp >> 2) & 1
+        stacked_xpsr = (xpsr & ~XPSR_ALIGN) | (padded << 9)
+        words = [r0, r1, r2, r3, r12, lr, return_address & ~1, stacked_xpsr]
+        if extended:
+            fp_values = self.regs.read_many(_FP_REGS)
+            # S0-S15, FPSCR and one reserved word. The registers are written at
+            # entry even with lazy stacking enabled: until the handler's first FP
+            # instruction they hold exactly the values a lazy save would store.
+            words += fp_values + [0]
+            if self.fpccr & FPCCR_LSPEN:
+                self.fpccr |= FPCCR_LSPACT
+            self.fpcar = frame + BASIC_FRAME
+        if not machine.write_stack(frame, words):
+            raise FaultEscalation(
+                FaultKind.STACKING,
+                f"exception entry stacking to {frame:#010x} left application SRAM",
+                frame,
+            )
+        if on_psp:
+            psp = frame
+        else:
+            msp = frame
+
+        vector = machine.read_word(self.vtor + 4 * exception)
+        if vector is None:
+            self.hfsr |= HFSR_VECTTBL
+            raise FaultEscalation(
+                FaultKind.LOCKUP,
+                f"vector table read at {self.vtor + 4 * exception:#010x} failed (VTOR={self.vtor:#x})",
+                self.vtor + 4 * exception,
+            )
+
+        exc_return = EXC_RETURN_BASE
+        if not extended:
+            exc_return |= EXC_RETURN_FTYPE
+        if not handler_mode:
+            exc_return |= EXC_RETURN_MODE
+        if on_psp:
+            exc_return |= EXC_RETURN_SPSEL
+
+        self.nvic.activate(exception)
+        new_control = control & CONTROL_NPRIV
+        self._switch_mode(
+            ipsr=exception,
+            control=new_control,
+            msp=msp,
+            psp=psp,
+            xpsr=XPSR_T | exception,
+        )
+        self.regs.write(arm.UC_ARM_REG_LR, exc_return)
+        log.debug(
+            "Enter exception (number=%d, return=%#010x, frame=%#010x, exc_return=%#010x)",
+            exception,
+            return_address,
+            frame,
+            exc_return,
+        )
+        if not vector & 1:
+            # A vector without the Thumb bit faults on its first instruction.
+            self.machine.pc = vector & ~1
+            self.usage_fault(UFSR_INVSTATE, vector & ~1, "vector without the Thumb bit")
+            return
+        machine.pc = vector & ~1
+
+    # Return
+
+    def exception_return(self, exc_return: int) -> None:
+        """Return from the active exception through an EXC_RETURN value."""
+        machine = self.machine
+        xpsr, control, msp, psp = self.regs.read_many(
+            [arm.UC_ARM_REG_XPSR, arm.UC_ARM_REG_CONTROL, arm.UC_ARM_REG_MSP, arm.UC_ARM_REG_PSP]
+        )
+        returning = xpsr & XPSR_IPSR_MASK
+        if returning not in self.nvic.active:
+            self.usage_fault(UFSR_INVPC, exc_return, f"EXC_RETURN from inactive exception {returning}")
+            return
+        to_thread = bool(exc_return & EXC_RETURN_MODE)
+        on_psp = to_thread and bool(exc_return & EXC_RETURN_SPSEL)
+        extended = not exc_return & EXC_RETURN_FTYPE
+        others_active = len(self.nvic.active) > 1
+        if to_thread and others_active and not self.ccr & 1:
+            # CCR.NONBASETHRDENA is clear: Thread mode while nested is illegal.
+            self.usage_fault(UFSR_INVPC, exc_return, "return to Thread mode while nested")
+            return
+
+        sp = psp if on_psp else msp
+        frame_size = EXTENDED_FRAME if extended else BASIC_FRAME
+        words = machine.read_stack(sp, frame_size // 4)
+        if words is None:
+            raise FaultEscalation(
+                FaultKind.STACKING,
+                f"exception return unstacking from {sp:#010x} left application SRAM",
+                sp,
+            )
+        r0, r1, r2, r3, r12, lr, return_address, stacked_xpsr = words[:8]
+        stacked_ipsr = stacked_xpsr & XPSR_IPSR_MASK
+        if to_thread != (stacked_ipsr == 0):
+            self.usage_fault(UFSR_INVPC, exc_return, "EXC_RETURN mode does not match stacked IPSR")
+            return
+
+        self.nvic.deactivate(returning)
+        new_sp = (sp + frame_size + (4 if stacked_xpsr & XPSR_ALIGN else 0)) & 0xFFFFFFFF
+        if on_psp:
+            psp = new_sp
+        else:
+            msp = new_sp
+        new_control = control & CONTROL_NPRIV
+        if on_psp:
+            new_control |= CONTROL_SPSEL
+        if extended:
+            new_control |= CONTROL_FPCA
+            self.fpccr &= ~FPCCR_LSPACT
+            self.regs.write_many(list(zip(_FP_REGS, words[8:25], strict=True)))
+
+        # FAULTMASK clears on return from any exception but NMI.
+        if returning != nv.NMI:
+            self.regs.write(arm.UC_ARM_REG_FAULTMASK, 0)
+        self._switch_mode(
+            ipsr=stacked_ipsr,
+            control=new_control,
+            msp=msp,
+            psp=psp,
+            xpsr=stacked_xpsr & ~XPSR_ALIGN,
+        )
+        self.regs.write_many(list(zip(_FRAME_REGS, [r0, r1, r2, r3, r12, lr], strict=True)))
+        log.debug(
+            "Return from exception (number=%d, exc_return=%#010x, pc=%#010x)",
+            returning,
+            exc_return,
+            return_address,
+        )
+        if not stacked_xpsr & XPSR_T:
+            machine.pc = return_address & ~1
+            self.usage_fault(UFSR_INVSTATE, return_address, "return with EPSR.T clear")
+            return
+        machine.pc = return_address & ~1
+
+    # Mode switching
+
+    def _switch_mode(self, *, ipsr: int, control: int, msp: int, psp: int, xpsr: int) -> None:
+        """Set IPSR, CONTROL, MSP and PSP so that Unicorn's banked SP agrees.
+
+        Unicorn honours CONTROL.SPSEL writes only in privileged Thread mode and
+        MSP/PSP writes only when privileged, so the sequence first enters
+        Handler mode (always privileged), clears nPRIV, drops to Thread mode
+        with SPSEL clear, writes both stack pointers, then applies the target.
+        """
+        fp_bits = control & CONTROL_FPCA
+        if fp_bits:
+            fp_bits |= CONTROL_SFPA  # keeps Unicorn from resetting FPSCR on the next FP op
+        pairs = [
+            (arm.UC_ARM_REG_IPSR, 1),
+            (arm.UC_ARM_REG_CONTROL, fp_bits),
+            (arm.UC_ARM_REG_IPSR, 0),
+            (arm.UC_ARM_REG_CONTROL, fp_bits),
+            (arm.UC_ARM_REG_MSP, msp),
+            (arm.UC_ARM_REG_PSP, psp),
+        ]
+        if ipsr == 0:
+            if control & CONTROL_SPSEL:
+                pairs.append((arm.UC_ARM_REG_CONTROL, fp_bits | CONTROL_SPSEL))
+        else:
+            pairs.append((arm.UC_ARM_REG_IPSR, ipsr))
+        final = fp_bits | (control & (CONTROL_NPRIV | (CONTROL_SPSEL if ipsr == 0 else 0)))
+        pairs.append((arm.UC_ARM_REG_CONTROL, final))
+        pairs.append((arm.UC_ARM_REG_XPSR_NZCVQG, (xpsr & ~XPSR_IPSR_MASK) | ipsr))
+        self.regs.write_many(pairs)

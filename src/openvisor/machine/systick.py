@@ -1,0 +1,130 @@
+"""SysTick: the Armv8-M 24-bit system timer, counted in virtual cycles."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from openvisor.machine import nvic as nv
+
+if TYPE_CHECKING:
+    from openvisor.machine.clock import ScheduledEvent
+    from openvisor.machine.core import Machine
+
+CSR_ENABLE = 1 << 0
+CSR_TICKINT = 1 << 1
+CSR_CLKSOURCE = 1 << 2
+CSR_COUNTFLAG = 1 << 16
+
+# STM32U5: the SysTick external reference clock is HCLK / 8.
+EXTERNAL_DIVIDER = 8
+# CALIB: SKEW set (the 10 ms value is not exact), TENMS for HCLK/8 = 20 MHz.
+CALIB_VALUE = (1 << 30) | (200_000 - 1)
+
+
+class SysTick:
+    """SysTick registers CSR, RVR, CVR and CALIB over the virtual clock.
+
+    The counter is not stored: while enabled it is computed from the cycle
+    at which it was last written, and one scheduled event per wrap sets
+    COUNTFLAG and pends the SysTick exception when TICKINT is set.
+    """
+
+    def __init__(self, machine: Machine) -> None:
+        self.machine = machine
+        self.csr = 0
+        self.rvr = 0
+        self._value = 0  # counter value at _anchor (or the frozen value while disabled)
+        self._anchor = 0
+        self._event: ScheduledEvent | None = None
+
+    def reset(self) -> None:
+        """Disable the timer and clear its registers."""
+        self._cancel()
+        self.csr = 0
+        self.rvr = 0
+        self._value = 0
+        self._anchor = 0
+
+    @property
+    def _divider(self) -> int:
+        return 1 if self.csr & CSR_CLKSOURCE else EXTERNAL_DIVIDER
+
+    def _ticks_since_anchor(self) -> int:
+        return (self.machine.cycles - self._anchor) // self._divider
+
+    def current_value(self) -> int:
+        """Return CVR as the program would read it now."""
+        if not self.csr & CSR_ENABLE:
+            return self._value
+        ticks = self._ticks_since_anchor()
+        if ticks <= self._value:
+            return self._value - ticks
+        if self.rvr == 0:
+            return 0
+        return self.rvr - (ticks - self._value - 1) % (self.rvr + 1)
+
+    def _next_zero_tick(self) -> int | None:
+        """Return the tick (from the anchor) at which the counter next reaches 0."""
+        ticks = self._ticks_since_anchor()
+        if ticks < self._value:
+            return self._value
+        if self.rvr == 0:
+            return None
+        period = self.rvr + 1
+        wraps = (ticks - self._value) // period + 1
+        return self._value + wraps * period
+
+    def _cancel(self) -> None:
+        if self._event is not None:
+            self._event.cancel()
+            self._event = None
+
+    def _reschedule(self) -> None:
+        self._cancel()
+        if not self.csr & CSR_ENABLE:
+            return
+        tick = self._next_zero_tick()
+        if tick is None:
+            return
+        self._event = self.machine.schedule(self._anchor + tick * self._divider, self._on_zero)
+
+    def _on_zero(self) -> None:
+        self._event = None
+        self.csr |= CSR_COUNTFLAG
+        if self.csr & CSR_TICKINT:
+            self.machine.nvic.set_pending(nv.SYSTICK)
+            self.machine.exceptions_changed()
+        self._reschedule()
+
+    def _reanchor(self) -> None:
+        self._value = self.current_value()
+        self._anchor = self.machine.cycles
+
+    def read(self, offset: int) -> int:
+        """Read CSR (0x0), RVR (0x4), CVR (0x8) or CALIB (0xC)."""
+        if offset == 0x0:
+            value = self.csr
+            self.csr &= ~CSR_COUNTFLAG
+            return value
+        if offset == 0x4:
+            return self.rvr
+        if offset == 0x8:
+            return self.current_value()
+        return CALIB_VALUE
+
+    def write(self, offset: int, value: int) -> None:
+        """Write CSR, RVR or CVR (any write to CVR clears it and COUNTFLAG)."""
+        if offset == 0x0:
+            self._reanchor()
+            self.csr = (self.csr & CSR_COUNTFLAG) | (value & (CSR_ENABLE | CSR_TICKINT | CSR_CLKSOURCE))
+            self._reanchor()
+            self._reschedule()
+        elif offset == 0x4:
+            self.rvr = value & 0x00FF_FFFF
+            self._reanchor()
+            self._reschedule()
+        elif offset == 0x8:
+            self._value = 0
+            self._anchor = self.machine.cycles
+            self.csr &= ~CSR_COUNTFLAG
+            self._reschedule()

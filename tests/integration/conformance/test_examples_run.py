@@ -1,0 +1,136 @@
+"""The SDK's example applications on a virtual device: what each logs and does."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from typing import Any
+
+from openvisor.device import DeviceState
+from openvisor.kernel.abi import MvEventType, MvSystemNotificationSource
+from openvisor.kernel.calls.system import SystemNotifications
+from openvisor.link.messages import (
+    ConfigFetchRequest,
+    ConfigFetchResponse,
+    ConfigItem,
+    HttpRequest,
+    HttpResponse,
+    Message,
+)
+
+RunFirmware = Callable[..., Any]
+
+
+def _lines_with(logs: list[str], text: str) -> list[str]:
+    return [line for line in logs if text in line]
+
+
+def test_blink_logs_and_toggles_led(run_firmware: RunFirmware) -> None:
+    run = run_firmware("app_blink")
+    run.device.run_for(2.2)
+    assert run.device.state is DeviceState.RUNNING
+    assert run.server_logs[0] == "app_blink started, system clock 160000000 Hz"
+    assert run.server_logs[1:5] == [
+        "blink 1: LED on",
+        "blink 1: LED off",
+        "blink 2: LED on",
+        "blink 2: LED off",
+    ]
+    odr = run.read_u32(0x4202_0014)  # GPIOA_ODR after "blink 3: LED on"
+    assert run.server_logs[-1] == "blink 3: LED on"
+    assert odr & (1 << 5)
+
+
+def test_crash_app_restarts_after_crash(run_firmware: RunFirmware) -> None:
+    run = run_firmware("app_crash")
+    run.device.run_for(3.0)
+    assert run.server_logs[0] == "app_crash started (wake reason 0)"
+    assert "app_crash restarted after a crash (wake reason 8)" in run.server_logs
+    assert _lines_with(run.server_logs, "the faulting write returned") == []
+    assert run.device.boot_count >= 2
+    reports = run.device.crash_log.reports
+    assert reports, "no crash report was recorded"
+
+
+def test_demo_versions_log_their_version(run_firmware: RunFirmware) -> None:
+    for version in (1, 2):
+        run = run_firmware(f"demo_v{version}")
+        run.device.run_for(5.5)
+        assert run.server_logs[0] == f"demo v{version} starting (wake reason 0)"
+        assert f"demo v{version} alive, uptime 5 s" in run.server_logs
+        assert _lines_with(run.server_logs, "unavailable") == []
+
+
+def test_demo_restarts_when_update_downloaded(run_firmware: RunFirmware) -> None:
+    run = run_firmware("demo_v1")
+    run.device.run_for(0.5)
+    notifications = run.device.kernel.family_state(SystemNotifications)
+    delivered = notifications.emit(MvSystemNotificationSource.UPDATE, MvEventType.UPDATEDOWNLOADED)
+    assert delivered == 1
+    run.device.run_for(2.0)
+    assert "demo v1: update downloaded, restarting to apply it" in run.server_logs
+    assert run.device.boot_count == 2
+    assert run.server_logs.count("demo v1 starting (wake reason 0)") == 1
+
+
+def test_demo_v3_crashes_at_start(run_firmware: RunFirmware) -> None:
+    run = run_firmware("demo_v3")
+    run.device.run_for(0.5)
+    assert run.server_logs[0] == "demo v3 starting"
+    assert _lines_with(run.server_logs, "still running") == []
+    assert run.device.crash_log.reports
+
+
+def test_netdemo_fetches_config_and_gets_url(run_firmware: RunFirmware) -> None:
+    requests: list[Message] = []
+
+    def cloud(run: Any, device_id: str, message: Message) -> None:
+        if isinstance(message, ConfigFetchRequest):
+            requests.append(message)
+            values = {"netdemo-url": b"https://127.0.0.1/hello", "netdemo-token": b"t0ken"}
+            items = tuple(ConfigItem(result=0, value=values[key.key]) for key in message.keys)
+            run.service.send(device_id, ConfigFetchResponse(channel=message.channel, items=items))
+        elif isinstance(message, HttpRequest):
+            requests.append(message)
+            run.service.send(
+                device_id,
+                HttpResponse(
+                    channel=message.channel,
+                    result=0,
+                    status_code=200,
+                    headers=(b"Content-Type: text/plain",),
+                    body=b"hello from the test cloud",
+                ),
+            )
+
+    run = run_firmware("app_netdemo", factory_test=True, on_message=cloud)
+    run.device.run_for(60.0)
+    assert run.device.state is DeviceState.FINISHED
+    assert run.device.test_status == 0, run.server_logs
+    fetch, get = requests
+    assert [(key.scope, key.store, key.key) for key in fetch.keys] == [
+        (1, 1, "netdemo-url"),
+        (0, 0, "netdemo-token"),
+    ]
+    assert (get.method, get.url) == ("GET", "https://127.0.0.1/hello")
+    assert b"Authorization: Bearer t0ken" in get.headers
+    assert "netdemo: config netdemo-url=https://127.0.0.1/hello" in run.server_logs
+    assert "netdemo: secret netdemo-token has 5 bytes" in run.server_logs
+    assert _lines_with(run.server_logs, "t0ken") == []
+    assert (
+        "netdemo: GET https://127.0.0.1/hello -> 200, 25 body bytes: hello from the test cloud"
+        in run.server_logs
+    )
+
+
+def test_debug_example_counts_and_faults(run_firmware: RunFirmware) -> None:
+    run = run_firmware("dbg_example")
+    run.device.run_for(0.05)
+    counter, _ = run.symbol("g_counter")
+    ticks, _ = run.symbol("g_ticks")
+    request, _ = run.symbol("g_fault_request")
+    assert run.read_u32(counter) > 0
+    assert 40 <= run.read_u32(ticks) <= 60
+    run.device.machine.mem_write(request, struct.pack("<I", 1))
+    run.device.run_for(0.01)
+    assert run.device.crash_log.reports

@@ -1,0 +1,107 @@
+"""Every crash kind ends the app, records a symbolized report and restarts it after a back-off."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from openvisor.kernel.abi import MvStatus, MvWakeReason
+from openvisor.kernel.crash import CrashLog
+
+
+def crash(harness: Any, function: str, seconds: float = 0.2) -> Any:
+    """Run ``function`` in the firmware and return the crash report it caused."""
+    log = harness.device.kernel.family_state(CrashLog)
+    before = len(log.reports)
+    harness.post(function)
+    harness.device.run_for(seconds, until=lambda: len(log.reports) > before)
+    assert len(log.reports) == before + 1, f"{function} did not crash the app"
+    return log.reports[-1]
+
+
+def wake_reason(harness: Any) -> int:
+    out = harness.buffer(0, 4)
+    assert harness.call("mvGetWakeReason", out) == MvStatus.OKAY
+    return harness.read(out, 1)[0]
+
+
+@pytest.mark.parametrize(
+    ("function", "address"),
+    [
+        ("crash_secure_read", 0x3000_0000),
+        ("crash_unmapped_write", 0x6000_0000),
+        ("crash_flash_write", 0x0800_0100),
+    ],
+)
+def test_memory_fault_is_reported_and_restarted(harness: Any, function: str, address: int) -> None:
+    boots = harness.device.boot_count
+    report = crash(harness, function)
+    assert report.kind == "fault"
+    assert report.fault_address == address
+    assert report.symbols["pc"].startswith(f"{function}+")
+    assert "main.c:" in report.symbols["pc"]
+    assert len(bytes.fromhex(report.stack)) == min(256, 0x2008_0000 - report.sp)
+    assert bytes.fromhex(report.stack) == harness.read(report.sp, len(bytes.fromhex(report.stack)))
+    assert set(report.registers) >= {"r0", "sp", "lr", "pc"}
+    assert report.restart_delay_us == 1_000_000
+
+    crashed_at = harness.device.kernel.micros()
+    harness.device.run_for(1.1, until=lambda: harness.device.boot_count > boots)
+    assert harness.device.boot_count == boots + 1
+    assert harness.device.kernel.micros() - crashed_at >= 1_000_000
+    harness.settle()
+    assert wake_reason(harness) == MvWakeReason.APPLICATIONCRASH
+
+
+def test_gateway_hole_crashes(harness: Any) -> None:
+    report = crash(harness, "crash_gateway_hole")
+    assert report.kind == "gateway"
+    assert report.fault_address == 0x0C1F_E0A0
+
+
+def test_lockup(harness: Any) -> None:
+    report = crash(harness, "crash_lockup")
+    assert report.kind == "lockup"
+
+
+def test_stuck_in_fault_handler(make_harness: Any) -> None:
+    harness = make_harness(stuck_in_fault_s=0.2)
+    report = crash(harness, "crash_undefined", seconds=1.0)
+    assert report.kind == "stuck-in-fault"
+    assert report.symbols["pc"].startswith("HardFault_Handler+")
+
+
+def test_watchdog(make_harness: Any) -> None:
+    harness = make_harness(watchdog_s=0.3)
+    assert harness.call("mvNoOp") == MvStatus.OKAY
+    report = crash(harness, "crash_hang", seconds=1.0)
+    assert report.kind == "watchdog"
+    assert report.symbols["pc"].startswith("crash_hang+")
+
+
+def test_no_watchdog_by_default(harness: Any) -> None:
+    harness.post("crash_hang")
+    harness.device.run_for(3.0)
+    assert harness.device.kernel.family_state(CrashLog).reports == []
+
+
+def test_backoff_doubles_for_repeated_crashes(harness: Any) -> None:
+    delays = []
+    for _ in range(3):
+        boots = harness.device.boot_count
+        delays.append(crash(harness, "crash_secure_read").restart_delay_us)
+        harness.device.run_for(10.0, until=lambda b=boots: harness.device.boot_count > b)
+        harness.settle()
+    assert delays == [1_000_000, 2_000_000, 4_000_000]
+
+
+def test_crash_reports_persist(make_harness: Any, tmp_path: Any) -> None:
+    state_dir = tmp_path / "persist"
+    harness = make_harness(state_dir)
+    crash(harness, "crash_secure_read")
+    assert (state_dir / "kernel" / "crash-reports.json").exists()
+    again = make_harness(state_dir)
+    reports = again.device.kernel.family_state(CrashLog).take()
+    assert [report.kind for report in reports] == ["fault"]
+    assert again.device.kernel.family_state(CrashLog).reports == []
