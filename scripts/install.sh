@@ -7,6 +7,10 @@ cd "$(dirname "$0")/.."
 want_test=0
 [[ "${1:-}" == "--test" ]] && want_test=1
 
+as_root() {
+    if [[ $(id -u) == 0 ]]; then "$@"; else sudo "$@"; fi
+}
+
 if [[ $want_test == 1 ]]; then
     packages=(gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib
               gdb-multiarch mosquitto make qemu-system-arm)
@@ -15,15 +19,20 @@ if [[ $want_test == 1 ]]; then
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
     done
     if (( ${#missing[@]} )); then
-        sudo_cmd=()
-        [[ $(id -u) != 0 ]] && sudo_cmd=(sudo)
         echo "Installing Debian packages: ${missing[*]}"
-        "${sudo_cmd[@]}" apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}"
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
     fi
 fi
 
-python3 -m venv .venv
+# Debian's python3 cannot create a virtual environment until python3-venv is installed.
+if ! python3 -m venv .venv >/dev/null 2>&1; then
+    echo "Installing Debian package python3-venv"
+    rm -rf .venv
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+    python3 -m venv .venv
+fi
 .venv/bin/pip install -q --upgrade pip
 if [[ $want_test == 1 ]]; then
     .venv/bin/pip install -q -e '.[test]'

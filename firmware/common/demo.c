@@ -2,7 +2,7 @@
  * in the app's flags.mk) changes its log lines and its blink pattern:
  * version 1 blinks once a second, version 2 flashes twice a second.
  *
- * The app asks to be told about updates (an UPDATE system notification), so a
+ * The app subscribes to update events (an UPDATE system notification), so a
  * bundle with a politeness time lets it choose when to restart: when the
  * UPDATEDOWNLOADED event arrives it logs and calls mvRestart at once. */
 

@@ -24,6 +24,33 @@ from conformance_cases import (
 )
 
 _CHANNEL = "MvChannelHandle"
+_LATE = "bad pointer nested in a request: nothing is sent and the app closes the channel"
+
+
+def late_fault_buffer(
+    base: _Base, lvalue: str, length: str, before: list[str] | None = None
+) -> Iterator[Case]:
+    """Point a byte string nested in a request at each bad place: MV_STATUS_LATEFAULT."""
+    for kind in IN_KINDS:
+        change = [*(before or []), f"{lvalue} = BAD_BUFFER({_KIND_MACRO[kind]}, {length});"]
+        yield base.case(f"{lvalue}={kind}", change, "LATEFAULT", _LATE)
+
+
+def late_fault_object(
+    base: _Base, lvalue: str, ctype: str, *, optional: bool = False
+) -> Iterator[Case]:
+    """Point a structure nested in a request at each bad place: MV_STATUS_LATEFAULT.
+
+    An ``optional`` pointer may be NULL, so NULL is not one of its bad places.
+    """
+    for kind in IN_KINDS:
+        if optional and kind == "null":
+            continue
+        change = [f"{lvalue} = BAD_OBJECT({_KIND_MACRO[kind]}, {ctype});"]
+        yield base.case(f"{lvalue}={kind}", change, "LATEFAULT", _LATE)
+    yield base.case(
+        f"{lvalue}=misaligned", [f"{lvalue} = MISALIGNED({lvalue});"], "LATEFAULT", _LATE
+    )
 
 
 def _open_channel() -> Iterator[Case]:
@@ -134,6 +161,13 @@ def _http() -> Iterator[Case]:
     base = _base("mvSendHttpRequest", Phase.CHANNELS, setup, ["handle", "request"])
     yield from bad_object(base, "request", "struct MvHttpRequest", writes=False)
     yield from bad_handle(base, "handle", _CHANNEL, "g_config")
+    header = "((struct MvHttpHeader *)request->headers)"
+    yield from late_fault_buffer(base, "request->method.data", "request->method.length")
+    yield from late_fault_buffer(base, "request->url.data", "request->url.length")
+    yield from late_fault_buffer(base, "request->body.data", "4", ["request->body.length = 4;"])
+    yield from late_fault_object(base, "request->headers", "struct MvHttpHeader")
+    yield from late_fault_buffer(base, f"{header}->data", f"{header}->length")
+    yield base.case("request->num_headers=33", ["request->num_headers = 33;"], "TOOMANYELEMENTS")
 
     setup = [
         "MvChannelHandle handle = g_http;",
@@ -158,6 +192,30 @@ def _config() -> Iterator[Case]:
     base = _base("mvSendConfigFetchRequest", Phase.CHANNELS, setup, ["handle", "request"])
     yield from bad_object(base, "request", "struct MvConfigKeyFetchParams", writes=False)
     yield from bad_handle(base, "handle", _CHANNEL, "g_http")
+    key = "((struct MvConfigKeyToFetch *)request->keys_to_fetch)"
+    yield from late_fault_object(base, "request->keys_to_fetch", "struct MvConfigKeyToFetch")
+    yield from late_fault_buffer(base, f"{key}->key.data", f"{key}->key.length")
+    yield base.case(
+        "key->scope=5",
+        [f"{key}->scope = (enum MvConfigKeyFetchScope)5;"],
+        "UNKNOWNCONFIGSCOPE",
+    )
+    yield base.case(
+        "key->store=5",
+        [f"{key}->store = (enum MvConfigKeyFetchStore)5;"],
+        "UNKNOWNCONFIGSTORE",
+    )
+    yield base.case(
+        "key->key=unprintable",
+        [f'{key}->key.data = (const uint8_t *)"\\001";', f"{key}->key.length = 1;"],
+        "INVALIDCONFIGKEY",
+    )
+    yield base.case(
+        "request->num_items=17",
+        ["request->num_items = 17;"],
+        "TOOMANYCONFIGKEYS",
+        "default limit: 16 keys per fetch",
+    )
 
     setup = [
         "MvChannelHandle handle = g_config;",
@@ -231,6 +289,8 @@ def _mqtt() -> Iterator[Case]:
         yield from bad_object(base, "argument", ctype, writes=writes)
         yield from bad_handle(base, "handle", _CHANNEL, "g_http")
 
+    yield from _mqtt_requests()
+
     base = _base(
         "mvMqttAcknowledgeMessage",
         Phase.CHANNELS,
@@ -243,6 +303,92 @@ def _mqtt() -> Iterator[Case]:
         "mvMqttRequestDisconnect", Phase.CHANNELS, ["MvChannelHandle handle = g_mqtt;"], ["handle"]
     )
     yield from bad_handle(base, "handle", _CHANNEL, "g_http")
+
+
+def _mqtt_requests() -> Iterator[Case]:
+    """Nested pointers and element counts of the MQTT request structures."""
+    setup = ["MvChannelHandle handle = g_mqtt;"]
+    connect = _base(
+        "mvMqttRequestConnect",
+        Phase.CHANNELS,
+        [*setup, "struct MvMqttConnectRequest *argument = new_mqtt_connect_request();"],
+        ["handle", "argument"],
+    )
+    tls = "((struct MvTlsCredentials *)argument->tls_credentials)"
+    yield from late_fault_buffer(connect, "argument->host.data", "argument->host.length")
+    yield from late_fault_buffer(connect, "argument->clientid.data", "argument->clientid.length")
+    yield from late_fault_object(
+        connect, "argument->tls_credentials", "struct MvTlsCredentials", optional=True
+    )
+    yield from late_fault_object(connect, "argument->will", "struct MvMqttWill", optional=True)
+    yield connect.case(
+        "argument->host.length=0", ["argument->host.length = 0;"], "REQUIREDELEMENTMISSING"
+    )
+    yield connect.case(
+        "argument->clientid.length=0",
+        ["argument->clientid.length = 0;"],
+        "REQUIREDELEMENTMISSING",
+    )
+    yield connect.case(
+        "tls->cacert.num_certs=9",
+        [
+            f"{tls}->cacert.num_certs = 9;",
+            f"{tls}->cacert.certs = ARENA_ARRAY(struct MvSizedString, 9);",
+        ],
+        "TOOMANYELEMENTS",
+    )
+    yield connect.case(
+        "authentication=password+certificate",
+        ["add_password_and_certificate(argument);"],
+        "INVALIDAUTHENTICATION",
+    )
+
+    subscribe = _base(
+        "mvMqttRequestSubscribe",
+        Phase.CHANNELS,
+        [*setup, "struct MvMqttSubscribeRequest *argument = new_mqtt_subscribe_request();"],
+        ["handle", "argument"],
+    )
+    subscription = "((struct MvMqttSubscription *)argument->subscriptions)"
+    yield from late_fault_object(subscribe, "argument->subscriptions", "struct MvMqttSubscription")
+    yield from late_fault_buffer(
+        subscribe, f"{subscription}->topic.data", f"{subscription}->topic.length"
+    )
+    yield subscribe.case(
+        "argument->num_subscriptions=9",
+        [
+            "argument->num_subscriptions = 9;",
+            "argument->subscriptions = ARENA_ARRAY(struct MvMqttSubscription, 9);",
+        ],
+        "TOOMANYELEMENTS",
+    )
+
+    unsubscribe = _base(
+        "mvMqttRequestUnsubscribe",
+        Phase.CHANNELS,
+        [*setup, "struct MvMqttUnsubscribeRequest *argument = new_mqtt_unsubscribe_request();"],
+        ["handle", "argument"],
+    )
+    topic = "((struct MvSizedString *)argument->topics)"
+    yield from late_fault_object(unsubscribe, "argument->topics", "struct MvSizedString")
+    yield from late_fault_buffer(unsubscribe, f"{topic}->data", f"{topic}->length")
+    yield unsubscribe.case(
+        "argument->num_topics=9",
+        [
+            "argument->num_topics = 9;",
+            "argument->topics = ARENA_ARRAY(struct MvSizedString, 9);",
+        ],
+        "TOOMANYELEMENTS",
+    )
+
+    publish = _base(
+        "mvMqttRequestPublish",
+        Phase.CHANNELS,
+        [*setup, "struct MvMqttPublishRequest *argument = new_mqtt_publish_request();"],
+        ["handle", "argument"],
+    )
+    yield from late_fault_buffer(publish, "argument->topic.data", "argument->topic.length")
+    yield from late_fault_buffer(publish, "argument->payload.data", "argument->payload.length")
 
 
 CHANNEL_FAMILIES = (_open_channel, _generic_channel, _http, _config, _mqtt)

@@ -41,6 +41,7 @@ void *arena_alloc(uint32_t size, uint32_t align);
 void canary_snapshot(void);
 
 #define ARENA(type) ((type *)arena_alloc(sizeof(type), _Alignof(type)))
+#define ARENA_ARRAY(type, count) ((type *)arena_alloc((count) * sizeof(type), _Alignof(type)))
 #define ARENA_BUFFER(size) ((uint8_t *)arena_alloc((size), 4u))
 #define ARENA_ALIGNED(size, align) ((uint8_t *)arena_alloc((size), (align)))
 #define BAD_OBJECT(kind, type) ((type *)bad_pointer((kind), sizeof(type), _Alignof(type)))
@@ -66,6 +67,8 @@ struct MvHttpRequest *new_http_request(void);
 struct MvConfigKeyFetchParams *new_config_fetch_params(void);
 struct MvConfigResponseReadItemParams *new_config_read_item_params(void);
 struct MvMqttConnectRequest *new_mqtt_connect_request(void);
+/* Makes a v5 connect request name both a password and a client certificate. */
+void add_password_and_certificate(struct MvMqttConnectRequest *request);
 struct MvMqttSubscribeRequest *new_mqtt_subscribe_request(void);
 struct MvMqttSubscribeResponse *new_mqtt_subscribe_response(void);
 struct MvMqttUnsubscribeRequest *new_mqtt_unsubscribe_request(void);

@@ -81,6 +81,20 @@ struct MvMqttConnectRequest *new_mqtt_connect_request(void)
     return request;
 }
 
+void add_password_and_certificate(struct MvMqttConnectRequest *request)
+{
+    struct MvSizedString *certificate = ARENA(struct MvSizedString);
+    *certificate = (struct MvSizedString)TEXT("certificate");
+    struct MvTlsCredentials *tls = (struct MvTlsCredentials *)request->tls_credentials;
+    tls->clientcert.chain.num_certs = 1;
+    tls->clientcert.chain.certs = certificate;
+    tls->clientcert.key = (struct MvSizedString)TEXT("key");
+    request->protocol_version = MV_MQTTPROTOCOLVERSION_V5;
+    request->authentication.method = MV_MQTTAUTHENTICATIONMETHOD_USERNAMEPASSWORD;
+    request->authentication.username_password.username = (struct MvSizedString)TEXT("user");
+    request->authentication.username_password.password = (struct MvSizedString)TEXT("secret");
+}
+
 struct MvMqttSubscribeRequest *new_mqtt_subscribe_request(void)
 {
     struct MvMqttSubscription *subscription = ARENA(struct MvMqttSubscription);

@@ -144,5 +144,5 @@ def translated_errors(ctx: ClickContext) -> Iterator[None]:
 
 
 def is_interactive() -> bool:
-    """Whether standard input is a terminal (prompts are possible)."""
+    """Return whether standard input is a terminal, so prompts are possible."""
     return sys.stdin.isatty()

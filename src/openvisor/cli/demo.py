@@ -35,7 +35,7 @@ from openvisor.cli.commands.deploy import FINAL_STATUSES, watch_deployment
 from openvisor.cli.commands.logs import print_crash, symbolize
 from openvisor.cli.context import CliState, fail, state_of
 from openvisor.cli.output import format_bytes, format_seconds, parse_time, table
-from openvisor.errors import OpenvisorError
+from openvisor.errors import OpenvisorError, UpdateError
 
 log = logging.getLogger(__name__)
 
@@ -151,8 +151,37 @@ def _deploy(state: CliState, device: str, version: str, *, timeout: float) -> St
         "the cloud signs it)."
     )
     deployment = client.create_deployment(app["sid"], target_type="device", target=device)
-    watch_deployment(state, deployment["sid"], timeout=timeout)
+    try:
+        watch_deployment(state, deployment["sid"], timeout=timeout)
+    except UpdateError as exc:
+        raise UpdateError(f"{exc}\n{diagnose_stall(client, device, deployment['sid'])}") from exc
     return Step(version=version, app_sid=app["sid"], deployment_sid=deployment["sid"])
+
+
+def diagnose_stall(client: Any, device: str, deployment_sid: str) -> str:
+    """Name the part of openvisor that most likely stopped a deployment, from the cloud's view."""
+    record = client.get_device(device)
+    rows = [r for r in client.list_deployment_devices(deployment_sid) if r["device_sid"] == device]
+    status = rows[0]["status"] if rows else "unassigned"
+    if not record["presence"]["online"]:
+        return (
+            f"Device {device} is offline: the device link (openvisor.link MQTT) did not "
+            "connect to the embedded broker."
+        )
+    if status == "pending":
+        return (
+            "The device is online but reported nothing about the update: the device-side update "
+            "path (openvisor.device.Device servicing openvisor.ota and sending its reports) is "
+            "missing or stalled."
+        )
+    if status == "downloading":
+        return "The device did not finish downloading the bundle (openvisor.ota download)."
+    if status == "installed":
+        return (
+            "The device installed the update but never confirmed it: booting the new slot on "
+            "trial (openvisor.device with openvisor.ota) did not complete."
+        )
+    return f"The device's deployment status is {status!r}."
 
 
 def _wait_running(client: Any, device: str, app_sid: str, timeout: float) -> Any:
@@ -196,7 +225,9 @@ def summary_rows(client: Any, steps: list[Step], device: str) -> list[tuple[Any,
     return rows
 
 
-def run_demo(state: CliState, *, state_dir: Path, timeout: float, log_seconds: float) -> None:
+def run_demo(
+    state: CliState, *, state_dir: Path, timeout: float, log_seconds: float, fast: bool = False
+) -> None:
     """Run the whole demo in ``state_dir``; raises an OpenvisorError on any failure."""
     from openvisor.cli.stack import LocalStack
 
@@ -207,7 +238,7 @@ def run_demo(state: CliState, *, state_dir: Path, timeout: float, log_seconds: f
         "Start a cloud, a broker and a device",
         "Everything runs in this process and listens on 127.0.0.1 only.",
     )
-    with LocalStack(state_dir, devices=1) as stack:
+    with LocalStack(state_dir, devices=1, realtime=not fast) as stack:
         state.reconfigure(api_url=stack.cloud.url, api_key=stack.cloud.credentials.key)
         client = state.client()
         device = stack.device_ids[0]
@@ -281,16 +312,19 @@ def demo(
         "(a temporary folder, deleted afterwards, when omitted).",
     ),
     timeout: float = typer.Option(
-        120.0, "--timeout", metavar="SECONDS", help="Longest wait for each update, in seconds."
+        120.0, "--timeout", metavar="SECONDS", help="Maximum wait for each update, in seconds."
     ),
     log_seconds: float = typer.Option(
         4.0, "--log-seconds", metavar="SECONDS", help="How long to show logs between steps."
+    ),
+    fast: bool = typer.Option(
+        False, "--fast", help="Run the device as fast as possible instead of in real time."
     ),
 ) -> None:
     """Run the guided demo: deploy, update, crash and roll back one virtual device."""
     state = state_of(ctx)
     if state.verbose == 0:
-        # The tour tells its own story; component warnings show with -v.
+        # The demo prints its own narrative, so component warnings appear only with -v.
         logging.getLogger().setLevel(logging.ERROR)
     missing = check_pieces()
     if missing:
@@ -299,9 +333,12 @@ def demo(
             + "\n  - ".join(missing),
             hint="reinstall with ./scripts/install.sh; run with -vv for details",
         )
-    if state_dir is not None:
-        run_demo(state, state_dir=state_dir, timeout=timeout, log_seconds=log_seconds)
-    else:
-        with tempfile.TemporaryDirectory(prefix="openvisor-demo-") as folder:
-            run_demo(state, state_dir=Path(folder), timeout=timeout, log_seconds=log_seconds)
+    with tempfile.TemporaryDirectory(prefix="openvisor-demo-") as folder:
+        run_demo(
+            state,
+            state_dir=state_dir or Path(folder),
+            timeout=timeout,
+            log_seconds=log_seconds,
+            fast=fast,
+        )
     state.console.print("\n[bold green]Demo complete.[/]")

@@ -4,7 +4,7 @@
 `openvisor.cli.local.provision_device`), connects each to the broker over
 MQTT and runs them on an `openvisor.device.fleet.Fleet`. It listens on a
 Unix socket, ``control.sock`` in its folder, for fault requests: one JSON
-line ``{"device": "UV…", "fault": "link-down"}`` answered by one JSON line
+line ``{"device": "UV…", "fault": "link-down"}`` with the response in one JSON line
 ``{"ok": true}`` or ``{"error": "…"}``.
 """
 
@@ -185,10 +185,11 @@ class DeviceHost:
                 try:
                     request = json.loads(self.rfile.readline())
                     host.fault(str(request["device"]), str(request["fault"]))
-                    answer: dict[str, Any] = {"ok": True}
+                    response: dict[str, Any] = {"ok": True}
                 except (OpenvisorError, KeyError, ValueError) as exc:
-                    answer = {"error": str(exc)}
-                self.wfile.write(json.dumps(answer).encode() + b"\n")
+                    log.warning("Reject fault request (error=%s)", exc)
+                    response = {"error": str(exc)}
+                self.wfile.write(json.dumps(response).encode() + b"\n")
 
         path = self.folder / CONTROL_SOCKET
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -213,10 +214,10 @@ def send_fault(folder: Path, device_id: str, fault: str, *, timeout: float = 10.
             sock.connect(str(path))
         except OSError as exc:
             raise ConfigError(
-                f"the device host in {folder} does not answer ({exc.strerror}): is `ov up` "
+                f"the device host in {folder} does not respond ({exc.strerror}): is `ov up` "
                 "still running?"
             ) from exc
         sock.sendall(json.dumps({"device": device_id, "fault": fault}).encode() + b"\n")
-        answer = json.loads(sock.makefile().readline() or "{}")
-    if not answer.get("ok"):
-        raise ConfigError(answer.get("error", f"the device host in {folder} gave no answer"))
+        response = json.loads(sock.makefile().readline() or "{}")
+    if not response.get("ok"):
+        raise ConfigError(response.get("error", f"the device host in {folder} sent no response"))

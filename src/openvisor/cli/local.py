@@ -181,7 +181,7 @@ def provision_device(
 
     The state directory is ``folder`` itself when ``exact_dir`` is set, else
     ``folder/<device SID>``. It receives the identity (``identity/``), the
-    registration answer with the broker settings and link secret
+    registration response with the broker settings and link secret
     (``provisioning.json``, mode 0600) and the cloud's bundle-signing key in
     the trust store (``trust.json``). Returns the device SID and the directory.
     """
@@ -191,7 +191,7 @@ def provision_device(
     device_id = new_device_id()
     state_dir = folder if exact_dir else folder / device_id
     if (state_dir / "identity" / "device.json").exists():
-        raise StateError(f"{state_dir} already holds a device: choose an empty state directory")
+        raise StateError(f"{state_dir} already contains a device: choose an empty state directory")
     identity = DeviceIdentity.create(state_dir, device_id=device_id)
     registration = client.provision_device(
         identity.public_key_pem(), device_sid=identity.device_id, unique_name=unique_name

@@ -126,8 +126,13 @@ def root(
     )
 
 
+def add_stand_in(root_app: typer.Typer, name: str, module: str, exc: BaseException) -> None:
+    """Register `ov NAME` as a command that exits 1 explaining why ``module`` failed to load."""
+    settings = {"ignore_unknown_options": True, "allow_extra_args": True}
+    root_app.command(name, context_settings=settings)(_unavailable(name, module, exc))
+
+
 def _unavailable(name: str, module: str, exc: BaseException) -> Callable[[], None]:
-    """Build a stand-in for a command whose module failed to import."""
 
     def command() -> None:
         from openvisor.cli.context import fail
@@ -151,9 +156,7 @@ def register_commands(root_app: typer.Typer) -> None:
             logging.getLogger(__name__).debug(
                 "Skip command module (module=%s)", module_name, exc_info=True
             )
-            name = module_name.rsplit(".", 1)[-1]
-            settings = {"ignore_unknown_options": True, "allow_extra_args": True}
-            root_app.command(name, context_settings=settings)(_unavailable(name, module_name, exc))
+            add_stand_in(root_app, module_name.rsplit(".", 1)[-1], module_name, exc)
 
 
 def _register_module(root_app: typer.Typer, module: Any) -> None:

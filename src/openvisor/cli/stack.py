@@ -113,7 +113,10 @@ class LocalStack:
                 self.cloud.url, credentials.account_sid, credentials.auth_token
             ) as client:
                 while len(dirs) < self.device_count:
-                    dirs.append(provision_device(client, folder)[1])
+                    device_sid, device_dir = provision_device(client, folder)
+                    # Local devices log from the start, so `ov logs` shows lines at once.
+                    client.update_device(device_sid, logging_enabled=True)
+                    dirs.append(device_dir)
             self.host.start(dirs[: self.device_count], broker_url=self._broker.url)
         except BaseException:
             self.stop()

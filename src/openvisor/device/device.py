@@ -108,6 +108,12 @@ class Device:
             settings=settings,
             seed=self.config.seed,
         )
+        if link is not None:
+            from openvisor.kernel.net import attach
+
+            # Track link status and deliver server logs from the start, before any
+            # network call of the app.
+            attach(self.kernel)
         self.machine: Any = None
         self.state = DeviceState.WAITING_RESTART
         self.test_status: int | None = None
@@ -302,7 +308,7 @@ class Device:
         if watchdog_us and now - self.kernel.last_call_us > watchdog_us:
             self._crash(CrashKind.WATCHDOG, detail=f"no system call for {self.config.watchdog_s} s")
             return
-        if _current_exception(self.machine) in FAULT_EXCEPTIONS:
+        if self.machine.current_exception() in FAULT_EXCEPTIONS:
             if self._fault_since_us is None:
                 self._fault_since_us = now
             elif now - self._fault_since_us > int(self.config.stuck_in_fault_s * 1_000_000):
@@ -431,11 +437,3 @@ def _fault_registers(fault: Any) -> dict[str, int]:
 
 def _read_registers(machine: Any) -> dict[str, int]:
     return {name: int(machine.reg_read(name)) for name in CORE_REGISTERS}
-
-
-def _current_exception(machine: Any) -> int:
-    """IPSR of the core: 0 in thread mode, else the active exception number."""
-    try:
-        return int(machine.reg_read("ipsr")) & 0x1FF
-    except (KeyError, ValueError, AttributeError):
-        return int(machine.reg_read("xpsr")) & 0x1FF

@@ -88,7 +88,10 @@ class DeviceDebugger:
             return self.hold_until_attached
         # A resumed stub lets the device run the core, unless it is single-stepping
         # (the stub steps the core itself) or a stop is waiting to be reported.
-        return not active.stub.running or active.stub.stepping or self.target.pending
+        if not active.stub.running or active.stub.stepping or self.target.pending:
+            return True
+        self.target.catch_faults()
+        return False
 
     def intercept(self, result: Any) -> bool:
         """Turn a debug stop that ended a slice into a stop reply; return whether it was one."""

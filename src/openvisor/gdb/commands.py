@@ -18,8 +18,8 @@ from openvisor.gdb.packets import EventKind, PacketLink
 from openvisor.gdb.target import (
     REGISTER_INDEX,
     REGISTERS,
+    AppMapError,
     DebugTarget,
-    MemoryAccessError,
     Signal,
     StopEvent,
     StopKind,
@@ -193,7 +193,7 @@ class GdbStub:
             return None
         try:
             return handler(args)
-        except MemoryAccessError as exc:
+        except AppMapError as exc:
             log.info("Reject memory access (address=%#010x, length=%d)", exc.address, exc.length)
             return ERROR_MEMORY
         except _ArgumentError as exc:

@@ -23,7 +23,24 @@ from openvisor.gdb.target import Signal, StopEvent, StopKind, WatchKind, signal_
 
 log = logging.getLogger(__name__)
 
-_RUN_ON_REASONS = frozenset({"budget", "cycles", "max_cycles", "sleep", "wfi", "idle", "timeout"})
+# System control block registers (Armv8-M ARM, B3.2): vector table offset and
+# the configurable fault status register with MMFSR, BFSR and UFSR.
+SCB_VTOR = 0xE000_ED08
+SCB_CFSR = 0xE000_ED28
+# Exception numbers of HardFault, MemManage, BusFault, UsageFault and SecureFault.
+FAULT_EXCEPTIONS = (3, 4, 5, 6, 7)
+_FAULT_NAMES = {3: "hardfault", 4: "memmanage", 5: "busfault", 6: "usagefault", 7: "securefault"}
+# CFSR bits by the signal their fault reports with, most specific first.
+_CFSR_CAUSES = (
+    (1 << 25, "divbyzero"),
+    (1 << 24, "unaligned"),
+    (1 << 16, "undefinstr"),
+    (1 << 17, "invstate"),
+    (1 << 18, "invpc"),
+    (1 << 19, "nocp"),
+    (0xFF << 8, "busfault"),
+    (0xFF, "memmanage"),
+)
 
 
 def _reason_name(result: Any) -> str:
@@ -54,6 +71,8 @@ class MachineTarget:
         self._drive = drive
         self._held: StopEvent | None = None
         self._breakpoints: set[int] = set()
+        # Fault handler entries, caught like a debug probe's vector catch.
+        self._catches: set[int] = set()
         self._watchpoints: set[tuple[int, int, WatchKind]] = set()
 
     @property
@@ -68,17 +87,30 @@ class MachineTarget:
 
     def read_register(self, name: str) -> int:
         """Return a register by its target-description name."""
+        machine = self.machine
         try:
-            return int(self.machine.reg_read(name)) & _mask(name)
-        except (KeyError, ValueError) as exc:
-            raise DebugError(f"register {name!r} cannot be read on this core") from exc
+            if name.startswith("d"):
+                # D<n> is the pair S<2n+1>:S<2n> (Armv8-M FPU register file).
+                n = int(name[1:])
+                low = int(machine.reg_read(f"s{2 * n}")) & 0xFFFF_FFFF
+                high = int(machine.reg_read(f"s{2 * n + 1}")) & 0xFFFF_FFFF
+                return low | high << 32
+            return int(machine.reg_read(name)) & 0xFFFF_FFFF
+        except OpenvisorError as exc:
+            raise DebugError(f"register {name!r} cannot be read on this core: {exc}") from exc
 
     def write_register(self, name: str, value: int) -> None:
         """Set a register by its target-description name."""
+        machine = self.machine
         try:
-            self.machine.reg_write(name, value & _mask(name))
-        except (KeyError, ValueError) as exc:
-            raise DebugError(f"register {name!r} cannot be written on this core") from exc
+            if name.startswith("d"):
+                n = int(name[1:])
+                machine.reg_write(f"s{2 * n}", value & 0xFFFF_FFFF)
+                machine.reg_write(f"s{2 * n + 1}", (value >> 32) & 0xFFFF_FFFF)
+                return
+            machine.reg_write(name, value & 0xFFFF_FFFF)
+        except OpenvisorError as exc:
+            raise DebugError(f"register {name!r} cannot be written on this core: {exc}") from exc
 
     def read_memory(self, address: int, length: int) -> bytes:
         """Return application memory (range checked by the stub)."""
@@ -98,13 +130,18 @@ class MachineTarget:
 
     def insert_breakpoint(self, address: int) -> None:
         """Stop before the instruction at ``address``; the emulator keeps the address."""
-        self.machine.add_breakpoint(address & ~1)
-        self._breakpoints.add(address & ~1)
+        address &= ~1
+        if address not in self._breakpoints and address not in self._catches:
+            self.machine.add_breakpoint(address)
+        self._breakpoints.add(address)
 
     def remove_breakpoint(self, address: int) -> None:
         """Remove a breakpoint; removing an unknown one is not an error."""
-        self.machine.remove_breakpoint(address & ~1)
-        self._breakpoints.discard(address & ~1)
+        address &= ~1
+        if address in self._breakpoints:
+            self._breakpoints.discard(address)
+            if address not in self._catches:
+                self.machine.remove_breakpoint(address)
 
     def insert_watchpoint(self, address: int, length: int, kind: WatchKind) -> None:
         """Stop after a matching access to ``[address, address + length)``."""
@@ -112,25 +149,50 @@ class MachineTarget:
         self._watchpoints.add((address, max(length, 1), kind))
 
     def remove_watchpoint(self, address: int, length: int, kind: WatchKind) -> None:
-        """Remove a watchpoint set with the same arguments."""
-        self.machine.remove_watchpoint(address, max(length, 1), _ACCESS[kind])
-        self._watchpoints.discard((address, max(length, 1), kind))
+        """Remove a watchpoint set with the same arguments; an unknown one is ignored."""
+        key = (address, max(length, 1), kind)
+        if key in self._watchpoints:
+            self.machine.remove_watchpoint(address, key[1], _ACCESS[kind])
+            self._watchpoints.discard(key)
 
     def clear_points(self) -> None:
-        """Remove every breakpoint and watchpoint GDB left behind (it went away without z)."""
+        """Remove every breakpoint, watchpoint and fault catch (GDB went away)."""
         machine = self._machine()
         if machine is not None:
-            for address in self._breakpoints:
+            for address in self._breakpoints | self._catches:
                 machine.remove_breakpoint(address)
             for address, length, kind in self._watchpoints:
                 machine.remove_watchpoint(address, length, _ACCESS[kind])
         self._breakpoints.clear()
+        self._catches.clear()
         self._watchpoints.clear()
+
+    def catch_faults(self) -> None:
+        """Stop when the core enters a fault handler, whichever handler the vector table names.
+
+        Call before the core runs: the vector table may change when the
+        application restarts or is updated.
+        """
+        machine = self.machine
+        vtor = machine.bus_read(SCB_VTOR) & ~0x7F
+        wanted = set()
+        for exception in FAULT_EXCEPTIONS:
+            vector = machine.read_word(vtor + 4 * exception)
+            if vector:
+                wanted.add(vector & ~1)
+        for address in self._catches - wanted:
+            if address not in self._breakpoints:
+                machine.remove_breakpoint(address)
+        for address in wanted - self._catches:
+            if address not in self._breakpoints:
+                machine.add_breakpoint(address)
+        self._catches = wanted
 
     # -- run control ------------------------------------------------------------
 
     def step(self) -> StopEvent:
         """Execute one instruction; a fault or watchpoint it triggers is reported as such."""
+        self.catch_faults()
         result = self.machine.step()
         event = self.classify(result)
         if event is None or event.kind is StopKind.BREAKPOINT:
@@ -144,6 +206,7 @@ class MachineTarget:
             return event
         if not self._drive:
             return None
+        self.catch_faults()
         return self.classify(self.machine.run(max_cycles=max_cycles))
 
     def reset(self) -> None:
@@ -173,7 +236,8 @@ class MachineTarget:
         """Translate a machine run result into a stop event; None when the core runs on."""
         fault = getattr(result, "fault", None)
         if fault is not None:
-            kind = str(getattr(fault, "kind", "fault"))
+            raw_kind = getattr(fault, "kind", "fault")
+            kind = str(getattr(raw_kind, "value", raw_kind))
             signal = signal_for_fault(kind)
             log.info(
                 "Stop on fault (kind=%s, pc=%#010x, signal=%s)",
@@ -193,12 +257,33 @@ class MachineTarget:
                 watch_address=address,
             )
         if "break" in reason:
+            address = int(getattr(result, "address", 0) or 0)
+            if address in self._catches and address not in self._breakpoints:
+                return self._caught_fault()
             return StopEvent(StopKind.BREAKPOINT, Signal.SIGTRAP)
         if "step" in reason:
             return StopEvent(StopKind.STEP, Signal.SIGTRAP)
         if "crash" in reason or "fault" in reason:
             return StopEvent(StopKind.FAULT, Signal.SIGSEGV, description=reason)
         return None
+
+    def _caught_fault(self) -> StopEvent | None:
+        machine = self.machine
+        exception = machine.current_exception()
+        if exception not in FAULT_EXCEPTIONS:
+            # The handler is shared with an interrupt (Default_Handler): run on.
+            return None
+        cfsr = machine.bus_read(SCB_CFSR)
+        cause = next((name for mask, name in _CFSR_CAUSES if cfsr & mask), "")
+        kind = cause or _FAULT_NAMES[exception]
+        signal = signal_for_fault(kind)
+        log.info(
+            "Stop on fault handler entry (exception=%d, cfsr=%#010x, signal=%s)",
+            exception,
+            cfsr,
+            signal.name,
+        )
+        return StopEvent(StopKind.FAULT, signal, description=kind)
 
     def _watch_kind_at(self, address: int) -> WatchKind:
         for start, length, kind in self._watchpoints:
@@ -208,7 +293,3 @@ class MachineTarget:
 
 
 _ACCESS = {WatchKind.WRITE: "write", WatchKind.READ: "read", WatchKind.ACCESS: "access"}
-
-
-def _mask(name: str) -> int:
-    return (1 << 64) - 1 if name.startswith("d") else 0xFFFF_FFFF

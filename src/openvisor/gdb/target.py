@@ -85,7 +85,7 @@ APP_REGIONS: tuple[MemoryRegion, ...] = (
 )
 
 
-class MemoryAccessError(DebugError):
+class AppMapError(DebugError):
     """A debugger memory access fell outside the application's map."""
 
     def __init__(self, address: int, length: int, *, write: bool) -> None:
@@ -100,11 +100,11 @@ class MemoryAccessError(DebugError):
 
 
 def check_access(address: int, length: int, *, write: bool) -> None:
-    """Raise :class:`MemoryAccessError` unless the access lies in one application region."""
+    """Raise :class:`AppMapError` unless the access lies in one application region."""
     for region in APP_REGIONS:
         if region.contains(address, length) and (region.writable or not write):
             return
-    raise MemoryAccessError(address, length, write=write)
+    raise AppMapError(address, length, write=write)
 
 
 class DebugTarget(Protocol):

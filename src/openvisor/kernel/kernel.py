@@ -34,6 +34,12 @@ class MachinePort(MemoryPort, Protocol):
 
     def reg_read(self, name: str) -> int: ...
 
+    def current_exception(self) -> int: ...
+
+    def bus_read(self, address: int, size: int = 4) -> int: ...
+
+    def bus_write(self, address: int, size: int, value: int) -> None: ...
+
     def micros(self) -> int: ...
 
     def pend_irq(self, irqn: int) -> None: ...
@@ -182,11 +188,7 @@ class Kernel:
         """Tell whether the app is in handler mode (IPSR non-zero)."""
         if self.machine is None:
             return False
-        try:
-            ipsr = self.machine.reg_read("ipsr")
-        except (KeyError, ValueError, AttributeError):
-            ipsr = self.machine.reg_read("xpsr")
-        return bool(ipsr & 0x1FF)
+        return self.machine.current_exception() != 0
 
     def pend_irq(self, irqn: int) -> None:
         """Pend an external interrupt of the app (emulation thread only)."""

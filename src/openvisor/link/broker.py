@@ -3,10 +3,10 @@
 The broker runs on its own asyncio event loop in a background thread and
 enforces the device link's rules through two amqtt plugins:
 
-- authentication: the service account logs in with its password; a device
+- authentication: the service account logs in with its password. A device
   logs in with its device id as username and a password signed by its
-  P-256 key (`openvisor.link.identity.verify_mqtt_password`), checked
-  against the public key that ``device_key`` returns for it;
+  P-256 key (`openvisor.link.identity.verify_mqtt_password`), which is
+  checked against the public key that ``device_key`` returns for it.
 - topic access: a device may publish only to its own ``up`` and
   ``presence`` topics, subscribe only to its own ``down`` topics and
   receive nothing else (`openvisor.link.topics`); the service may use
@@ -30,10 +30,11 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from amqtt.broker import Broker
-from amqtt.contexts import Action, BaseContext
-from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
-from amqtt.session import Session
+# amqtt 0.12.1 ships no type information.
+from amqtt.broker import Broker  # type: ignore[import-untyped]
+from amqtt.contexts import Action, BaseContext  # type: ignore[import-untyped]
+from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin  # type: ignore[import-untyped]
+from amqtt.session import Session  # type: ignore[import-untyped]
 
 from openvisor.errors import LinkError
 from openvisor.link import topics
@@ -59,7 +60,7 @@ _POLICIES: dict[str, _Policy] = {}
 _keys = itertools.count(1)
 
 
-class LinkAuthPlugin(BaseAuthPlugin):
+class LinkAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
     """Authenticate the service account and devices (see the module docstring)."""
 
     @dataclass
@@ -93,7 +94,7 @@ class LinkAuthPlugin(BaseAuthPlugin):
         return ok
 
 
-class LinkTopicPlugin(BaseTopicPlugin):
+class LinkTopicPlugin(BaseTopicPlugin):  # type: ignore[misc]
     """Confine each device to its own topics (see the module docstring)."""
 
     @dataclass
@@ -137,7 +138,7 @@ class LinkTopicPlugin(BaseTopicPlugin):
         return allowed
 
 
-class _LinkBroker(Broker):
+class _LinkBroker(Broker):  # type: ignore[misc]
     """amqtt's broker with retained messages sent only for permitted subscriptions."""
 
     async def _publish_retained_messages_for_subscription(
@@ -231,7 +232,7 @@ class EmbeddedBroker:
             self._broker = _LinkBroker(self._config(), loop=loop)
             loop.run_until_complete(self._broker.start())
             server = self._broker._servers["default"].instance
-            port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            port = server.sockets[0].getsockname()[1]
         except Exception as exc:  # noqa: BLE001 - any start failure must reach start()
             started.set_exception(exc)
             loop.close()

@@ -9,7 +9,7 @@ Files under ``<state dir>/identity/``:
 
 The key signs the broker password (`mqtt_password`): the string
 ``v1.<unix seconds>.<base64url DER ECDSA-SHA256 signature>`` over
-``openvisor-mqtt:<device id>:<unix seconds>``. A broker that knows the
+``openvisor-mqtt:<device id>:<unix seconds>``. A broker that has the
 device's public key checks it with `verify_mqtt_password`; nothing secret
 ever leaves the device.
 """
@@ -113,7 +113,11 @@ class DeviceIdentity:
     def save_certificate(self, state_dir: Path, certificate_pem: bytes) -> None:
         """Store a certificate issued for this device's key."""
         cert = x509.load_pem_x509_certificate(certificate_pem)
-        if cert.public_key().public_numbers() != self.private_key.public_key().public_numbers():
+        key = cert.public_key()
+        if (
+            not isinstance(key, ec.EllipticCurvePublicKey)
+            or key.public_numbers() != self.private_key.public_key().public_numbers()
+        ):
             raise LinkError(
                 f"certificate subject {cert.subject.rfc4514_string()} does not match the key "
                 f"of device {self.device_id}; issue it from this device's public key"

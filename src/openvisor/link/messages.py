@@ -14,7 +14,6 @@ version. Nested records (log records, config keys) are CBOR maps too.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -127,7 +126,7 @@ class ConfigFetchRequest(Message):
 @dataclass(frozen=True)
 class MqttRequest(Message):
     """One MQTT channel request: ``op`` is connect, subscribe, unsubscribe,
-    publish, ack or disconnect; ``args`` holds that operation's fields
+    publish, ack or disconnect; ``args`` contains that operation's fields
     (``docs/protocol.md`` lists them)."""
 
     KIND: ClassVar[str] = "mqtt.req"
@@ -139,7 +138,7 @@ class MqttRequest(Message):
 
 @dataclass(frozen=True)
 class TimeRequest(Message):
-    """Asks the cloud for the wall time; the answer is a `TimeSync`."""
+    """Asks the cloud for the wall time, which it sends back in a `TimeSync`."""
 
     KIND: ClassVar[str] = "time.req"
 
@@ -209,7 +208,7 @@ class ConfigFetchResponse(Message):
 @dataclass(frozen=True)
 class MqttEvent(Message):
     """One MQTT channel event: ``event`` is connect, subscribe, unsubscribe,
-    publish, disconnect, message or lost; ``args`` holds its fields."""
+    publish, disconnect, message or lost; ``args`` contains its fields."""
 
     KIND: ClassVar[str] = "mqtt.evt"
     channel: int = 0
@@ -236,7 +235,7 @@ class LoggingControl(Message):
 
 @dataclass(frozen=True)
 class Welcome(Message):
-    """The cloud's answer to `Hello`: wall time, logging state and trust anchors."""
+    """The cloud's reply to `Hello`: wall time, logging state and trust anchors."""
 
     KIND: ClassVar[str] = "welcome"
     unix_micros: int = 0
@@ -379,9 +378,14 @@ def decode(payload: bytes) -> Message:
     return _build(cls, body)
 
 
-@functools.cache
+_HINTS: dict[str, dict[str, Any]] = {}
+
+
 def _field_types(cls: type[Message]) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+    hints = _HINTS.get(cls.KIND)
+    if hints is None:
+        hints = _HINTS[cls.KIND] = typing.get_type_hints(cls)
+    return hints
 
 
 def _build(cls: type[Message], body: dict[str, Any]) -> Message:

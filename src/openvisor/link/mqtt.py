@@ -47,7 +47,7 @@ PasswordSource = str | Callable[[], str] | None
 
 @dataclass(frozen=True)
 class BrokerAddress:
-    """Where and how to reach a broker.
+    """A broker's address, TLS files and credentials.
 
     Built from a URL with `parse_broker_url`: ``mqtt://host:port`` or
     ``mqtts://host:port`` (TLS), with optional ``user:password@``.
@@ -93,8 +93,8 @@ class Backoff:
 
     def delay(self, attempt: int) -> float:
         """Return the delay before reconnect attempt ``attempt`` (0-based)."""
-        ceiling = min(self.max_s, self.initial_s * (2 ** min(attempt, 30)))
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
+        ceiling = min(self.max_s, self.initial_s * float(2 ** min(attempt, 30)))
+        return ceiling / 2 + random.uniform(0.0, ceiling / 2)
 
 
 class _Connection:
@@ -210,7 +210,7 @@ def _acknowledged(info: paho.MQTTMessageInfo) -> bool:
     """Return whether the broker acknowledged a QoS 1 publish."""
     # paho-mqtt 2.2: is_published() raises for a message first queued while
     # offline, because its rc stays MQTT_ERR_NO_CONN after paho sends it on
-    # reconnect; the flag paho sets on PUBACK is the reliable signal.
+    # reconnect. The flag paho sets on PUBACK is the reliable signal.
     with info._condition:
         return bool(info._published)
 
@@ -244,7 +244,9 @@ class MqttDeviceLink(DeviceLink):
     ) -> None:
         self.device_id = topics.check_device_id(device_id)
         self._prefix = prefix
-        self._hello = hello
+        # Every connection starts with a Hello, and the cloud replies with a
+        # Welcome: wall time, logging state and its bundle-signing keys.
+        self._hello = hello or Hello()
         folder = state_dir / "link" / "outbox" if state_dir is not None else None
         self._outbox = Outbox(folder)
         self._lock = threading.Lock()
@@ -386,8 +388,7 @@ class MqttDeviceLink(DeviceLink):
             qos=1,
             retain=True,
         )
-        if self._hello is not None:
-            self._publish(self._hello)
+        self._publish(self._hello)
         log.info("Connect device link (device=%s, pending=%d)", self.device_id, self.pending())
         self._set_online(True)
 
@@ -405,7 +406,7 @@ class MqttDeviceLink(DeviceLink):
 
     def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
         try:
-            message = messages.decode(msg.payload)
+            message = messages.decode(bytes(msg.payload))
         except LinkError as exc:
             log.warning(
                 "Drop invalid cloud message (device=%s, topic=%s, error=%s)",
@@ -521,13 +522,13 @@ class MqttServiceLink(ServiceLink):
             parsed = topics.parse(self._prefix, msg.topic)
             topics.check_device_id(parsed.device_id)
             if parsed.direction == "presence":
-                online = topics.decode_presence(msg.payload)
+                online = topics.decode_presence(bytes(msg.payload))
                 for presence_cb in list(self._presence_callbacks):
                     presence_cb(parsed.device_id, online)
                 return
             if parsed.direction != "up":
                 return
-            message = messages.decode(msg.payload)
+            message = messages.decode(bytes(msg.payload))
             if message.KIND != parsed.kind:
                 raise LinkError(
                     f"message kind {message.KIND!r} does not match its topic {msg.topic!r}"

@@ -2,9 +2,9 @@
 
 Each queued message is one file ``<seq>.cbor`` (16 decimal digits, so names
 sort in send order) under ``<state dir>/link/outbox/``, written atomically.
-A message leaves the queue only when the broker has acknowledged it, so a
-killed process resends, at worst, messages already delivered once (MQTT
-QoS 1 is at-least-once; receivers tolerate duplicates).
+A message leaves the queue only when the broker has acknowledged it. A
+killed process therefore resends, at worst, messages already delivered
+once, which MQTT QoS 1 (at least once) allows and receivers tolerate.
 """
 
 from __future__ import annotations

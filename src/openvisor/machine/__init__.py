@@ -1,1 +1,15 @@
-"""openvisor.machine."""
+"""The emulated STM32U585 core: CPU, memory map, exceptions, virtual clock, loader."""
+
+from openvisor.machine.clock import Pacing, ScheduledEvent
+from openvisor.machine.core import Machine
+from openvisor.machine.results import FaultKind, FaultRecord, RunReason, RunResult
+
+__all__ = [
+    "FaultKind",
+    "FaultRecord",
+    "Machine",
+    "Pacing",
+    "RunReason",
+    "RunResult",
+    "ScheduledEvent",
+]

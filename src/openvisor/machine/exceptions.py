@@ -84,9 +84,9 @@ _STATE_REGS = [
     *_FRAME_REGS,
     arm.UC_ARM_REG_XPSR,
     arm.UC_ARM_REG_CONTROL,
-    arm.UC_ARM_REG_MSP,
-    arm.UC_ARM_REG_PSP,
+    arm.UC_ARM_REG_SP,
 ]
+_MASK_REGS = [arm.UC_ARM_REG_PRIMASK, arm.UC_ARM_REG_BASEPRI, arm.UC_ARM_REG_FAULTMASK]
 _FP_REGS = [arm.UC_ARM_REG_S0 + i for i in range(16)] + [arm.UC_ARM_REG_FPSCR]
 
 
@@ -127,13 +127,48 @@ class ExceptionUnit:
         self.fpcar = 0
         self.fpdscr = 0
 
+    # Privileged views of the core state
+
+    def _unprivileged_thread(self, xpsr: int, control: int) -> bool:
+        return (xpsr & XPSR_IPSR_MASK) == 0 and bool(control & CONTROL_NPRIV)
+
+    def _read_privileged(self, regids: list[int]) -> list[int]:
+        """Read registers that Unicorn reads as zero from unprivileged Thread mode.
+
+        The read happens with IPSR briefly set to a non-zero value, which makes
+        the core privileged without touching its banked stack pointer.
+        """
+        xpsr, control = self.regs.read_many([arm.UC_ARM_REG_XPSR, arm.UC_ARM_REG_CONTROL])
+        if not self._unprivileged_thread(xpsr, control):
+            return self.regs.read_many(regids)
+        self.regs.write(arm.UC_ARM_REG_IPSR, 1)
+        try:
+            return self.regs.read_many(regids)
+        finally:
+            self.regs.write(arm.UC_ARM_REG_IPSR, 0)
+
+    def stack_pointers(self, xpsr: int, control: int, sp: int) -> tuple[int, int]:
+        """Return (MSP, PSP), also when the core runs unprivileged."""
+        handler_mode = (xpsr & XPSR_IPSR_MASK) != 0
+        if not self._unprivileged_thread(xpsr, control):
+            msp, psp = self.regs.read_many([arm.UC_ARM_REG_MSP, arm.UC_ARM_REG_PSP])
+            return msp, psp
+        # With IPSR non-zero Unicorn treats the live SP slot as MSP, so the
+        # PSP register then names the inactive stack pointer.
+        self.regs.write(arm.UC_ARM_REG_IPSR, 1)
+        try:
+            inactive = self.regs.read(arm.UC_ARM_REG_PSP)
+        finally:
+            self.regs.write(arm.UC_ARM_REG_IPSR, 0)
+        if not handler_mode and control & CONTROL_SPSEL:
+            return inactive, sp
+        return sp, inactive
+
     # Priorities seen by the core
 
     def execution_priority(self) -> int:
         """Return the execution priority including PRIMASK, BASEPRI and FAULTMASK."""
-        primask, basepri, faultmask = self.regs.read_many(
-            [arm.UC_ARM_REG_PRIMASK, arm.UC_ARM_REG_BASEPRI, arm.UC_ARM_REG_FAULTMASK]
-        )
+        primask, basepri, faultmask = self._read_privileged(_MASK_REGS)
         return self.nvic.execution_priority(primask=primask, basepri=basepri, faultmask=faultmask)
 
     def take_pending(self) -> bool:
@@ -151,9 +186,7 @@ class ExceptionUnit:
         best = self.nvic.best_pending()
         if best is None:
             return False
-        basepri, faultmask = self.regs.read_many(
-            [arm.UC_ARM_REG_BASEPRI, arm.UC_ARM_REG_FAULTMASK]
-        )
+        _, basepri, faultmask = self._read_privileged(_MASK_REGS)
         priority = self.nvic.execution_priority(primask=0, basepri=basepri, faultmask=faultmask)
         return self.nvic.group_priority(best) < priority
 
@@ -193,7 +226,8 @@ class ExceptionUnit:
     def enter(self, exception: int, return_address: int) -> None:
         """Stack the context and start the handler of `exception` (ARMv8-M ExceptionEntry)."""
         machine = self.machine
-        r0, r1, r2, r3, r12, lr, xpsr, control, msp, psp = self.regs.read_many(_STATE_REGS)
+        r0, r1, r2, r3, r12, lr, xpsr, control, sp = self.regs.read_many(_STATE_REGS)
+        msp, psp = self.stack_pointers(xpsr, control, sp)
         handler_mode = (xpsr & XPSR_IPSR_MASK) != 0
         on_psp = not handler_mode and bool(control & CONTROL_SPSEL)
         extended = bool(control & CONTROL_FPCA)
@@ -271,9 +305,10 @@ class ExceptionUnit:
     def exception_return(self, exc_return: int) -> None:
         """Return from the active exception through an EXC_RETURN value."""
         machine = self.machine
-        xpsr, control, msp, psp = self.regs.read_many(
-            [arm.UC_ARM_REG_XPSR, arm.UC_ARM_REG_CONTROL, arm.UC_ARM_REG_MSP, arm.UC_ARM_REG_PSP]
+        xpsr, control, sp = self.regs.read_many(
+            [arm.UC_ARM_REG_XPSR, arm.UC_ARM_REG_CONTROL, arm.UC_ARM_REG_SP]
         )
+        msp, psp = self.stack_pointers(xpsr, control, sp)
         returning = xpsr & XPSR_IPSR_MASK
         if returning not in self.nvic.active:
             self.usage_fault(UFSR_INVPC, exc_return, f"EXC_RETURN from inactive exception {returning}")

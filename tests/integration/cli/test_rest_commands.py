@@ -149,6 +149,11 @@ def test_deploy_wait_times_out_for_offline_device(
 
 def test_logs_and_crashes_of_new_device(ov: OvRunner, provision: Callable[..., str]) -> None:
     device = provision()
-    assert ov.ok("logs", device).output == ""
-    assert ov.ok("logs", device, "--json").output == ""
+    disabled = ov.ok("logs", device)
+    assert disabled.stdout == ""
+    assert "Logging is off" in disabled.stderr
+    enabled = ov.ok("logs", device, "--enable", "--json")
+    assert enabled.stdout == ""
+    assert json.loads(ov.ok("device", "show", device, "--json").output)["logging"]["enabled"]
+    assert "Logging is off" not in ov.ok("logs", device).stderr
     assert f"No crash reports for {device}" in ov.ok("crashes", device).output

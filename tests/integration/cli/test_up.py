@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,13 +22,13 @@ def _ov(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _wait_for(predicate: object, timeout: float, what: str) -> None:
+def _wait_for(predicate: Callable[[], bool], timeout: float, description: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
+        if predicate():
             return
         time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    raise AssertionError(f"timed out after {timeout} s waiting for {description}")
 
 
 @pytest.fixture
@@ -100,12 +100,34 @@ def test_up_serves_devices_faults_and_stops(
     assert unknown.returncode == 1
     assert "is not hosted here" in unknown.stderr
 
+    sids = sorted(str(d["sid"]) for d in _devices(up_env))
     running_up.send_signal(signal.SIGINT)
     output, _ = running_up.communicate(timeout=60)
     assert running_up.returncode == 0, output
     assert "openvisor is up" in output
     assert "Stopped. State is kept" in output
     assert (tmp_path / "state" / "cloud.db").exists()
+
+    # A second start on the same state keeps the account, the devices and their data.
+    restarted = subprocess.Popen(
+        [*OV, "up", "--devices", "2", "--port", "0", "--state", str(tmp_path / "state")],
+        env=up_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        _wait_for(lambda: _online(up_env, sid), 60, f"{sid} online after restart")
+        again = json.loads(Path(up_env["OPENVISOR_CONFIG"]).read_text())["profiles"]["default"]
+        assert again["api_key"] == stored["api_key"]
+        assert sorted(str(d["sid"]) for d in _devices(up_env)) == sids
+        restarted.send_signal(signal.SIGINT)
+        restarted.communicate(timeout=60)
+        assert restarted.returncode == 0
+    finally:
+        if restarted.poll() is None:
+            restarted.kill()
+            restarted.wait()
 
 
 def test_fault_without_running_host(up_env: dict[str, str], tmp_path: Path) -> None:

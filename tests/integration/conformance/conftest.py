@@ -41,6 +41,7 @@ class Run:
     server_logs: list[str] = field(default_factory=list)
     test_logs: list[str] = field(default_factory=list)
     uplink: list[Message] = field(default_factory=list)
+    gpio_events: list[Any] = field(default_factory=list)
 
     def read(self, address: int, size: int) -> bytes:
         return bytes(self.device.machine.mem_read(address, size))
@@ -51,6 +52,14 @@ class Run:
 
     def symbol(self, name: str) -> tuple[int, int]:
         return elf_symbols(self.elf)[name]
+
+    def led_changes_ms(self) -> list[tuple[int, int]]:
+        """(virtual millisecond, level) of each change of the user LED, PA5."""
+        return [
+            (event.cycle // 160_000, event.level)
+            for event in self.gpio_events
+            if event.port == "A" and event.pin == 5
+        ]
 
 
 def start_run(
@@ -87,6 +96,9 @@ def start_run(
             on_message(run, sender, message)
 
     service.on_message(received)
+    device.machine_listeners.append(
+        lambda machine: machine.peripherals.on_gpio(run.gpio_events.append)
+    )
     device.kernel.test_log_listeners.append(run.test_logs.append)
     device.kernel.family_state(ServerLog).listeners.append(
         lambda record: run.server_logs.append(record.message.decode(errors="replace"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -36,9 +37,11 @@ def test_blink_logs_and_toggles_led(run_firmware: RunFirmware) -> None:
         "blink 2: LED on",
         "blink 2: LED off",
     ]
-    odr = run.read_u32(0x4202_0014)  # GPIOA_ODR after "blink 3: LED on"
     assert run.server_logs[-1] == "blink 3: LED on"
-    assert odr & (1 << 5)
+    changes = run.led_changes_ms()
+    assert [level for _, level in changes] == [1, 0, 1, 0, 1]
+    intervals = [later - earlier for (earlier, _), (later, _) in itertools.pairwise(changes)]
+    assert all(499 <= interval <= 501 for interval in intervals), intervals
 
 
 def test_crash_app_restarts_after_crash(run_firmware: RunFirmware) -> None:
@@ -59,6 +62,20 @@ def test_demo_versions_log_their_version(run_firmware: RunFirmware) -> None:
         assert run.server_logs[0] == f"demo v{version} starting (wake reason 0)"
         assert f"demo v{version} alive, uptime 5 s" in run.server_logs
         assert _lines_with(run.server_logs, "unavailable") == []
+
+
+def test_demo_versions_blink_differently(run_firmware: RunFirmware) -> None:
+    # v1: on 500 ms, off 500 ms. v2: a double flash each second (100 on, 150
+    # off, 100 on, 650 off).
+    expected = {1: [500, 500, 500, 500], 2: [100, 150, 100, 650]}
+    for version, pattern in expected.items():
+        run = run_firmware(f"demo_v{version}")
+        run.device.run_for(2.5)
+        changes = run.led_changes_ms()
+        intervals = [later - earlier for (earlier, _), (later, _) in itertools.pairwise(changes)]
+        assert len(intervals) >= 4, changes
+        for interval, wanted in zip(intervals, pattern):
+            assert abs(interval - wanted) <= 1, (version, intervals)
 
 
 def test_demo_restarts_when_update_downloaded(run_firmware: RunFirmware) -> None:

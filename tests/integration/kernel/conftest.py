@@ -45,7 +45,8 @@ class Harness:
         return bytes(self.machine.mem_read(address, size))
 
     def write(self, address: int, data: bytes) -> None:
-        self.machine.mem_write(address, data)
+        if data:
+            self.machine.mem_write(address, data)
 
     def read_u32(self, address: int) -> int:
         return struct.unpack("<I", self.read(address, 4))[0]

@@ -184,8 +184,9 @@ def test_restart_and_wake_reason(harness: Any) -> None:
     assert harness.call("mvRestart", 1) == MvStatus.PARAMETERFAULT
     boots = harness.device.boot_count
     harness.post("mvRestart", 0)
-    harness.device.run_for(0.05, until=lambda: harness.device.boot_count > boots)
+    harness.device.run_for(0.2, until=lambda: harness.device.boot_count > boots)
     assert harness.device.boot_count == boots + 1
+    harness.settle()
     out = harness.buffer(0, 4)
     assert harness.call("mvGetWakeReason", out) == MvStatus.OKAY
     assert harness.read(out, 1) == bytes([MvWakeReason.REMOTEAPPLICATIONRESTART])

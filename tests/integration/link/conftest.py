@@ -1,7 +1,8 @@
-"""Private brokers and a test CA for the device-link integration tests.
+"""Private brokers, a test CA, an HTTPS echo server and cloud databases for the
+device-link integration tests.
 
 Each private Mosquitto runs on a free loopback port with its own
-configuration in ``tmp_path``; the tests start, stop and restart it
+configuration in ``tmp_path``. The tests start, stop and restart it
 themselves, so they never touch the machine's broker on 1883.
 """
 
@@ -10,19 +11,29 @@ from __future__ import annotations
 import datetime
 import getpass
 import ipaddress
+import json
 import shutil
 import socket
+import ssl
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from sqlalchemy.orm import Session, sessionmaker
+
+from openvisor.cloud.db import create_db_engine, create_session_factory, migrate, session_scope
+from openvisor.cloud.security import SecretBox
+from openvisor.cloud.service import accounts, devices
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
@@ -36,7 +47,7 @@ def free_port() -> int:
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    """Poll ``predicate`` every 20 ms until it holds or ``timeout`` seconds pass."""
+    """Poll ``predicate`` every 20 ms until it is true or ``timeout`` seconds pass."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -94,7 +105,7 @@ class Mosquitto:
 
 @pytest.fixture
 def mosquitto(tmp_path: Path) -> Iterator[Callable[..., Mosquitto]]:
-    """Return a factory: ``mosquitto(*extra_config_lines, listener_options=[...])``."""
+    """Return a factory ``mosquitto(*config_lines, port=None)`` that starts a private broker."""
     if not Path(MOSQUITTO).exists():
         pytest.skip("the mosquitto binary is not installed (apt-get install mosquitto)")
     started: list[Mosquitto] = []
@@ -103,8 +114,8 @@ def mosquitto(tmp_path: Path) -> Iterator[Callable[..., Mosquitto]]:
         folder = tmp_path / f"mosquitto-{len(started)}"
         folder.mkdir()
         port = port or free_port()
-        # Mosquitto started by root switches to the "mosquitto" user unless told to
-        # stay, and that user cannot read the test's private tmp_path.
+        # Mosquitto started by root switches to the "mosquitto" user unless the
+        # configuration names a user, and that user cannot read tmp_path.
         config = [f"user {getpass.getuser()}", f"listener {port} 127.0.0.1", *lines]
         broker = Mosquitto(folder, port, config)
         started.append(broker)
@@ -159,7 +170,9 @@ class TestCa:
                     [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
                 ),
                 critical=False,
-            ).add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            ).add_extension(
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+            )
         else:
             builder = builder.add_extension(
                 x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
@@ -200,3 +213,94 @@ def test_ca(tmp_path: Path) -> TestCa:
         .sign(key, hashes.SHA256())
     )
     return TestCa(key, cert, folder)
+
+
+class EchoHandler(BaseHTTPRequestHandler):
+    """Replies to every request with 201, a JSON echo of it and an X-Echo header."""
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length", 0) or 0)
+        body = self.rfile.read(length) if length else b""
+        payload = json.dumps(
+            {
+                "method": self.command,
+                "path": self.path,
+                "header": self.headers.get("X-Test", ""),
+                "body": body.decode(),
+            }
+        ).encode()
+        self.server.seen.append(json.loads(payload))  # type: ignore[attr-defined]
+        self.send_response(201)
+        self.send_header("X-Echo", "yes")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_DELETE = _answer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@dataclass
+class HttpsEcho:
+    """An HTTPS echo server on loopback with a certificate from `test_ca`."""
+
+    url: str
+    seen: list[dict[str, str]]
+
+
+@pytest.fixture
+def https_echo(test_ca: TestCa) -> Iterator[HttpsEcho]:
+    cert, key = test_ca.issue("localhost", server=True)
+    assert key is not None
+    server = ThreadingHTTPServer(("127.0.0.1", 0), EchoHandler)
+    server.seen = []  # type: ignore[attr-defined]
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield HttpsEcho(f"https://127.0.0.1:{server.server_address[1]}", server.seen)  # type: ignore[attr-defined]
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def https_server(https_echo: HttpsEcho) -> str:
+    """The base URL of `https_echo`."""
+    return https_echo.url
+
+
+@dataclass
+class Cloud:
+    """A migrated cloud database with one account."""
+
+    sessions: sessionmaker[Session]
+    account_sid: str
+    box: SecretBox
+
+    def provision(self, identity: Any) -> None:
+        """Register a device identity with this account."""
+        with session_scope(self.sessions) as session:
+            devices.provision_device(
+                session,
+                self.account_sid,
+                public_key=identity.public_key_pem(),
+                device_sid=identity.device_id,
+            )
+
+
+@pytest.fixture
+def make_cloud() -> Callable[[str], Cloud]:
+    """Return a factory that migrates the database at a URL and creates an account."""
+
+    def make(url: str) -> Cloud:
+        engine = create_db_engine(url)
+        migrate(engine)
+        sessions = create_session_factory(engine)
+        with session_scope(sessions) as session:
+            account, _ = accounts.create_account(session, friendly_name="link test")
+        return Cloud(sessions, account.sid, SecretBox(None))
+
+    return make

@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 import json
-import ssl
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
-from openvisor.cloud.db import create_db_engine, create_session_factory, migrate, session_scope
+from openvisor.cloud.db import session_scope
 from openvisor.cloud.devicelink import DeviceLinkConsumer
 from openvisor.cloud.models import CrashReport, Device, LogEntry
-from openvisor.cloud.security import SecretBox
-from openvisor.cloud.service import accounts, configs, devices
+from openvisor.cloud.service import configs, devices
 from openvisor.cloud.service.httpproxy import ProxyPolicy
 from openvisor.link import messages as msg
 from openvisor.link import topics
@@ -44,71 +39,9 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
     return predicate()
 
 
-class EchoHandler(BaseHTTPRequestHandler):
-    """Answers every request with a JSON echo of it and an X-Echo header."""
-
-    def _answer(self) -> None:
-        length = int(self.headers.get("Content-Length", 0) or 0)
-        body = self.rfile.read(length) if length else b""
-        payload = json.dumps({
-            "method": self.command,
-            "path": self.path,
-            "header": self.headers.get("X-Test", ""),
-            "body": body.decode(),
-        }).encode()
-        self.send_response(201)
-        self.send_header("X-Echo", "yes")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    do_GET = do_POST = do_PUT = do_DELETE = _answer  # noqa: N815
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        pass
-
-
-@pytest.fixture
-def https_server(test_ca) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    cert, key = test_ca.issue("localhost", server=True)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), EchoHandler)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"https://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-@dataclass
-class Cloud:
-    sessions: sessionmaker[Session]
-    account_sid: str
-    box: SecretBox
-
-
-def make_cloud(url: str) -> Cloud:
-    engine = create_db_engine(url)
-    migrate(engine)
-    sessions = create_session_factory(engine)
-    with session_scope(sessions) as session:
-        account, _ = accounts.create_account(session, friendly_name="link test")
-    return Cloud(sessions, account.sid, SecretBox(None))
-
-
-def provision(cloud: Cloud, identity: DeviceIdentity) -> None:
-    with session_scope(cloud.sessions) as session:
-        devices.provision_device(
-            session, cloud.account_sid, public_key=identity.public_key_pem(),
-            device_sid=identity.device_id,
-        )
-
-
 @dataclass
 class Rig:
-    cloud: Cloud
+    cloud: Any
     service: ServiceLink
     consumer: DeviceLinkConsumer
     identity: DeviceIdentity
@@ -127,15 +60,19 @@ class Rig:
 
 
 def build_rig(
-    tmp_path: Path, cloud: Cloud, service: ServiceLink, make_device: Callable[[DeviceIdentity], DeviceLink],
+    tmp_path: Path,
+    cloud: Any,
+    service: ServiceLink,
+    make_device: Callable[[DeviceIdentity], DeviceLink],
     policy: ProxyPolicy,
 ) -> Rig:
-    consumer = DeviceLinkConsumer(service, sessions=cloud.sessions, box=cloud.box,
-                                  proxy_policy=policy)
+    consumer = DeviceLinkConsumer(
+        service, sessions=cloud.sessions, box=cloud.box, proxy_policy=policy
+    )
     consumer.start()
     service.start()
     identity = DeviceIdentity.create(tmp_path / "device")
-    provision(cloud, identity)
+    cloud.provision(identity)
     device = make_device(identity)
     down: list[msg.Message] = []
     device.on_message(down.append)
@@ -143,7 +80,7 @@ def build_rig(
 
 
 @pytest.fixture(params=["embedded-sqlite", "mosquitto-postgres"])
-def rig(request, tmp_path: Path, https_server: str, test_ca) -> Iterator[Rig]:  # type: ignore[no-untyped-def]
+def rig(request, tmp_path: Path, https_server: str, test_ca, make_cloud) -> Iterator[Rig]:  # type: ignore[no-untyped-def]
     policy = ProxyPolicy(allow_hosts=("127.0.0.1",), ca_bundle=test_ca.cert_path)
     keys: dict[str, str] = {}
     broker: EmbeddedBroker | None = None
@@ -153,7 +90,8 @@ def rig(request, tmp_path: Path, https_server: str, test_ca) -> Iterator[Rig]:  
         broker.start()
         url, prefix = broker.url, topics.DEFAULT_PREFIX
         service: ServiceLink = MqttServiceLink(
-            parse_broker_url(url, username=topics.SERVICE_USERNAME), password=SERVICE_PASSWORD,
+            parse_broker_url(url, username=topics.SERVICE_USERNAME),
+            password=SERVICE_PASSWORD,
             backoff=FAST,
         )
     else:
@@ -167,8 +105,12 @@ def rig(request, tmp_path: Path, https_server: str, test_ca) -> Iterator[Rig]:  
     def make_device(identity: DeviceIdentity) -> DeviceLink:
         keys[identity.device_id] = identity.public_key_pem()
         return MqttDeviceLink(
-            identity.device_id, parse_broker_url(url), password=identity.mqtt_password,
-            state_dir=tmp_path / "device", prefix=prefix, backoff=FAST,
+            identity.device_id,
+            parse_broker_url(url),
+            password=identity.mqtt_password,
+            state_dir=tmp_path / "device",
+            prefix=prefix,
+            backoff=FAST,
             hello=msg.Hello(public_key_pem=identity.public_key_pem(), kernel_version=1),
         )
 
@@ -189,24 +131,29 @@ def test_presence_hello_logs_and_reports(rig: Rig) -> None:
     assert wait_until(lambda: any(isinstance(m, msg.Welcome) for m in rig.down))
     welcome = next(m for m in rig.down if isinstance(m, msg.Welcome))
     assert abs(welcome.unix_micros - time.time_ns() // 1000) < 60_000_000
-    assert welcome.logging_enabled is False
+    assert welcome.logging_enabled is True
 
-    records = tuple(msg.LogRecord(seq=(1 << 32) + i, micros=i, text=f"line {i}".encode())
-                    for i in range(3))
+    records = tuple(
+        msg.LogRecord(seq=(1 << 32) + i, micros=i, text=f"line {i}".encode()) for i in range(3)
+    )
     rig.device.send(msg.LogBatch(records=records))
     rig.device.send(msg.LogBatch(records=records[:1]))  # a redelivered batch
     rig.device.send(msg.Report(report_kind="crash", report_id="c1", body={"pc": 0x0800_0123}))
 
     def stored() -> list[str]:
         with session_scope(rig.cloud.sessions) as session:
-            rows = session.scalars(select(LogEntry).where(
-                LogEntry.device_sid == rig.identity.device_id).order_by(LogEntry.seq))
+            rows = session.scalars(
+                select(LogEntry)
+                .where(LogEntry.device_sid == rig.identity.device_id)
+                .order_by(LogEntry.seq)
+            )
             return [row.message for row in rows]
 
     def crash() -> CrashReport | None:
         with session_scope(rig.cloud.sessions) as session:
-            return session.scalar(select(CrashReport).where(
-                CrashReport.device_sid == rig.identity.device_id))
+            return session.scalar(
+                select(CrashReport).where(CrashReport.device_sid == rig.identity.device_id)
+            )
 
     assert wait_until(lambda: stored() == ["line 0", "line 1", "line 2"])
     assert wait_until(lambda: crash() is not None)
@@ -226,24 +173,49 @@ def test_commands_reach_device(rig: Rig) -> None:
     assert wait_until(lambda: rig.device_row().online)
     assert wait_until(lambda: any(isinstance(m, msg.Welcome) for m in rig.down))
     with session_scope(rig.cloud.sessions) as session:
-        devices.update_device(session, rig.cloud.account_sid, rig.identity.device_id,
-                              logging_enabled=True, restart_app=True)
+        devices.update_device(
+            session,
+            rig.cloud.account_sid,
+            rig.identity.device_id,
+            logging_enabled=True,
+            restart_app=True,
+        )
     assert wait_until(lambda: msg.LoggingControl(enabled=True) in rig.down)
     assert wait_until(lambda: msg.RestartRequest(target="app") in rig.down)
 
 
 def test_config_and_secret_fetch(rig: Rig) -> None:
     with session_scope(rig.cloud.sessions) as session:
-        configs.create_entry(session, rig.cloud.account_sid, rig.identity.device_id, configs.CONFIG,
-                             key="colour", value="blue", box=rig.cloud.box)
-        configs.create_entry(session, rig.cloud.account_sid, rig.cloud.account_sid, configs.SECRET,
-                             key="token", value="s3cret", box=rig.cloud.box)
+        configs.create_entry(
+            session,
+            rig.cloud.account_sid,
+            rig.identity.device_id,
+            configs.CONFIG,
+            key="colour",
+            value="blue",
+            box=rig.cloud.box,
+        )
+        configs.create_entry(
+            session,
+            rig.cloud.account_sid,
+            rig.cloud.account_sid,
+            configs.SECRET,
+            key="token",
+            value="s3cret",
+            box=rig.cloud.box,
+        )
     assert rig.device.wait_online(10)  # type: ignore[attr-defined]
-    response = rig.ask(msg.ConfigFetchRequest(channel=9, keys=(
-        msg.ConfigKey(scope=1, store=1, key="colour"),
-        msg.ConfigKey(scope=0, store=0, key="token"),
-        msg.ConfigKey(scope=1, store=0, key="colour"),
-    )), msg.ConfigFetchResponse)
+    response = rig.ask(
+        msg.ConfigFetchRequest(
+            channel=9,
+            keys=(
+                msg.ConfigKey(scope=1, store=1, key="colour"),
+                msg.ConfigKey(scope=0, store=0, key="token"),
+                msg.ConfigKey(scope=1, store=0, key="colour"),
+            ),
+        ),
+        msg.ConfigFetchResponse,
+    )
     assert response.channel == 9
     assert response.items == (
         msg.ConfigItem(result=0, value=b"blue"),
@@ -256,18 +228,28 @@ def test_http_proxy_rules(rig: Rig, https_server: str) -> None:
     assert rig.device.wait_online(10)  # type: ignore[attr-defined]
 
     def call(channel: int, **fields: Any) -> msg.HttpResponse:
-        request = {"method": "POST", "url": f"{https_server}/echo?q=1", "timeout_ms": 5000,
-                   "headers": (b"X-Test: hello",), "body": b"data"}
+        request = {
+            "method": "POST",
+            "url": f"{https_server}/echo?q=1",
+            "timeout_ms": 5000,
+            "headers": (b"X-Test: hello",),
+            "body": b"data",
+        }
         request.update(fields)
-        response: msg.HttpResponse = rig.ask(msg.HttpRequest(channel=channel, **request),
-                                             msg.HttpResponse)
+        response: msg.HttpResponse = rig.ask(
+            msg.HttpRequest(channel=channel, **request), msg.HttpResponse
+        )
         assert response.channel == channel
         return response
 
     ok = call(1)
     assert (ok.result, ok.status_code) == (0, 201)
-    assert json.loads(ok.body) == {"method": "POST", "path": "/echo?q=1", "header": "hello",
-                                   "body": "data"}
+    assert json.loads(ok.body) == {
+        "method": "POST",
+        "path": "/echo?q=1",
+        "header": "hello",
+        "body": "data",
+    }
     assert b"x-echo: yes" in [line.lower() for line in ok.headers]
     assert call(2, url=https_server.replace("https", "http")).result == 1  # UNSUPPORTEDURISCHEME
     assert call(3, method="BREW").result == 2  # UNSUPPORTEDMETHOD
@@ -277,26 +259,38 @@ def test_http_proxy_rules(rig: Rig, https_server: str) -> None:
     assert call(6, url=off_list).result == 5  # REQUESTFAILED: host not on the allow-list
 
 
-def test_http_proxy_checks_certificates(tmp_path: Path, https_server: str) -> None:
+def test_http_proxy_checks_certificates(tmp_path: Path, https_server: str, make_cloud) -> None:  # type: ignore[no-untyped-def]
     cloud = make_cloud(f"sqlite:///{tmp_path / 'cloud.db'}")
     hub = MemoryHub()
     policy = ProxyPolicy(allow_hosts=("127.0.0.1",))  # system CAs only: the test CA is unknown
-    built = build_rig(tmp_path, cloud, hub.service_link(),
-                      lambda identity: hub.device_link(identity.device_id), policy)
+    built = build_rig(
+        tmp_path,
+        cloud,
+        hub.service_link(),
+        lambda identity: hub.device_link(identity.device_id),
+        policy,
+    )
     built.device.start()
     try:
-        response = built.ask(msg.HttpRequest(channel=1, method="GET", url=https_server,
-                                             timeout_ms=5000), msg.HttpResponse)
+        response = built.ask(
+            msg.HttpRequest(channel=1, method="GET", url=https_server, timeout_ms=5000),
+            msg.HttpResponse,
+        )
     finally:
         built.consumer.stop()
     assert response.result == 5
 
 
-def test_opaque_echo_and_unknown_endpoint(tmp_path: Path) -> None:
+def test_opaque_echo_and_unknown_endpoint(tmp_path: Path, make_cloud) -> None:  # type: ignore[no-untyped-def]
     cloud = make_cloud(f"sqlite:///{tmp_path / 'cloud.db'}")
     hub = MemoryHub()
-    built = build_rig(tmp_path, cloud, hub.service_link(),
-                      lambda identity: hub.device_link(identity.device_id), ProxyPolicy())
+    built = build_rig(
+        tmp_path,
+        cloud,
+        hub.service_link(),
+        lambda identity: hub.device_link(identity.device_id),
+        ProxyPolicy(),
+    )
     built.device.start()
     try:
         built.device.send(msg.ChannelOpen(channel=3, channel_type=0, endpoint="echo"))

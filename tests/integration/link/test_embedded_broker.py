@@ -99,7 +99,7 @@ def test_round_trip_and_presence(tmp_path: Path, broker, keys, service) -> None:
 
 
 def test_will_marks_device_offline(tmp_path: Path, broker, keys, service) -> None:  # type: ignore[no-untyped-def]
-    _, received, presence = service
+    _, _, presence = service
     identity, device = make_device(tmp_path, broker, keys, "a")
     device.start()
     assert device.wait_online(10)

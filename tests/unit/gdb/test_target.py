@@ -9,7 +9,7 @@ import pytest
 from openvisor.gdb.target import (
     REGISTER_INDEX,
     REGISTERS,
-    MemoryAccessError,
+    AppMapError,
     Signal,
     check_access,
     decode_register,
@@ -77,7 +77,7 @@ def test_access_inside_map(address: int, length: int, write: bool) -> None:
     ],
 )
 def test_access_outside_map(address: int, length: int, write: bool) -> None:
-    with pytest.raises(MemoryAccessError, match="outside the application's map"):
+    with pytest.raises(AppMapError, match="outside the application's map"):
         check_access(address, length, write=write)
 
 

@@ -1,7 +1,7 @@
 """A RAM-backed stand-in for the machine, and helpers to lay out call arguments.
 
 Handlers only read and write app memory, pend IRQs and read the clock, so a
-bytearray map of flash and SRAM exercises them without an emulator; the
+bytearray map of flash and SRAM exercises them without an emulator. The
 integration tests run the same calls from compiled firmware.
 """
 

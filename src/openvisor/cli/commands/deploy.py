@@ -16,6 +16,7 @@ from rich.table import Table
 from openvisor.cli.commands.apps import upload
 from openvisor.cli.context import CliState, fail, state_of
 from openvisor.cli.output import print_json, table, text
+from openvisor.errors import UpdateError
 
 deployments_app = typer.Typer(
     help="List, show and cancel deployments.", invoke_without_command=True
@@ -89,7 +90,7 @@ def watch_deployment(
 ) -> list[Any]:
     """Show each device's status live until all are final; return the final rows.
 
-    Raises a ``typer.Exit`` failure when ``timeout`` seconds pass first.
+    Raises :class:`UpdateError` when ``timeout`` seconds pass first.
     """
     client = state.client()
     started = time.monotonic()
@@ -106,27 +107,35 @@ def watch_deployment(
                 break
             time.sleep(interval)
     state.console.print()
-    pending = [row["device_sid"] for row in rows if row["status"] not in FINAL_STATUSES]
-    fail(
+    pending = [f"{row['device_sid']} ({row['status']})" for row in rows]
+    raise UpdateError(
         f"deployment {deployment_sid} did not finish within {timeout:.0f} s "
-        f"(devices still updating: {', '.join(pending) or 'none assigned'})",
-        hint="check that the devices are online with `ov devices`; "
-        f"follow it later with `ov deployments show {deployment_sid}`",
+        f"(devices still updating: {', '.join(pending) or 'none assigned'}); check that the "
+        f"devices are online with `ov devices` and follow it with "
+        f"`ov deployments show {deployment_sid}`"
     )
 
 
 def deploy(
     ctx: typer.Context,
     app: str = typer.Argument(
-        ..., help="Bundle zip or ELF to upload first, or an uploaded app's SID or unique name."
+        ...,
+        metavar="APP|FILE",
+        help="Bundle zip or ELF to upload first, or an uploaded app's SID or unique name.",
     ),
-    device: str | None = typer.Option(None, "--device", "-d", help="Deploy to one device."),
-    tag: str | None = typer.Option(None, "--tag", "-t", help="Deploy to every device with a tag."),
+    device: str | None = typer.Option(
+        None, "--device", "-d", metavar="DEVICE", help="Deploy to one device (SID or name)."
+    ),
+    tag: str | None = typer.Option(
+        None, "--tag", "-t", metavar="TAG", help="Deploy to every device with this tag."
+    ),
     all_devices: bool = typer.Option(False, "--all", help="Deploy to the whole fleet."),
-    name: str | None = typer.Option(None, "--name", "-n", help="Unique name when uploading."),
+    name: str | None = typer.Option(
+        None, "--name", "-n", metavar="NAME", help="Unique name of the app when uploading."
+    ),
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Show progress until done."),
     timeout: float = typer.Option(
-        300.0, "--timeout", metavar="SECONDS", help="Longest wait for the devices, in seconds."
+        300.0, "--timeout", metavar="SECONDS", help="Maximum wait for the devices, in seconds."
     ),
 ) -> None:
     """Deploy an app to a device, a tag or the fleet and watch it install.

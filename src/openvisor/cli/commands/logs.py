@@ -51,11 +51,23 @@ def logs(
     limit: int = typer.Option(
         50, "--limit", "-n", min=1, max=1000, help="How many recent lines to show first."
     ),
+    enable: bool = typer.Option(
+        False, "--enable", help="Turn the device's server logging on (for 24 h) first."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Show a device's server log lines (mvServerLog), oldest first."""
+    """Show a device's server log lines (mvServerLog), oldest first.
+
+    Devices send log lines only while logging is on (`--enable` turns it on).
+    """
     state = state_of(ctx)
     client = state.client()
+    if enable:
+        client.update_device(device, logging_enabled=True)
+    elif not client.get_device(device)["logging"]["enabled"]:
+        state.err_console.print(
+            f"Logging is off for {device}, so it sends no new lines: add --enable to turn it on."
+        )
     # NOTE: the log list has no "newest N" query, so every stored line is read and
     # the last ``limit`` kept; fine for thousands of lines, slow for millions.
     recent: deque[dict[str, Any]] = deque(client.list_logs(device), maxlen=limit)

@@ -1,4 +1,4 @@
-"""The service's side of the device link: every device message, answered.
+"""The service's side of the device link, which handles every device message.
 
 `DeviceLinkConsumer` listens on a `ServiceLink` and:
 
@@ -303,9 +303,8 @@ class DeviceLinkConsumer:
     def _welcome(self, device_id: str, hello: msg.Hello) -> None:
         try:
             with session_scope(self.sessions) as session:
-                device = devices.get_device_by_sid(session, device_id)
+                devices.get_device_by_sid(session, device_id)
                 devices.touch_device(session, device_id)
-                logging_on = devices.logging_enabled(device)
         except CloudError as exc:
             log.warning("Ignore hello of unknown device (device=%s, error=%s)", device_id, exc)
             return
@@ -313,7 +312,10 @@ class DeviceLinkConsumer:
             device_id,
             msg.Welcome(
                 unix_micros=time.time_ns() // 1000,
-                logging_enabled=logging_on,
+                # The Device resource's LoggingEnabled period governs the live
+                # log view, not whether the app may log: only an explicit
+                # LoggingEnabled=false (a logctl message) holds the app's logs.
+                logging_enabled=True,
                 signing_keys_pem=self._signing_keys(),
             ),
         )
@@ -330,7 +332,10 @@ class DeviceLinkConsumer:
         return (pem.decode(),)
 
     def _on_command(self, device_id: str) -> None:
-        self._pool.submit((device_id, "commands"), lambda: self.deliver_commands(device_id))
+        def deliver() -> None:
+            self.deliver_commands(device_id)
+
+        self._pool.submit((device_id, "commands"), deliver)
 
     def deliver_commands(self, device_id: str) -> int:
         """Send the device's undelivered commands if it is online; return how many went."""

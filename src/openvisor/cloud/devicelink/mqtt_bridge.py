@@ -59,13 +59,13 @@ class RequestState(IntEnum):
 
 @dataclass(frozen=True)
 class MqttBridgePolicy:
-    """Which brokers apps may reach, and how long a connect may take."""
+    """The outbound allow-list of app brokers and the connect timeout."""
 
     allow_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "::1")
     connect_timeout_s: float = 10.0
 
     def allows(self, host: str) -> bool:
-        """Whether ``host`` matches an allow-list pattern (``*`` wildcards)."""
+        """Return whether ``host`` matches an allow-list pattern (``*`` wildcards)."""
         host = host.lower()
         return any(fnmatch.fnmatchcase(host, pattern.lower()) for pattern in self.allow_hosts)
 
@@ -388,7 +388,7 @@ class MqttBridge:
     NOTE: a channel's paho client lives in the instance that received the
     connect request, so with several instances splitting device traffic
     (``share_group``) later requests of that channel may reach an instance
-    that does not hold it; those are answered NOTCONNECTED.
+    that does not have it, and those requests get NOTCONNECTED.
     """
 
     def __init__(self, send: Send, policy: MqttBridgePolicy | None = None) -> None:

@@ -140,7 +140,11 @@ async def execute_request(
                         policy.max_response_bytes,
                     )
                     return ProxyResponse(HttpResult.RESPONSETOOLARGE, response.status_code)
-            lines = [f"{name}: {value}" for name, value in response.headers.items()]
+            # Raw headers keep the server's spelling and order of names.
+            lines = [
+                f"{name.decode('latin-1')}: {value.decode('latin-1')}"
+                for name, value in response.headers.raw
+            ]
             return ProxyResponse(HttpResult.OK, response.status_code, lines, bytes(body))
     except (httpx.HTTPError, ssl.SSLError, OSError) as exc:
         log.info(

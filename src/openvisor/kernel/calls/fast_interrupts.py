@@ -60,7 +60,7 @@ def _vector_of(kernel: Kernel, irq: int) -> int | None:
     machine = kernel.machine
     if machine is None:
         return None
-    vtor = int.from_bytes(machine.mem_read(SCB_VTOR, 4), "little")
+    vtor = machine.bus_read(SCB_VTOR, 4)
     entry = vtor + 4 * (16 + irq)
     if not is_executable(entry):
         return None

@@ -104,7 +104,7 @@ def _resolve(kernel: Kernel, reg: int) -> tuple[int, int]:
 
 def _read_register(kernel: Kernel, address: int) -> int:
     assert kernel.machine is not None
-    return int.from_bytes(kernel.machine.mem_read(address, 4), "little")
+    return kernel.machine.bus_read(address, 4)
 
 
 @syscall("mvPeriphPeek32")
@@ -124,5 +124,5 @@ def periph_poke32(kernel: Kernel, r0: int, r1: int, r2: int, r3: int) -> int:
     current = _read_register(kernel, address)
     requested = (current & ~r1) ^ r2
     value = (current & ~writable) | (requested & writable)
-    kernel.machine.mem_write(address, (value & _ALL).to_bytes(4, "little"))
+    kernel.machine.bus_write(address, 4, value & _ALL)
     return MvStatus.OKAY

@@ -7,7 +7,7 @@ A channel is a pair of app buffers (both a multiple of 512 bytes and
 The HTTP, config-fetch and MQTT families keep their request state in
 ``Channel.family`` and register a receiver for cloud messages in
 `RECEIVERS`. Opaque-bytes data from the cloud is copied into the receive
-buffer from its start; `mvReadChannelComplete` moves unread bytes back to
+buffer from its start. `mvReadChannelComplete` moves unread bytes back to
 the start, and bytes that do not fit wait in the kernel until there is room.
 """
 
@@ -345,7 +345,7 @@ def read_nested(kernel: Kernel, address: int, size: int) -> bytes:
     """Read bytes named by a pointer inside a request structure.
 
     A bad nested pointer in an HTTP, config or MQTT request is LATEFAULT, as
-    the SDK header documents for these calls; nothing is sent, and the app
+    the SDK header documents for these calls. Nothing is sent, and the app
     is expected to close the channel.
     """
     try:

@@ -2,9 +2,9 @@
 mvReadConfigFetchResponseData and mvReadConfigResponseItem.
 
 One fetch per channel, of at most 16 keys. Keys are 1 to 100 printable
-ASCII characters. The request counts each key's length plus 16 bytes, and
-64 bytes of framing, against the send buffer; the response counts each
-value the same way against the receive buffer, and a response that does
+ASCII characters. The request must fit the send buffer, counted as each
+key's length plus 16 bytes, plus 64 bytes of framing. The response is
+counted the same way against the receive buffer, and a response that does
 not fit reports RESPONSETOOLARGE with no items.
 """
 
@@ -49,6 +49,8 @@ MAX_KEYS = 16
 MAX_KEY_LENGTH = 100
 ITEM_OVERHEAD = 16
 FRAMING_OVERHEAD = 64
+_SCOPES = frozenset(int(scope) for scope in MvConfigKeyFetchScope)
+_STORES = frozenset(int(store) for store in MvConfigKeyFetchStore)
 
 
 @dataclass
@@ -91,9 +93,9 @@ def send_config_fetch_request(kernel: Kernel, r0: int, r1: int, r2: int, r3: int
             kernel, params["keys_to_fetch"] + index * CONFIG_KEY_TO_FETCH.size, CONFIG_KEY_TO_FETCH
         )
         key = read_nested(kernel, item["key.data"], item["key.length"])
-        if item["scope"] not in iter(MvConfigKeyFetchScope):
+        if item["scope"] not in _SCOPES:
             raise StatusError(MvStatus.UNKNOWNCONFIGSCOPE, f"scope {item['scope']}")
-        if item["store"] not in iter(MvConfigKeyFetchStore):
+        if item["store"] not in _STORES:
             raise StatusError(MvStatus.UNKNOWNCONFIGSTORE, f"store {item['store']}")
         if not _valid_key(key):
             raise StatusError(MvStatus.INVALIDCONFIGKEY, f"key {key[:MAX_KEY_LENGTH]!r}")

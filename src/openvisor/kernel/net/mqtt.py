@@ -125,7 +125,7 @@ def _read_chain(kernel: Kernel, count: int, address: int) -> list[bytes]:
 
 @syscall("mvMqttRequestConnect")
 def request_connect(kernel: Kernel, r0: int, r1: int, r2: int, r3: int) -> int:
-    """Ask the cloud to connect MQTT channel ``r0`` as ``*r1`` (MvMqttConnectRequest) says."""
+    """Ask the cloud to connect MQTT channel ``r0`` with the settings in ``*r1``."""
     kernel.memory.check_read_struct(r1, MQTT_CONNECT_REQUEST)
     channel, session = _open_session(kernel, r0)
     if session.connect_sent:
@@ -206,16 +206,13 @@ def request_subscribe(kernel: Kernel, r0: int, r1: int, r2: int, r3: int) -> int
         raise StatusError(MvStatus.TOOMANYELEMENTS, f"{count} topics > {MAX_TOPICS}")
     if session.subscribe_in_flight:
         raise StatusError(MvStatus.RATELIMITED, "a subscribe is in flight")
-    topics = []
+    topics: list[list[Any]] = []
     for index in range(count):
         entry = read_nested_struct(
             kernel, request["subscriptions"] + index * MQTT_SUBSCRIPTION.size, MQTT_SUBSCRIPTION
         )
         topic = read_nested(kernel, entry["topic.data"], entry["topic.length"])
         topics.append([topic.decode("utf-8", errors="replace"), entry["desired_qos"]])
-    size = FRAMING_OVERHEAD + sum(len(topic) + 4 for topic, _ in topics)
-    if size > channel.send_size:
-        raise StatusError(MvStatus.INVALIDBUFFERSIZE, f"request {size} bytes > {channel.send_size}")
     _send(channel, "subscribe", request["correlation_id"], {"topics": topics})
     session.subscribe_in_flight = True
     return MvStatus.OKAY
@@ -242,9 +239,6 @@ def request_unsubscribe(kernel: Kernel, r0: int, r1: int, r2: int, r3: int) -> i
         topics.append(
             read_nested(kernel, entry["data"], entry["length"]).decode("utf-8", "replace")
         )
-    size = FRAMING_OVERHEAD + sum(len(topic) for topic in topics)
-    if size > channel.send_size:
-        raise StatusError(MvStatus.INVALIDBUFFERSIZE, f"request {size} bytes > {channel.send_size}")
     _send(channel, "unsubscribe", request["correlation_id"], {"topics": topics})
     session.unsubscribe_in_flight = True
     return MvStatus.OKAY
@@ -463,7 +457,7 @@ def read_unsubscribe_response(kernel: Kernel, r0: int, r1: int, r2: int, r3: int
 
 @syscall("mvMqttReceiveMessage")
 def receive_message(kernel: Kernel, r0: int, r1: int, r2: int, r3: int) -> int:
-    """Copy the oldest received message of channel ``r0`` as ``*r1`` (MvMqttMessage) says."""
+    """Copy the oldest received message of channel ``r0`` to the outputs ``*r1`` names."""
     memory = kernel.memory
     memory.check_read_struct(r1, MQTT_MESSAGE)
     out = memory.read_struct(r1, MQTT_MESSAGE)
@@ -494,7 +488,7 @@ def receive_message(kernel: Kernel, r0: int, r1: int, r2: int, r3: int) -> int:
 
 @syscall("mvMqttReceiveLostMessageInfo")
 def receive_lost_message_info(kernel: Kernel, r0: int, r1: int, r2: int, r3: int) -> int:
-    """Describe the oldest lost message of channel ``r0`` as ``*r1`` (MvMqttLostMessageInfo) says."""
+    """Describe the oldest lost message of channel ``r0`` in the outputs ``*r1`` names."""
     memory = kernel.memory
     memory.check_read_struct(r1, MQTT_LOST_MESSAGE_INFO)
     out = memory.read_struct(r1, MQTT_LOST_MESSAGE_INFO)

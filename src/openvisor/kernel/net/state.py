@@ -3,7 +3,7 @@
 `NetState` is the kernel family that owns the network requests, the open
 channels, and the binding to the kernel's `DeviceLink`. Link callbacks run
 on the link's thread, so each one only queues work with
-``kernel.call_soon``; the work runs on the emulation thread between CPU
+``kernel.call_soon``. That work runs on the emulation thread between CPU
 slices, where it may write app memory, post notifications and pend IRQs.
 
 Network status follows the link: with at least one live network request
@@ -59,7 +59,7 @@ class NetState:
     channels: dict[int, Channel] = field(default_factory=dict)
     open_times_us: list[int] = field(default_factory=list)
     status_listeners: list[Callable[[MvNetworkStatus], None]] = field(default_factory=list)
-    """Called on the emulation thread with each new network status the app sees."""
+    """Called on the emulation thread with each new status `mvGetNetworkStatus` reports."""
     ever_requested: bool = False
     link_online: bool = False
     last_status: MvNetworkStatus = MvNetworkStatus.DELIBERATELYOFFLINE
@@ -81,7 +81,7 @@ class NetState:
     # ------------------------------------------------------------ requests and status
 
     def requests(self) -> list[tuple[int, NetworkRequest]]:
-        """Every live network request with its handle."""
+        """Return every live network request with its handle."""
         return self.kernel.handles.live(HandleKind.NETWORK)
 
     def request_count(self) -> int:
@@ -89,13 +89,13 @@ class NetState:
         return self.kernel.handles.count(HandleKind.NETWORK)
 
     def status(self) -> MvNetworkStatus:
-        """The network status the app sees now."""
+        """Return the status `mvGetNetworkStatus` reports now."""
         if self.request_count() == 0:
             return MvNetworkStatus.DELIBERATELYOFFLINE
         return MvNetworkStatus.CONNECTED if self.link_online else MvNetworkStatus.CONNECTING
 
     def reasons(self) -> int:
-        """The `mvGetNetworkReasons` bitfield."""
+        """Return the `mvGetNetworkReasons` bitfield."""
         bits = 0
         if not self.ever_requested:
             bits |= MvNetworkReason.NEVERUSEDNETWORKAPI
@@ -128,8 +128,11 @@ class NetState:
             listener(status)
 
     def can_send_logs(self) -> bool:
-        """Logs ride the boot connection until the app first requests the network,
-        and from then on only while it holds a request."""
+        """Return whether server logs may be sent now.
+
+        Logs use the boot connection until the app first requests the network,
+        and from then on only while the app keeps a request open.
+        """
         if not self.link_online:
             return False
         return not self.ever_requested or self.request_count() > 0
@@ -141,7 +144,11 @@ class NetState:
         if self._drain_scheduled or self.kernel.link is None:
             return
         self._drain_scheduled = True
-        self.kernel.call_soon(lambda kernel: self.drain_logs())
+
+        def drain(kernel: Kernel) -> None:
+            self.drain_logs()
+
+        self.kernel.call_soon(drain)
 
     def drain_logs(self) -> int:
         """Move queued server logs to the link's outbox; return how many moved."""
@@ -195,7 +202,7 @@ class NetState:
                 link.send(msg.TimeRequest())
         self.update_status()
         # NETWORK system notifications follow the cloud link itself, whether or
-        # not the app holds a network request.
+        # not the app has a network request open.
         from openvisor.kernel.calls.system import SystemNotifications
 
         self.kernel.family_state(SystemNotifications).emit(

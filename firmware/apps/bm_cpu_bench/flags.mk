@@ -1,0 +1,2 @@
+# The benchmark measures emulation speed on optimised code.
+APP_CFLAGS := -O2

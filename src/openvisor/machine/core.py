@@ -1,0 +1,577 @@
+"""`Machine`: one emulated STM32U585 core with its memory map and peripherals."""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import struct
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from unicorn import UC_HOOK_INTR, UC_HOOK_MEM_INVALID, UC_HOOK_BLOCK, Uc, UcError
+from unicorn import arm_const as arm
+from unicorn import unicorn_const as ucc
+
+from openvisor.errors import EmulationError, MemoryAccessError
+from openvisor.machine import _native
+from openvisor.machine import memory_map as mm
+from openvisor.machine import nvic as nv
+from openvisor.machine.clock import EventQueue, Pacing, ScheduledEvent
+from openvisor.machine.debug import DebugState
+from openvisor.machine.exceptions import (
+    UFSR_DIVBYZERO,
+    UFSR_INVSTATE,
+    UFSR_NOCP,
+    UFSR_STKOF,
+    UFSR_UNALIGNED,
+    UFSR_UNDEFINSTR,
+    ExceptionUnit,
+    FaultEscalation,
+)
+from openvisor.machine.loader import LoadedImage, SymbolTable, load_elf_file, parse_elf, raw_image
+from openvisor.machine.results import FaultKind, FaultRecord, RunReason, RunResult
+from openvisor.machine.scs import SCR_SLEEPONEXIT, SystemControlSpace
+from openvisor.machine.systick import SysTick
+
+log = logging.getLogger(__name__)
+
+GatewayHandler = Callable[["Machine", int], int]
+
+# QEMU exception numbers that Unicorn passes to the interrupt hook.
+EXCP_UDEF = 1
+EXCP_SWI = 2
+EXCP_BKPT = 7
+EXCP_EXCEPTION_EXIT = 8
+EXCP_NOCP = 17
+EXCP_INVSTATE = 18
+EXCP_STKOF = 19
+EXCP_UNALIGNED = 22
+EXCP_DIVBYZERO = 23
+
+THUMB_WFI = 0xBF30
+THUMB_WFE = 0xBF20
+THUMB_YIELD = 0xBF10
+THUMB_SVC0 = 0xDF00
+
+_USAGE_FAULTS = {
+    EXCP_UDEF: (UFSR_UNDEFINSTR, "undefined instruction"),
+    EXCP_NOCP: (UFSR_NOCP, "coprocessor access with the FPU disabled"),
+    EXCP_INVSTATE: (UFSR_INVSTATE, "invalid EPSR state"),
+    EXCP_STKOF: (UFSR_STKOF, "stack limit violation"),
+    EXCP_UNALIGNED: (UFSR_UNALIGNED, "unaligned access"),
+    EXCP_DIVBYZERO: (UFSR_DIVBYZERO, "division by zero"),
+}
+
+_MEMORY_ERRORS = {
+    ucc.UC_ERR_READ_UNMAPPED,
+    ucc.UC_ERR_WRITE_UNMAPPED,
+    ucc.UC_ERR_FETCH_UNMAPPED,
+    ucc.UC_ERR_READ_PROT,
+    ucc.UC_ERR_WRITE_PROT,
+    ucc.UC_ERR_FETCH_PROT,
+    ucc.UC_ERR_READ_UNALIGNED,
+    ucc.UC_ERR_WRITE_UNALIGNED,
+    ucc.UC_ERR_FETCH_UNALIGNED,
+}
+_ACCESS_BY_MEM_TYPE = {
+    ucc.UC_MEM_READ_UNMAPPED: "read",
+    ucc.UC_MEM_READ_PROT: "read",
+    ucc.UC_MEM_WRITE_UNMAPPED: "write",
+    ucc.UC_MEM_WRITE_PROT: "write",
+    ucc.UC_MEM_FETCH_UNMAPPED: "fetch",
+    ucc.UC_MEM_FETCH_PROT: "fetch",
+}
+
+REGISTER_IDS: dict[str, int] = {
+    **{f"r{i}": arm.UC_ARM_REG_R0 + i for i in range(13)},
+    "sp": arm.UC_ARM_REG_SP,
+    "r13": arm.UC_ARM_REG_SP,
+    "lr": arm.UC_ARM_REG_LR,
+    "r14": arm.UC_ARM_REG_LR,
+    "pc": arm.UC_ARM_REG_PC,
+    "r15": arm.UC_ARM_REG_PC,
+    "xpsr": arm.UC_ARM_REG_XPSR,
+    "msp": arm.UC_ARM_REG_MSP,
+    "psp": arm.UC_ARM_REG_PSP,
+    "control": arm.UC_ARM_REG_CONTROL,
+    "primask": arm.UC_ARM_REG_PRIMASK,
+    "basepri": arm.UC_ARM_REG_BASEPRI,
+    "faultmask": arm.UC_ARM_REG_FAULTMASK,
+    "fpscr": arm.UC_ARM_REG_FPSCR,
+    **{f"s{i}": arm.UC_ARM_REG_S0 + i for i in range(32)},
+}
+_RECORD_REGISTERS = [f"r{i}" for i in range(13)] + [
+    "sp",
+    "lr",
+    "pc",
+    "xpsr",
+    "msp",
+    "psp",
+    "control",
+]
+
+
+class Machine:
+    """One emulated STM32U585 core: CPU, memory map, exceptions, clock, peripherals.
+
+    Example::
+
+        machine = Machine()
+        machine.load_elf("firmware/build/bm_blink.elf")
+        machine.reset()
+        result = machine.run(max_cycles=160_000_000)
+        print(result.reason, machine.micros())
+    """
+
+    def __init__(
+        self,
+        *,
+        clock_hz: int = 160_000_000,
+        pacing: Pacing = Pacing.FAST,
+        tcg_buffer_size: int = 16 * 1024 * 1024,
+    ) -> None:
+        self.clock_hz = clock_hz
+        self.pacing = pacing
+        self.gateway_handler: GatewayHandler | None = None
+        self.image: LoadedImage | None = None
+
+        try:
+            self._uc = Uc(ucc.UC_ARCH_ARM, ucc.UC_MODE_THUMB | ucc.UC_MODE_MCLASS)
+            self._uc.ctl_set_cpu_model(arm.UC_CPU_ARM_CORTEX_M33)
+            self._uc.ctl_set_tcg_buffer_size(tcg_buffer_size)
+        except UcError as exc:
+            raise EmulationError(f"creating the Unicorn Cortex-M33 engine failed: {exc}") from exc
+        self._handle = self._uc._uch
+        self.registers = _native.RegisterFile(self._handle)
+
+        self._map_memory()
+        self._install_hooks()
+
+        self.events = EventQueue()
+        self.nvic = nv.Nvic()
+        self.exception_unit = ExceptionUnit(self)
+        self.systick = SysTick(self)
+        self.scs = SystemControlSpace(self)
+        self.debug = DebugState(self)
+
+        from openvisor.peripherals.board import Peripherals
+
+        self.peripherals = Peripherals(self)
+
+        self._sleeping = False
+        self._stop_requested = False
+        self._reset_requested = False
+        self._running = False
+        self._wake = threading.Event()
+        self._wall_anchor: float | None = None
+        self._cycle_anchor = 0
+
+    # Memory map
+
+    def _map_memory(self) -> None:
+        uc = self._uc
+        self._flash = ctypes.create_string_buffer(mm.FLASH_SIZE)
+        ctypes.memset(self._flash, 0xFF, mm.FLASH_SIZE)
+        self._sram = ctypes.create_string_buffer(mm.SRAM_SIZE)
+        self._gateway = ctypes.create_string_buffer(mm.GATEWAY_PAGE_SIZE)
+        # Every gateway halfword is SVC #0: a call traps with PC past the SVC.
+        struct.pack_into(
+            f"<{mm.GATEWAY_PAGE_SIZE // 2}H",
+            self._gateway,
+            0,
+            *([THUMB_SVC0] * (mm.GATEWAY_PAGE_SIZE // 2)),
+        )
+        uc.mem_map_ptr(
+            mm.FLASH_BASE,
+            mm.FLASH_SIZE,
+            ucc.UC_PROT_READ | ucc.UC_PROT_EXEC,
+            ctypes.addressof(self._flash),
+        )
+        uc.mem_map_ptr(mm.SRAM_BASE, mm.SRAM_SIZE, ucc.UC_PROT_ALL, ctypes.addressof(self._sram))
+        uc.mem_map_ptr(
+            mm.GATEWAY_BASE,
+            mm.GATEWAY_PAGE_SIZE,
+            ucc.UC_PROT_EXEC,
+            ctypes.addressof(self._gateway),
+        )
+        uc.mmio_map(
+            mm.PERIPHERAL_BASE,
+            mm.PERIPHERAL_SIZE,
+            self._peripheral_read,
+            None,
+            self._peripheral_write,
+            None,
+        )
+        uc.mmio_map(mm.PPB_BASE, mm.PPB_SIZE, self._ppb_read, None, self._ppb_write, None)
+
+    def _install_hooks(self) -> None:
+        library = _native.load_library()
+        core = _native.new_core()
+        core.flash = ctypes.addressof(self._flash)
+        core.flash_base = mm.FLASH_BASE
+        core.flash_size = mm.FLASH_SIZE
+        core.sram = ctypes.addressof(self._sram)
+        core.sram_base = mm.SRAM_BASE
+        core.sram_size = mm.SRAM_SIZE
+        self._core = core
+        _native.add_native_hook(self._handle, UC_HOOK_BLOCK, library.ov_block_hook, core, 1, 0)
+        _native.add_native_hook(self._handle, UC_HOOK_INTR, library.ov_interrupt_hook, core, 1, 0)
+        _native.add_native_hook(
+            self._handle, UC_HOOK_MEM_INVALID, library.ov_invalid_hook, core, 1, 0
+        )
+
+    def _peripheral_read(self, uc: Uc, offset: int, size: int, user_data: object) -> int:
+        return self.peripherals.bus.read(mm.PERIPHERAL_BASE + offset, size)
+
+    def _peripheral_write(
+        self, uc: Uc, offset: int, size: int, value: int, user_data: object
+    ) -> None:
+        self.peripherals.bus.write(mm.PERIPHERAL_BASE + offset, size, value)
+
+    def _ppb_read(self, uc: Uc, offset: int, size: int, user_data: object) -> int:
+        return self.scs.read(offset, size)
+
+    def _ppb_write(self, uc: Uc, offset: int, size: int, value: int, user_data: object) -> None:
+        self.scs.write(offset, size, value)
+
+    # Loading and reset
+
+    def load_elf(self, path: str | Path | bytes) -> LoadedImage:
+        """Load an ELF image (a path or the file's bytes) into flash and SRAM."""
+        image = parse_elf(path) if isinstance(path, bytes) else load_elf_file(path)
+        self._install_image(image)
+        return image
+
+    def load_image(self, data: bytes) -> LoadedImage:
+        """Load a raw flash image placed at 0x0800_0000."""
+        image = raw_image(data)
+        self._install_image(image)
+        return image
+
+    def _install_image(self, image: LoadedImage) -> None:
+        ctypes.memset(self._flash, 0xFF, mm.FLASH_SIZE)
+        for segment in image.segments:
+            self.mem_write(segment.address, segment.data)
+        self._uc.ctl_remove_cache(mm.FLASH_BASE, mm.FLASH_BASE + mm.FLASH_SIZE)
+        self.image = image
+        log.info("Load image (segments=%d, entry=%s)", len(image.segments), image.entry)
+
+    @property
+    def symbols(self) -> SymbolTable:
+        """Symbols of the loaded ELF image (empty for raw images)."""
+        return self.image.symbols if self.image is not None else SymbolTable()
+
+    def reset(self) -> None:
+        """Reset the core and peripherals and boot from the vector table at 0x0800_0000.
+
+        Virtual time keeps running across resets; scheduled events are dropped.
+        """
+        self.events.clear()
+        self.nvic.reset()
+        self.exception_unit.reset()
+        self.exception_unit.vtor = mm.FLASH_BASE
+        self.systick.reset()
+        self.scs.reset()
+        self.peripherals.reset()
+        initial_sp = self.read_word(mm.FLASH_BASE) or 0
+        reset_vector = self.read_word(mm.FLASH_BASE + 4) or 0
+        self.exception_unit._switch_mode(
+            ipsr=0, control=0, msp=initial_sp & ~3, psp=0, xpsr=1 << 24
+        )
+        pairs = [(arm.UC_ARM_REG_R0 + i, 0) for i in range(13)]
+        pairs += [
+            (arm.UC_ARM_REG_LR, 0xFFFFFFFF),
+            (arm.UC_ARM_REG_PRIMASK, 0),
+            (arm.UC_ARM_REG_BASEPRI, 0),
+            (arm.UC_ARM_REG_FAULTMASK, 0),
+            (arm.UC_ARM_REG_FPSCR, 0),
+        ]
+        self.registers.write_many(pairs)
+        self.pc = reset_vector & ~1
+        self._sleeping = False
+        self._reset_requested = False
+        self._publish_priorities()
+        log.info("Reset core (sp=%#010x, pc=%#010x)", initial_sp, reset_vector)
+
+    # Registers and memory (raw: the host bypasses the app's permissions)
+
+    @property
+    def pc(self) -> int:
+        """The program counter (without the Thumb bit)."""
+        return self.registers.read(arm.UC_ARM_REG_PC) & ~1
+
+    @pc.setter
+    def pc(self, value: int) -> None:
+        self.registers.write(arm.UC_ARM_REG_PC, value | 1)
+
+    def reg_read(self, name: str) -> int:
+        """Read a register by name: r0-r12, sp, lr, pc, xpsr, msp, psp, control, s0-s31..."""
+        try:
+            regid = REGISTER_IDS[name.lower()]
+        except KeyError:
+            raise EmulationError(
+                f"unknown register {name!r}; use one of {', '.join(sorted(REGISTER_IDS))}"
+            ) from None
+        key = name.lower()
+        if key in ("msp", "psp"):
+            xpsr, control, sp = self.registers.read_many(
+                [arm.UC_ARM_REG_XPSR, arm.UC_ARM_REG_CONTROL, arm.UC_ARM_REG_SP]
+            )
+            msp, psp = self.exception_unit.stack_pointers(xpsr, control, sp)
+            return msp if key == "msp" else psp
+        if key in ("primask", "basepri", "faultmask"):
+            return self.exception_unit._read_privileged([regid])[0]
+        value = self.registers.read(regid)
+        return value & ~1 if regid == arm.UC_ARM_REG_PC else value
+
+    def reg_write(self, name: str, value: int) -> None:
+        """Write a register by name (see `reg_read`)."""
+        try:
+            regid = REGISTER_IDS[name.lower()]
+        except KeyError:
+            raise EmulationError(
+                f"unknown register {name!r}; use one of {', '.join(sorted(REGISTER_IDS))}"
+            ) from None
+        key = name.lower()
+        if regid == arm.UC_ARM_REG_PC:
+            self.pc = value & ~1
+        elif key in ("msp", "psp"):
+            xpsr, control, sp = self.registers.read_many(
+                [arm.UC_ARM_REG_XPSR, arm.UC_ARM_REG_CONTROL, arm.UC_ARM_REG_SP]
+            )
+            msp, psp = self.exception_unit.stack_pointers(xpsr, control, sp)
+            if key == "msp":
+                msp = value
+            else:
+                psp = value
+            self.exception_unit._switch_mode(
+                ipsr=xpsr & 0x1FF, control=control, msp=msp, psp=psp, xpsr=xpsr
+            )
+        else:
+            self.registers.write(regid, value)
+
+    def _buffer_for(self, address: int, size: int) -> tuple[ctypes.Array[ctypes.c_char], int]:
+        for base, length, buffer in (
+            (mm.SRAM_BASE, mm.SRAM_SIZE, self._sram),
+            (mm.FLASH_BASE, mm.FLASH_SIZE, self._flash),
+            (mm.GATEWAY_BASE, mm.GATEWAY_PAGE_SIZE, self._gateway),
+        ):
+            if base <= address and address + size <= base + length:
+                return buffer, address - base
+        raise MemoryAccessError(
+            f"raw access of {size} bytes at {address:#010x} ({mm.describe_address(address)}) "
+            "is outside application flash and SRAM; use bus_read/bus_write for peripherals",
+            address=address,
+            size=size,
+        )
+
+    def mem_read(self, address: int, size: int) -> bytes:
+        """Read app flash or SRAM, bypassing the app's permissions."""
+        buffer, offset = self._buffer_for(address, size)
+        return ctypes.string_at(ctypes.addressof(buffer) + offset, size)
+
+    def mem_write(self, address: int, data: bytes) -> None:
+        """Write app flash or SRAM, bypassing the app's permissions."""
+        buffer, offset = self._buffer_for(address, len(data))
+        ctypes.memmove(ctypes.addressof(buffer) + offset, data, len(data))
+        if buffer is self._sram and self.image is not None:
+            # Code may run from SRAM: drop translations of the written range.
+            self._uc.ctl_remove_cache(address, address + len(data))
+
+    def read_word(self, address: int) -> int | None:
+        """Return the 32-bit word at an app address, or None outside flash and SRAM."""
+        try:
+            buffer, offset = self._buffer_for(address, 4)
+        except MemoryAccessError:
+            return None
+        value: int = struct.unpack_from("<I", buffer, offset)[0]
+        return value
+
+    def write_stack(self, address: int, words: list[int]) -> bool:
+        """Write an exception frame into SRAM; return False if it leaves SRAM."""
+        size = 4 * len(words)
+        if not (mm.SRAM_BASE <= address and address + size <= mm.SRAM_BASE + mm.SRAM_SIZE):
+            return False
+        struct.pack_into(
+            f"<{len(words)}I", self._sram, address - mm.SRAM_BASE, *[w & 0xFFFFFFFF for w in words]
+        )
+        return True
+
+    def read_stack(self, address: int, count: int) -> list[int] | None:
+        """Read an exception frame from SRAM; return None if it leaves SRAM."""
+        size = 4 * count
+        if not (mm.SRAM_BASE <= address and address + size <= mm.SRAM_BASE + mm.SRAM_SIZE):
+            return None
+        return list(struct.unpack_from(f"<{count}I", self._sram, address - mm.SRAM_BASE))
+
+    def bus_read(self, address: int, size: int = 4) -> int:
+        """Read through the system bus: memory, peripherals or system registers."""
+        if mm.PERIPHERAL_BASE <= address < mm.PERIPHERAL_BASE + mm.PERIPHERAL_SIZE:
+            return self.peripherals.bus.read(address, size)
+        if mm.PPB_BASE <= address < mm.PPB_BASE + mm.PPB_SIZE:
+            return self.scs.read(address - mm.PPB_BASE, size)
+        return int.from_bytes(self.mem_read(address, size), "little")
+
+    def bus_write(self, address: int, size: int, value: int) -> None:
+        """Write through the system bus: memory, peripherals or system registers."""
+        if mm.PERIPHERAL_BASE <= address < mm.PERIPHERAL_BASE + mm.PERIPHERAL_SIZE:
+            self.peripherals.bus.write(address, size, value)
+        elif mm.PPB_BASE <= address < mm.PPB_BASE + mm.PPB_SIZE:
+            self.scs.write(address - mm.PPB_BASE, size, value)
+        else:
+            self.mem_write(address, value.to_bytes(size, "little"))
+        self.exceptions_changed()
+
+    # Time, events and interrupts
+
+    @property
+    def cycles(self) -> int:
+        """Virtual cycles (executed instructions plus idle time) since power-on."""
+        return int(self._core.count)
+
+    def micros(self) -> int:
+        """Virtual microseconds since power-on."""
+        return self._core.count * 1_000_000 // self.clock_hz
+
+    def schedule(self, at_cycle: int, callback: Callable[[], None]) -> ScheduledEvent:
+        """Run `callback()` when virtual time reaches `at_cycle`; return a cancellable event."""
+        event = ScheduledEvent(at_cycle, callback)
+        self.events.push(event)
+        if at_cycle < self._core.deadline:
+            self._core.deadline = max(at_cycle, self._core.count)
+        return event
+
+    def pend_irq(self, irqn: int) -> None:
+        """Pend external interrupt `irqn` (0-124); call between runs or from a callback."""
+        if not 0 <= irqn < nv.NUM_IRQS:
+            raise EmulationError(f"IRQ number {irqn} is out of range: use 0 to {nv.NUM_IRQS - 1}")
+        self.nvic.set_pending(irqn + nv.IRQ_BASE)
+        self.exceptions_changed()
+
+    def exceptions_changed(self) -> None:
+        """Let the native hook see new pending or active state on its next block."""
+        self._publish_priorities()
+
+    def _publish_priorities(self) -> None:
+        nvic = self.nvic
+        pending = nvic.pending_priority()
+        self._core.pending_prio = _native.NO_PENDING if pending is None else pending
+        self._core.active_prio = nvic.active_priority()
+        self._core.group_mask = nvic.group_mask()
+
+    def current_exception(self) -> int:
+        """Return IPSR: the number of the exception being handled, 0 in Thread mode."""
+        return self.registers.read(arm.UC_ARM_REG_IPSR) & 0x1FF
+
+    def request_stop(self) -> None:
+        """End the current `run` at the next instruction boundary; safe from any thread."""
+        self._stop_requested = True
+        self._wake.set()
+        # A zero deadline stops the native hook at the next block boundary.
+        # uc_emu_stop from inside an MMIO callback would make Unicorn run the
+        # accessing instruction again after the stop.
+        self._core.deadline = 0
+
+    def request_system_reset(self) -> None:
+        """Record an application request for a system reset (AIRCR.SYSRESETREQ)."""
+        self._reset_requested = True
+        self._core.deadline = 0
+
+    @property
+    def sleeping(self) -> bool:
+        """Whether the core waits in WFI/WFE for an interrupt."""
+        return self._sleeping
+
+    # Running
+
+    def run(self, *, max_cycles: int) -> RunResult:
+        """Execute up to `max_cycles` virtual cycles; see `RunReason` for the ways it ends."""
+        if max_cycles < 0:
+            raise EmulationError(f"max_cycles={max_cycles} must be zero or more")
+        from openvisor.machine.runner import run_loop
+
+        return run_loop(self, max_cycles)
+
+    def step(self) -> RunResult:
+        """Execute exactly one instruction (or take one pending exception)."""
+        from openvisor.machine.runner import step_once
+
+        return step_once(self)
+
+    # Debugging
+
+    def add_breakpoint(self, address: int) -> None:
+        """Stop runs with BREAKPOINT before the instruction at `address` executes."""
+        self.debug.add_breakpoint(address & ~1)
+
+    def remove_breakpoint(self, address: int) -> None:
+        """Remove a breakpoint added with `add_breakpoint`."""
+        self.debug.remove_breakpoint(address & ~1)
+
+    def add_watchpoint(self, address: int, size: int, kind: str) -> None:
+        """Stop runs with WATCHPOINT after an access ("read", "write", "access") to a range."""
+        self.debug.add_watchpoint(address, size, kind)
+
+    def remove_watchpoint(self, address: int, size: int, kind: str) -> None:
+        """Remove a watchpoint added with `add_watchpoint`."""
+        self.debug.remove_watchpoint(address, size, kind)
+
+    # Fault records
+
+    def fault_record(
+        self,
+        kind: FaultKind,
+        description: str,
+        *,
+        address: int | None = None,
+        access: str | None = None,
+        pc: int | None = None,
+    ) -> FaultRecord:
+        """Capture the registers into a `FaultRecord`."""
+        values = self.registers.read_many([REGISTER_IDS[name] for name in _RECORD_REGISTERS])
+        registers = dict(zip(_RECORD_REGISTERS, values, strict=True))
+        registers["msp"], registers["psp"] = self.exception_unit.stack_pointers(
+            registers["xpsr"], registers["control"], registers["sp"]
+        )
+        registers["pc"] &= ~1
+        if pc is not None:
+            registers["pc"] = pc
+        return FaultRecord(
+            kind=kind,
+            pc=registers["pc"],
+            lr=registers["lr"],
+            sp=registers["sp"],
+            xpsr=registers["xpsr"],
+            address=address,
+            access=access,
+            description=description,
+            registers=registers,
+        )
+
+    def escalation_record(self, escalation: FaultEscalation) -> FaultRecord:
+        """Turn an unroutable fault into a crash record."""
+        return self.fault_record(
+            escalation.kind, escalation.description, address=escalation.address
+        )
+
+    def close(self) -> None:
+        """Release the Unicorn engine's memory now instead of at garbage collection."""
+        self._uc.emu_stop()
+
+    def _pace(self, target_cycle: int) -> None:
+        """In real-time pacing, wait until wall time reaches `target_cycle`."""
+        if self.pacing is not Pacing.REALTIME:
+            return
+        now = time.monotonic()
+        if self._wall_anchor is None:
+            self._wall_anchor = now
+            self._cycle_anchor = self._core.count
+        due = self._wall_anchor + (target_cycle - self._cycle_anchor) / self.clock_hz
+        if due > now:
+            self._wake.wait(due - now)
+            self._wake.clear()
+
+
+__all__ = ["Machine", "SCR_SLEEPONEXIT"]

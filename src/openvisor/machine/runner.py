@@ -1,0 +1,314 @@
+"""The run loop: slices of native execution between virtual-time deadlines.
+
+Each slice calls `uc_emu_start` once. The native block hook ends a slice
+at the first block boundary where the cycle count reaches the deadline
+(the next scheduled event or the end of the budget), so events fire at
+the same instruction whatever the slice size. Between slices the loop
+runs due events, takes pending exceptions, serves gateway calls and
+handles whatever stopped the CPU.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from unicorn import unicorn_const as ucc
+from unicorn.unicorn_py3.unicorn import uclib
+
+from openvisor.machine import _native
+from openvisor.machine import memory_map as mm
+from openvisor.machine.clock import Pacing
+from openvisor.machine.exceptions import FaultEscalation
+from openvisor.machine.results import FaultKind, RunReason, RunResult
+
+if TYPE_CHECKING:
+    from openvisor.machine.core import Machine
+
+log = logging.getLogger(__name__)
+
+# In real-time pacing a slice covers at most 1 ms of virtual time.
+REALTIME_SLICE_SECONDS = 0.001
+
+
+class _Finished(Exception):
+    """Internal: a slice produced the result of the run."""
+
+    def __init__(self, result: RunResult) -> None:
+        super().__init__(result.reason.value)
+        self.result = result
+
+
+def run_loop(machine: Machine, max_cycles: int) -> RunResult:
+    """Run `machine` for at most `max_cycles` virtual cycles."""
+    core = machine._core
+    start = int(core.count)
+    end = start + max_cycles
+    debug = machine.debug
+    debug.resume_address = machine.pc if debug.breakpoints else None
+    try:
+        while True:
+            _run_due_events(machine)
+            if machine._stop_requested:
+                machine._stop_requested = False
+                return RunResult(RunReason.STOP, core.count - start)
+            if machine._reset_requested:
+                machine._reset_requested = False
+                return RunResult(RunReason.RESET, core.count - start)
+            if core.count >= end:
+                return RunResult(RunReason.BUDGET, core.count - start)
+
+            if machine._sleeping:
+                if machine.exception_unit.wake_pending():
+                    machine._sleeping = False
+                    continue
+                if _idle(machine, end):
+                    return RunResult(RunReason.SLEEP, core.count - start)
+                continue
+
+            if machine.exception_unit.take_pending():
+                debug.resume_address = None
+            deadline = end
+            next_event = machine.events.next_cycle()
+            if next_event is not None and next_event < deadline:
+                deadline = next_event
+            if machine.pacing is Pacing.REALTIME:
+                deadline = min(deadline, core.count + int(machine.clock_hz * REALTIME_SLICE_SECONDS))
+            _execute(machine, deadline=deadline, count=0)
+            if machine.pacing is Pacing.REALTIME:
+                machine._pace(core.count)
+    except _Finished as finished:
+        result = finished.result
+        return RunResult(result.reason, core.count - start, result.fault, result.address)
+    except FaultEscalation as escalation:
+        return RunResult(RunReason.CRASH, core.count - start, machine.escalation_record(escalation))
+
+
+def step_once(machine: Machine) -> RunResult:
+    """Execute one instruction, or take one pending exception, then stop."""
+    core = machine._core
+    start = int(core.count)
+    try:
+        _run_due_events(machine)
+        if machine._sleeping:
+            if machine.exception_unit.wake_pending():
+                machine._sleeping = False
+            else:
+                next_event = machine.events.next_cycle()
+                if next_event is not None:
+                    core.count = max(core.count, next_event)
+                return RunResult(RunReason.STEP, core.count - start)
+        if machine.exception_unit.take_pending():
+            return RunResult(RunReason.STEP, core.count - start)
+        machine.debug.resume_address = machine.pc
+        core.counting = 0
+        try:
+            _execute(machine, deadline=core.count + 1, count=1)
+        finally:
+            core.counting = 1
+        core.count += 1
+        return RunResult(RunReason.STEP, core.count - start)
+    except _Finished as finished:
+        result = finished.result
+        return RunResult(result.reason, core.count - start, result.fault, result.address)
+    except FaultEscalation as escalation:
+        return RunResult(RunReason.CRASH, core.count - start, machine.escalation_record(escalation))
+
+
+def _run_due_events(machine: Machine) -> None:
+    now = machine._core.count
+    while (event := machine.events.pop_due(now)) is not None:
+        event.callback()
+    machine.exceptions_changed()
+
+
+def _idle(machine: Machine, end: int) -> bool:
+    """Fast-forward a sleeping core to its next event; return True if none is due by `end`."""
+    core = machine._core
+    next_event = machine.events.next_cycle()
+    target = end if next_event is None or next_event > end else next_event
+    if machine.pacing is Pacing.REALTIME:
+        machine._pace(target)
+        if machine._stop_requested:
+            return False
+    core.count = max(core.count, target)
+    return target == end and (next_event is None or next_event > end)
+
+
+def _execute(machine: Machine, *, deadline: int, count: int) -> None:
+    """Run one native slice and handle what stopped it."""
+    core = machine._core
+    core.deadline = deadline
+    core.stop_flags = 0
+    machine.debug.hit = None
+    if machine._stop_requested or machine._reset_requested:
+        core.deadline = 0  # a stop requested from another thread just now
+    begin = machine.pc | 1
+    machine._running = True
+    try:
+        status = uclib.uc_emu_start(machine._handle, begin, 0, 0, count)
+    finally:
+        machine._running = False
+    machine.debug.resume_address = None
+    flags = core.stop_flags
+
+    if flags & _native.STOP_MEMORY or status in _MEMORY_STATUSES:
+        raise _Finished(_memory_fault(machine, status))
+    if flags & _native.STOP_INTERRUPT:
+        _handle_interrupt(machine, int(core.intno))
+        return
+    if status == ucc.UC_ERR_INSN_INVALID:
+        _handle_invalid_instruction(machine)
+        return
+    if status != ucc.UC_ERR_OK:
+        record = machine.fault_record(
+            FaultKind.INVALID_STATE, f"Unicorn stopped with error {status} at {machine.pc:#010x}"
+        )
+        raise _Finished(RunResult(RunReason.CRASH, 0, record))
+    hit = machine.debug.hit
+    if hit is not None:
+        kind, address = hit
+        if kind == "breakpoint":
+            _rewind_partial_block(machine, address)
+            raise _Finished(RunResult(RunReason.BREAKPOINT, 0, address=address))
+        raise _Finished(RunResult(RunReason.WATCHPOINT, 0, address=address))
+    if flags or count or machine._stop_requested or machine._reset_requested:
+        return
+    if _previous_halfword(machine) == _WFI:
+        machine._sleeping = True
+        log.debug("Sleep in WFI (pc=%#010x, cycles=%d)", machine.pc, core.count)
+
+
+_MEMORY_STATUSES = {
+    ucc.UC_ERR_READ_UNMAPPED,
+    ucc.UC_ERR_WRITE_UNMAPPED,
+    ucc.UC_ERR_FETCH_UNMAPPED,
+    ucc.UC_ERR_READ_PROT,
+    ucc.UC_ERR_WRITE_PROT,
+    ucc.UC_ERR_FETCH_PROT,
+}
+_WFI = 0xBF30
+_WFE = 0xBF20
+_YIELD = 0xBF10
+_ACCESS = {
+    ucc.UC_MEM_READ_UNMAPPED: "read",
+    ucc.UC_MEM_READ_PROT: "read",
+    ucc.UC_MEM_WRITE_UNMAPPED: "write",
+    ucc.UC_MEM_WRITE_PROT: "write",
+    ucc.UC_MEM_FETCH_UNMAPPED: "fetch",
+    ucc.UC_MEM_FETCH_PROT: "fetch",
+}
+
+
+def _previous_halfword(machine: Machine) -> int | None:
+    try:
+        return int.from_bytes(machine.mem_read(machine.pc - 2, 2), "little")
+    except Exception:  # noqa: BLE001 - PC outside memory: no WFI there
+        return None
+
+
+def _rewind_partial_block(machine: Machine, address: int) -> None:
+    """Subtract the instructions of a block that a breakpoint cut short."""
+    core = machine._core
+    block = int(core.block_address)
+    if not block <= address < block + 0x1000:
+        return
+    try:
+        executed = _native.count_thumb(machine.mem_read(block, address - block))
+    except Exception:  # noqa: BLE001 - block outside app memory
+        return
+    core.count -= max(0, int(core.block_count) - executed)
+    core.block_count = executed
+
+
+def _memory_fault(machine: Machine, status: int) -> RunResult:
+    core = machine._core
+    address = int(core.mem_address) & 0xFFFFFFFF
+    access = _ACCESS.get(int(core.mem_type))
+    if access is None:
+        access = {
+            ucc.UC_ERR_READ_UNMAPPED: "read",
+            ucc.UC_ERR_READ_PROT: "read",
+            ucc.UC_ERR_WRITE_UNMAPPED: "write",
+            ucc.UC_ERR_WRITE_PROT: "write",
+        }.get(status, "fetch")
+    region = mm.describe_address(address)
+    if access == "write" and region == "application flash":
+        kind = FaultKind.FLASH_WRITE
+    elif region == "call gateway" and access != "fetch":
+        kind = FaultKind.GATEWAY_READ
+    else:
+        kind = FaultKind.MEMORY
+    description = f"{access} of {region} at {address:#010x}"
+    pc = address if access == "fetch" else None
+    record = machine.fault_record(kind, description, address=address, access=access, pc=pc)
+    log.info("Fault in application (kind=%s, pc=%#010x, address=%#010x)", kind.value, record.pc, address)
+    return RunResult(RunReason.CRASH, 0, record)
+
+
+def _handle_interrupt(machine: Machine, intno: int) -> None:
+    from openvisor.machine.core import EXCP_BKPT, EXCP_EXCEPTION_EXIT, EXCP_SWI, _USAGE_FAULTS
+
+    pc = machine.pc
+    unit = machine.exception_unit
+    if intno == EXCP_SWI:
+        svc_address = pc - 2
+        if mm.GATEWAY_BASE <= svc_address < mm.GATEWAY_BASE + mm.GATEWAY_PAGE_SIZE:
+            _gateway_call(machine, svc_address)
+        else:
+            unit.supervisor_call(pc)
+        return
+    if intno == EXCP_EXCEPTION_EXIT:
+        unit.exception_return(pc)
+        if machine.current_exception() == 0 and machine.scs.scr & (1 << 1):
+            machine._sleeping = True  # SCR.SLEEPONEXIT
+        return
+    if intno == EXCP_BKPT:
+        if machine.debug.halt_on_bkpt:
+            raise _Finished(RunResult(RunReason.BREAKPOINT, 0, address=pc))
+        unit.hfsr |= 1 << 31  # HFSR.DEBUGEVT
+        unit.usage_fault(0, pc, "BKPT without a debugger")
+        return
+    usage = _USAGE_FAULTS.get(intno)
+    if usage is not None:
+        status_bit, description = usage
+        unit.usage_fault(status_bit, pc, description)
+        return
+    record = machine.fault_record(
+        FaultKind.INVALID_STATE, f"unsupported CPU exception {intno} at {pc:#010x}"
+    )
+    raise _Finished(RunResult(RunReason.CRASH, 0, record))
+
+
+def _handle_invalid_instruction(machine: Machine) -> None:
+    """Unicorn reports WFE and YIELD as invalid instructions, with PC past them."""
+    half = _previous_halfword(machine)
+    if half == _WFE:
+        # No event register is modelled: WFE sleeps like WFI until an interrupt.
+        if not machine.exception_unit.wake_pending():
+            machine._sleeping = True
+        return
+    if half == _YIELD:
+        return
+    from openvisor.machine.exceptions import UFSR_UNDEFINSTR
+
+    machine.exception_unit.usage_fault(UFSR_UNDEFINSTR, machine.pc, "invalid instruction")
+
+
+def _gateway_call(machine: Machine, address: int) -> None:
+    if address not in mm.GATEWAY_CALLS or machine.gateway_handler is None:
+        reason = "holds no call" if address not in mm.GATEWAY_CALLS else "has no handler installed"
+        record = machine.fault_record(
+            FaultKind.GATEWAY_CALL,
+            f"call to gateway address {address:#010x}, which {reason}",
+            address=address,
+            access="fetch",
+            pc=address,
+        )
+        raise _Finished(RunResult(RunReason.CRASH, 0, record))
+    status = machine.gateway_handler(machine, address)
+    from unicorn import arm_const as arm
+
+    lr = machine.registers.read(arm.UC_ARM_REG_LR)
+    machine.registers.write(arm.UC_ARM_REG_R0, int(status) & 0xFFFFFFFF)
+    machine.pc = lr & ~1
