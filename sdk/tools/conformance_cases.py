@@ -37,6 +37,8 @@ class Phase(IntEnum):
     external flash and an UPDATE system notification."""
     CHANNELS = 2
     """The network is connected and HTTP, config-fetch and MQTT channels are open."""
+    FULL = 3
+    """An OPAQUEBYTES channel is open too, so all four channel slots are taken."""
 
 
 @dataclass(frozen=True)

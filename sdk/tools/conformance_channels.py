@@ -2,13 +2,15 @@
 
 They run once the network is connected and the firmware has one open HTTP
 channel (``g_http``), one config-fetch channel (``g_config``) and one MQTT
-channel (``g_mqtt``). The ``new_*`` constructors of the firmware build valid
+channel (``g_mqtt``); the opaque-byte cases run once an OPAQUEBYTES channel
+(``g_opaque``) takes the fourth and last channel slot. The ``new_*`` constructors of the firmware build valid
 request structures in the canary arena.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 from conformance_cases import (
     _KIND_MACRO,
@@ -118,36 +120,57 @@ def _generic_channel() -> Iterator[Case]:
     yield from bad_object(base, "reason", "enum MvClosureReason", writes=True)
     yield from bad_handle(base, "handle", _CHANNEL, "g_network")
 
-    # The opaque-byte calls need an OPAQUEBYTES channel, whose endpoints the
-    # documentation does not name; only their handle checks run here.
-
+    # The documentation names no OPAQUEBYTES endpoint: the firmware opens
+    # "conformance", which openvisor accepts (letters, digits and ._:/-).
+    note = "opaque channel on an openvisor endpoint"
     setup = [
-        "MvChannelHandle handle = g_http;",
+        "MvChannelHandle handle = g_opaque;",
         "uint8_t **pointer = ARENA(uint8_t *);",
         "uint32_t *length = ARENA(uint32_t);",
     ]
-    base = _base("mvReadChannel", Phase.CHANNELS, setup, ["handle", "pointer", "length"])
+    base = _base("mvReadChannel", Phase.FULL, setup, ["handle", "pointer", "length"])
+    yield from _with_note(bad_object(base, "pointer", "uint8_t *", writes=True), note)
+    yield from _with_note(bad_object(base, "length", "uint32_t", writes=True), note)
     yield from _unknown_handles(base)
 
     base = _base(
         "mvReadChannelComplete",
-        Phase.CHANNELS,
-        ["MvChannelHandle handle = g_http;"],
+        Phase.FULL,
+        ["MvChannelHandle handle = g_opaque;"],
         ["handle", "0"],
     )
     yield from _unknown_handles(base)
+
     for call in ("mvWriteChannelStream", "mvWriteChannel"):
         setup = [
-            "MvChannelHandle handle = g_http;",
+            "MvChannelHandle handle = g_opaque;",
             'const uint8_t *data = (const uint8_t *)"ping";',
             "uint32_t *count = ARENA(uint32_t);",
         ]
-        base = _base(call, Phase.CHANNELS, setup, ["handle", "data", "4", "count"])
+        base = _base(call, Phase.FULL, setup, ["handle", "data", "4", "count"])
+        yield from _with_note(bad_buffer(base, "data", "4", writes=False), note)
         yield from _unknown_handles(base)
+
+    base = _base(
+        "mvOpenChannel",
+        Phase.FULL,
+        [
+            "struct MvOpenChannelParams *params = new_open_channel_params();",
+            "MvChannelHandle *handle = ARENA(MvChannelHandle);",
+        ],
+        ["params", "handle"],
+        paced=True,
+    )
+    yield base.case("fifth-channel", [], "TOOMANYCHANNELS")
+
+
+def _with_note(cases: Iterator[Case], note: str) -> Iterator[Case]:
+    for case in cases:
+        yield replace(case, note=note)
 
 
 def _unknown_handles(base: _Base) -> Iterator[Case]:
-    """Zero and never-issued handles only, since no valid channel of this kind is open."""
+    """Zero and never-issued handles only: a channel of another kind is still a channel."""
     for case in bad_handle(base, "handle", _CHANNEL, "g_network"):
         if not case.label.endswith("wrongtype"):
             yield case

@@ -60,6 +60,8 @@ extern MvSystemEventHandle g_system_event;
 extern MvChannelHandle g_http;
 extern MvChannelHandle g_config;
 extern MvChannelHandle g_mqtt;
+/* Opened before phase FULL. */
+extern MvChannelHandle g_opaque;
 
 /* Valid arguments built in the arena (constructors.c). */
 struct MvOpenChannelParams *new_open_channel_params(void);
@@ -81,7 +83,7 @@ struct ConformanceCase {
     enum MvStatus (*run)(void);
     const char *title;
     enum MvStatus expected;
-    uint8_t phase; /* 0 BOOT, 1 HANDLES, 2 CHANNELS */
+    uint8_t phase; /* 0 BOOT, 1 HANDLES, 2 CHANNELS, 3 FULL */
     uint8_t paced; /* wait 200 ms first: the call is rate limited */
 };
 

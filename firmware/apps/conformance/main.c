@@ -38,7 +38,7 @@ struct ConformanceReport {
     uint32_t failures;
     uint32_t skipped;
     uint32_t setup_status;  /* status of the set-up step that failed, else 0 */
-    uint32_t setup_step;    /* number of that step (see run_setup), else 0 */
+    uint32_t setup_step;    /* number given to setup_step() for that step, else 0 */
     struct ConformanceResult results[MAX_CASES];
 };
 
@@ -53,6 +53,7 @@ MvSystemEventHandle g_system_event;
 MvChannelHandle g_http;
 MvChannelHandle g_config;
 MvChannelHandle g_mqtt;
+MvChannelHandle g_opaque;
 
 /* 1 KiB so that buffer-sized bad pointers to flash stay inside it. */
 const uint8_t g_flash_canary[1024] __attribute__((aligned(512))) = {
@@ -66,8 +67,8 @@ static uint32_t s_arena_used;
 
 static uint8_t s_test_log[2048] __attribute__((aligned(512)));
 static uint8_t s_server_log[1024] __attribute__((aligned(512)));
-static uint8_t s_channel_receive[3][1024] __attribute__((aligned(512)));
-static uint8_t s_channel_send[3][512] __attribute__((aligned(512)));
+static uint8_t s_channel_receive[4][1024] __attribute__((aligned(512)));
+static uint8_t s_channel_send[4][512] __attribute__((aligned(512)));
 
 uintptr_t bad_pointer(enum BadKind kind, uint32_t size, uint32_t align)
 {
@@ -199,6 +200,7 @@ static int set_up_handles(void)
 
 static enum MvStatus open_channel(uint32_t index, enum MvChannelType type, MvChannelHandle *out)
 {
+    static const char endpoint[] = "conformance";
     struct MvOpenChannelParams params = {.version = 1};
     params.v1.notification_handle = g_notification;
     params.v1.notification_tag = 0x43480000u + index;
@@ -208,8 +210,13 @@ static enum MvStatus open_channel(uint32_t index, enum MvChannelType type, MvCha
     params.v1.send_buffer = s_channel_send[index];
     params.v1.send_buffer_len = sizeof(s_channel_send[index]);
     params.v1.channel_type = type;
-    params.v1.endpoint.data = (const uint8_t *)"";
-    params.v1.endpoint.length = 0;
+    if (type == MV_CHANNELTYPE_OPAQUEBYTES) {
+        params.v1.endpoint.data = (const uint8_t *)endpoint;
+        params.v1.endpoint.length = sizeof(endpoint) - 1;
+    } else {
+        params.v1.endpoint.data = (const uint8_t *)"";
+        params.v1.endpoint.length = 0;
+    }
     board_delay_ms(200); /* mvOpenChannel allows 8 calls a second */
     return mvOpenChannel(&params, out);
 }
@@ -274,7 +281,7 @@ int main(void)
     fill_top_canaries();
     g_conformance_report.case_count = g_case_count;
 
-    int phase_ready[3] = {1, 0, 0};
+    int phase_ready[4] = {1, 0, 0, 0};
     uint8_t phase = 0;
     for (uint32_t i = 0; i < g_case_count && i < MAX_CASES; i++) {
         const struct ConformanceCase *test = &g_cases[i];
@@ -282,8 +289,12 @@ int main(void)
             phase++;
             if (phase == 1) {
                 phase_ready[1] = set_up_handles();
-            } else {
+            } else if (phase == 2) {
                 phase_ready[2] = phase_ready[1] && set_up_channels();
+            } else {
+                phase_ready[3] = phase_ready[2] &&
+                                 setup_step(13, open_channel(3, MV_CHANNELTYPE_OPAQUEBYTES,
+                                                             &g_opaque));
             }
         }
 

@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
-import uvicorn
-
 from openvisor import atomicfile
 from openvisor.errors import ConfigError, OpenvisorError, StateError
 
@@ -92,7 +90,7 @@ class LocalCloud:
         self._requested_port = port
         self.broker_url = broker_url
         self.service_link = service_link
-        self._server: uvicorn.Server | None = None
+        self._server: Any = None
         self._thread: threading.Thread | None = None
         self._app: Any = None
         self.port = 0
@@ -116,6 +114,8 @@ class LocalCloud:
 
     def start(self, timeout: float = 30.0) -> None:
         """Start serving and wait until the service has migrated its database."""
+        import uvicorn
+
         from openvisor.cloud.app import create_app
         from openvisor.cloud.settings import Settings
 

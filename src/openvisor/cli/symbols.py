@@ -14,7 +14,6 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-from openvisor.bundle import ManifestOptions, create_bundle, parse_manifest, read_bundle
 from openvisor.errors import OpenvisorError
 
 log = logging.getLogger(__name__)
@@ -29,11 +28,15 @@ def store_dir(environ: Mapping[str, str] | None = None) -> Path:
 
 def app_id_of_bundle(bundle: bytes) -> str:
     """Return the app id of a bundle: the hex SHA-256 of its manifest body."""
+    from openvisor.bundle import parse_manifest, read_bundle
+
     return parse_manifest(read_bundle(bundle).manifest).app_id
 
 
 def app_id_of_manifest(manifest: bytes) -> str:
     """Return the app id of raw ``OpaqueManifest`` bytes."""
+    from openvisor.bundle import parse_manifest
+
     return parse_manifest(manifest).app_id
 
 
@@ -51,6 +54,8 @@ def find(
     app_id: str, *, extra: list[Path] | None = None, environ: Mapping[str, str] | None = None
 ) -> Path | None:
     """Return a stored ELF for ``app_id``, else one of ``extra`` ELFs whose bundle matches."""
+    from openvisor.bundle import ManifestOptions, create_bundle
+
     stored = store_dir(environ) / f"{app_id}.elf"
     if stored.exists():
         return stored

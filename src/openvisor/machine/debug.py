@@ -77,7 +77,7 @@ class DebugState:
             for k in kinds
         ]
         self._watchpoints[key] = handles
-        uc.ctl_remove_cache(0, 0xFFFFFFFF)
+        uc.ctl_flush_tb()
         log.debug("Add watchpoint (address=%#010x, size=%d, kind=%s)", address, size, kind)
 
     def remove_watchpoint(self, address: int, size: int, kind: str) -> None:
@@ -89,7 +89,7 @@ class DebugState:
             )
         for handle in handles:
             self.machine._uc.hook_del(handle)
-        self.machine._uc.ctl_remove_cache(0, 0xFFFFFFFF)
+        self.machine._uc.ctl_flush_tb()
 
     def _on_code(self, uc: Uc, address: int, size: int, user_data: object) -> None:
         if address == self.resume_address:

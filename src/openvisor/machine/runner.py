@@ -13,9 +13,11 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from unicorn import arm_const as arm
 from unicorn import unicorn_const as ucc
 from unicorn.unicorn_py3.unicorn import uclib
 
+from openvisor.errors import MemoryAccessError
 from openvisor.machine import _native
 from openvisor.machine import memory_map as mm
 from openvisor.machine.clock import Pacing
@@ -100,13 +102,25 @@ def step_once(machine: Machine) -> RunResult:
                 return RunResult(RunReason.STEP, core.count - start)
         if machine.exception_unit.take_pending():
             return RunResult(RunReason.STEP, core.count - start)
-        machine.debug.resume_address = machine.pc
+        start_pc = machine.pc
+        it_before = _read_it_state(machine)
+        exception_before = machine.current_exception()
+        machine.debug.resume_address = start_pc
         core.counting = 0
         try:
             _execute(machine, deadline=core.count + 1, count=1)
         finally:
             core.counting = 1
+            # Stepping translates one-instruction blocks; dropping them keeps
+            # later block boundaries, and so MMIO-observed time, unchanged.
+            machine._uc.ctl_flush_tb()
         core.count += 1
+        if machine.current_exception() == exception_before:
+            # Unicorn does not write back the IT state after a single step.
+            code = machine.mem_read(start_pc, 4) if _halfword(machine, start_pc) else b""
+            _write_it_state(machine, _it_state_after(code[: _instruction_size(code)], it_before))
+        if machine.pc == start_pc + 2 and _halfword(machine, start_pc) == _WFI:
+            machine._sleeping = not machine.exception_unit.wake_pending()
         return RunResult(RunReason.STEP, core.count - start)
     except _Finished as finished:
         result = finished.result
@@ -156,15 +170,17 @@ def _execute(machine: Machine, *, deadline: int, count: int) -> None:
         raise _Finished(_memory_fault(machine, status))
     if flags & _native.STOP_INTERRUPT:
         _handle_interrupt(machine, int(core.intno))
-        return
-    if status == ucc.UC_ERR_INSN_INVALID:
+    elif status == ucc.UC_ERR_INSN_INVALID:
         _handle_invalid_instruction(machine)
-        return
-    if status != ucc.UC_ERR_OK:
+    elif status != ucc.UC_ERR_OK:
         record = machine.fault_record(
             FaultKind.INVALID_STATE, f"Unicorn stopped with error {status} at {machine.pc:#010x}"
         )
         raise _Finished(RunResult(RunReason.CRASH, 0, record))
+    else:
+        _check_sleep(machine, flags, count)
+    # A watchpoint hit may precede an exception return in the same slice:
+    # the return above completes first, so the run resumes cleanly.
     hit = machine.debug.hit
     if hit is not None:
         kind, address = hit
@@ -172,11 +188,17 @@ def _execute(machine: Machine, *, deadline: int, count: int) -> None:
             _rewind_partial_block(machine, address)
             raise _Finished(RunResult(RunReason.BREAKPOINT, 0, address=address))
         raise _Finished(RunResult(RunReason.WATCHPOINT, 0, address=address))
+
+
+def _check_sleep(machine: Machine, flags: int, count: int) -> None:
+    """Detect WFI: Unicorn ends the run with no stop flag and PC after the WFI."""
+    if machine.debug.hit is not None:
+        return
     if flags or count or machine._stop_requested or machine._reset_requested:
         return
     if _previous_halfword(machine) == _WFI:
         machine._sleeping = True
-        log.debug("Sleep in WFI (pc=%#010x, cycles=%d)", machine.pc, core.count)
+        log.debug("Sleep in WFI (pc=%#010x, cycles=%d)", machine.pc, machine.cycles)
 
 
 _MEMORY_STATUSES = {
@@ -200,25 +222,76 @@ _ACCESS = {
 }
 
 
-def _previous_halfword(machine: Machine) -> int | None:
+def _halfword(machine: Machine, address: int) -> int | None:
     try:
-        return int.from_bytes(machine.mem_read(machine.pc - 2, 2), "little")
-    except Exception:  # noqa: BLE001 - PC outside memory: no WFI there
+        return int.from_bytes(machine.mem_read(address, 2), "little")
+    except MemoryAccessError:
         return None
 
 
+def _previous_halfword(machine: Machine) -> int | None:
+    return _halfword(machine, machine.pc - 2)
+
+
 def _rewind_partial_block(machine: Machine, address: int) -> None:
-    """Subtract the instructions of a block that a breakpoint cut short."""
+    """Subtract the instructions of a block that a breakpoint cut short.
+
+    Unicorn keeps the IT state of a block in the translator and writes it
+    back only at block ends, so a stop inside an IT block also loses it;
+    decoding the block from its start recovers it.
+    """
     core = machine._core
     block = int(core.block_address)
     if not block <= address < block + 0x1000:
         return
     try:
-        executed = _native.count_thumb(machine.mem_read(block, address - block))
-    except Exception:  # noqa: BLE001 - block outside app memory
+        code = machine.mem_read(block, address - block)
+    except MemoryAccessError:
         return
+    executed = _native.count_thumb(code)
     core.count -= max(0, int(core.block_count) - executed)
     core.block_count = executed
+    itstate = _it_state_after(code, _read_it_state(machine) if block == address else 0)
+    _write_it_state(machine, itstate)
+
+
+def _instruction_size(code: bytes) -> int:
+    if len(code) < 2:
+        return 0
+    return 4 if ((code[0] | (code[1] << 8)) >> 11) >= 0x1D else 2
+
+
+def _it_advance(itstate: int) -> int:
+    """ITAdvance() from the Armv8-M pseudocode."""
+    if itstate & 0x7 == 0:
+        return 0
+    return (itstate & 0xE0) | ((itstate << 1) & 0x1F)
+
+
+def _it_state_after(code: bytes, itstate: int) -> int:
+    """Return the IT state after executing the Thumb instructions in `code`."""
+    offset = 0
+    while offset + 1 < len(code):
+        half = code[offset] | (code[offset + 1] << 8)
+        wide = (half >> 11) >= 0x1D
+        if itstate == 0 and half & 0xFF00 == 0xBF00 and half & 0x000F:
+            itstate = half & 0xFF  # IT: firstcond and mask
+        elif itstate:
+            itstate = _it_advance(itstate)
+        offset += 4 if wide else 2
+    return itstate
+
+
+def _read_it_state(machine: Machine) -> int:
+    xpsr = machine.registers.read(arm.UC_ARM_REG_XPSR)
+    return ((xpsr >> 25) & 0x3) | (((xpsr >> 10) & 0x3F) << 2)
+
+
+def _write_it_state(machine: Machine, itstate: int) -> None:
+    xpsr = machine.registers.read(arm.UC_ARM_REG_XPSR)
+    xpsr &= ~((0x3 << 25) | (0x3F << 10))
+    xpsr |= ((itstate & 0x3) << 25) | (((itstate >> 2) & 0x3F) << 10)
+    machine.registers.write(arm.UC_ARM_REG_XPSR_NZCVQG, xpsr)
 
 
 def _memory_fault(machine: Machine, status: int) -> RunResult:
@@ -307,8 +380,6 @@ def _gateway_call(machine: Machine, address: int) -> None:
         )
         raise _Finished(RunResult(RunReason.CRASH, 0, record))
     status = machine.gateway_handler(machine, address)
-    from unicorn import arm_const as arm
-
     lr = machine.registers.read(arm.UC_ARM_REG_LR)
     machine.registers.write(arm.UC_ARM_REG_R0, int(status) & 0xFFFFFFFF)
     machine.pc = lr & ~1

@@ -10,8 +10,11 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from openvisor.cloud.client import CloudClient
 
 OV = [sys.executable, "-m", "openvisor.cli.main"]
 
@@ -65,14 +68,15 @@ def running_up(tmp_path: Path, up_env: dict[str, str]) -> Iterator[subprocess.Po
             process.wait()
 
 
-def _devices(env: dict[str, str]) -> list[dict[str, object]]:
-    result = _ov(env, "devices", "--json")
-    assert result.returncode == 0, result.stderr
-    return list(json.loads(result.stdout))
+def _devices(env: dict[str, str]) -> list[dict[str, Any]]:
+    """List devices with the URL and key `ov up` saved in the profile (no `ov` start-up cost)."""
+    stored = json.loads(Path(env["OPENVISOR_CONFIG"]).read_text())["profiles"]["default"]
+    with CloudClient(stored["api_url"], stored["api_key"], stored["api_secret"]) as client:
+        return list(client.list_devices())
 
 
 def _online(env: dict[str, str], sid: str) -> bool:
-    return any(d["sid"] == sid and d["presence"]["online"] for d in _devices(env))  # type: ignore[index]
+    return any(d["sid"] == sid and d["presence"]["online"] for d in _devices(env))
 
 
 def test_up_serves_devices_faults_and_stops(
@@ -83,7 +87,9 @@ def test_up_serves_devices_faults_and_stops(
     assert stored["api_key"].startswith("AC")
     assert stored["state_dir"] == str(tmp_path / "state")
 
-    _wait_for(lambda: len(_devices(up_env)) == 2, 30, "two devices registered")
+    listed = _ov(up_env, "devices", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert len(json.loads(listed.stdout)) == 2
     sid = str(_devices(up_env)[0]["sid"])
     _wait_for(lambda: _online(up_env, sid), 30, f"{sid} online")
 
@@ -109,6 +115,8 @@ def test_up_serves_devices_faults_and_stops(
     assert (tmp_path / "state" / "cloud.db").exists()
 
     # A second start on the same state keeps the account, the devices and their data.
+    profile = Path(up_env["OPENVISOR_CONFIG"])
+    written = profile.stat().st_mtime_ns
     restarted = subprocess.Popen(
         [*OV, "up", "--devices", "2", "--port", "0", "--state", str(tmp_path / "state")],
         env=up_env,
@@ -117,6 +125,7 @@ def test_up_serves_devices_faults_and_stops(
         text=True,
     )
     try:
+        _wait_for(lambda: profile.stat().st_mtime_ns != written, 60, "ov up to start again")
         _wait_for(lambda: _online(up_env, sid), 60, f"{sid} online after restart")
         again = json.loads(Path(up_env["OPENVISOR_CONFIG"]).read_text())["profiles"]["default"]
         assert again["api_key"] == stored["api_key"]

@@ -13,9 +13,9 @@ import sys
 import time
 import zipfile
 from collections.abc import Callable, Iterator
-from typing import Any
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -26,6 +26,8 @@ from sqlalchemy.engine import make_url
 
 ADMIN_SID = "AC" + "a0" * 16
 ADMIN_TOKEN = "admin-token-" + "5" * 20
+# The shared service encrypts secret values at rest with this key.
+SECRETS_KEY = base64.b64encode(b"openvisor-test-secrets-key-32by!").decode()
 
 
 @dataclass
@@ -95,7 +97,7 @@ def start_service(database_url: str, log_dir: Path, **settings: str) -> Service:
     raise RuntimeError(f"service did not become healthy in 60 s:\n{service.log_text()}")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def fresh_postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """A PostgreSQL URL whose search_path is a new schema, dropped afterwards."""
     base_url: str = request.getfixturevalue("postgres_url")
@@ -110,7 +112,7 @@ def fresh_postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
     engine.dispose()
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
     """A fresh database: a SQLite file, or a new PostgreSQL schema."""
     if request.param == "sqlite":
@@ -119,10 +121,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     return url
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def service(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    """One service instance on a fresh database, shared by a test module."""
-    running = start_service(database_url, tmp_path_factory.mktemp("logs"))
+    """One service instance per database, shared by the whole run (tests use own accounts)."""
+    running = start_service(
+        database_url,
+        tmp_path_factory.mktemp("logs"),
+        secrets_key=SECRETS_KEY,
+        # One long window, so that instances with other limits share counters.
+        rate_limit_window_s="3600",
+        rate_limit_per_key="100000",
+    )
     yield running
     running.stop()
 
@@ -140,10 +149,20 @@ class Account:
         return (self.sid, self.token)
 
 
+_clients: dict[str, httpx.Client] = {}
+
+
+def _client(service_url: str) -> httpx.Client:
+    """Return a pooled client for a service; creating TLS contexts per call is slow."""
+    if service_url not in _clients:
+        _clients[service_url] = httpx.Client(base_url=service_url, timeout=30)
+    return _clients[service_url]
+
+
 def create_account(service_url: str, name: str = "") -> Account:
     """Create an account with the admin credentials."""
-    response = httpx.post(
-        f"{service_url}/v1/Accounts", auth=(ADMIN_SID, ADMIN_TOKEN), data={"FriendlyName": name}
+    response = _client(service_url).post(
+        "/v1/Accounts", auth=(ADMIN_SID, ADMIN_TOKEN), data={"FriendlyName": name}
     )
     assert response.status_code == 201, response.text
     body = response.json()
@@ -165,7 +184,7 @@ def provision(service_url: str, account: Account, unique_name: str | None = None
     form = {"PublicKey": new_public_key()}
     if unique_name:
         form["UniqueName"] = unique_name
-    response = httpx.post(f"{service_url}/v1/Provisioning", auth=account.auth, data=form)
+    response = _client(service_url).post("/v1/Provisioning", auth=account.auth, data=form)
     assert response.status_code == 201, response.text
     body: dict[str, str] = response.json()
     return body
@@ -215,8 +234,8 @@ def build_bundle(
 
 def upload(service_url: str, account: Account, bundle: bytes, **form: str) -> httpx.Response:
     """Upload a bundle as multipart part ``File``."""
-    return httpx.post(
-        f"{service_url}/v1/Apps", auth=account.auth, data=form, files={"File": ("b.zip", bundle)}
+    return _client(service_url).post(
+        "/v1/Apps", auth=account.auth, data=form, files={"File": ("b.zip", bundle)}
     )
 
 
@@ -232,6 +251,7 @@ class Helpers:
 
     admin_sid: str = ADMIN_SID
     admin_token: str = ADMIN_TOKEN
+    secrets_key: str = SECRETS_KEY
     start_service: Callable[..., Service] = start_service
     create_account: Callable[..., Account] = create_account
     provision: Callable[..., dict[str, str]] = provision

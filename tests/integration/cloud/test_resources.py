@@ -329,9 +329,8 @@ def test_logs_pages_sse_and_websocket(
     with ws_connect(ws_url, additional_headers={"Authorization": f"Basic {token}"}) as socket:
         first = json.loads(socket.recv(timeout=10))
         assert first["message"] == "line 0"
-    with pytest.raises(Exception) as info:
-        with ws_connect(ws_url) as socket:
-            socket.recv(timeout=10)
+    with pytest.raises(Exception) as info, ws_connect(ws_url) as socket:
+        socket.recv(timeout=10)
     assert "4401" in str(info.value)
 
 

@@ -47,6 +47,7 @@ def world(service: Any, helpers: Any) -> Iterator[dict[str, Any]]:
         "devices": devices,
         "apps": apps,
         "bundle_factory": helpers.build_bundle,
+        "upload": lambda bundle: helpers.upload(service.url, account, bundle),
     }
 
 
@@ -392,17 +393,9 @@ def test_async_calls(service: Any, world: dict[str, Any]) -> None:
             manifest = await v1.apps(app_sid).app_manifests().fetch_async()
             assert manifest.hash == app.hash
             assert (await manifest.fetch_async()).app_sid == app_sid
-            doomed = httpx.post(
-                f"{service.url}/v1/Apps",
-                auth=account.auth,
-                files={"File": ("b.zip", world["bundle_factory"]())},
-            ).json()
+            doomed = world["upload"](world["bundle_factory"]()).json()
             assert await v1.apps(doomed["sid"]).delete_async() is True
-            other = httpx.post(
-                f"{service.url}/v1/Apps",
-                auth=account.auth,
-                files={"File": ("b.zip", world["bundle_factory"]())},
-            ).json()
+            other = world["upload"](world["bundle_factory"]()).json()
             assert await (await v1.apps(other["sid"]).fetch_async()).delete_async() is True
         finally:
             await http_client.close()

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import secrets
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -19,19 +17,11 @@ from openvisor.cloud.models import ConfigEntry
 from openvisor.cloud.security import SecretBox
 from openvisor.cloud.service import configs
 
-SECRETS_KEY = base64.b64encode(b"k" * 32).decode()
-
 
 @pytest.fixture(scope="module")
-def sealed_service(
-    database_url: str, tmp_path_factory: pytest.TempPathFactory, helpers: Any
-) -> Iterator[Any]:
-    """A service that encrypts secret values at rest."""
-    running = helpers.start_service(
-        database_url, tmp_path_factory.mktemp("sealed"), secrets_key=SECRETS_KEY
-    )
-    yield running
-    running.stop()
+def sealed_service(service: Any) -> Any:
+    """The shared service, which encrypts secret values at rest."""
+    return service
 
 
 def _marker(label: str) -> str:
@@ -74,7 +64,7 @@ def test_secret_values_never_in_responses_or_logs(
             concrete = path
             for name in re.findall(r"\{([^}]+)\}", path):
                 concrete = concrete.replace("{" + name + "}", values.get(name, "missing"))
-            if concrete.startswith("/v1/Secrets/") or concrete.startswith("/v1/Configs/"):
+            if concrete.startswith(("/v1/Secrets/", "/v1/Configs/")):
                 concrete = concrete.rsplit("/", 1)[0] + "/acct"
             bodies.append(http.get(concrete).text)
         bodies.append(http.get(f"/v1/Devices/{sid}/Secrets/dev").text)
@@ -91,7 +81,7 @@ def test_secret_values_never_in_responses_or_logs(
     # The owning device's config fetch gets the plain values.
     engine = create_db_engine(sealed_service.database_url)
     factory = create_session_factory(engine)
-    box = SecretBox(SECRETS_KEY)
+    box = SecretBox(helpers.secrets_key)
     with session_scope(factory) as session:
         results = configs.fetch_for_device(
             session,
@@ -143,7 +133,7 @@ def test_device_fetch_is_scoped_to_its_account(sealed_service: Any, helpers: Any
     engine = create_db_engine(sealed_service.database_url)
     factory = create_session_factory(engine)
     with session_scope(factory) as session:
-        box = SecretBox(SECRETS_KEY)
+        box = SecretBox(helpers.secrets_key)
         mine = configs.fetch_for_device(
             session, owner_device, [configs.FetchItem("secret", "account", "only")], box=box
         )

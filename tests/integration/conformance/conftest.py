@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -15,13 +14,6 @@ from elftools.elf.elffile import ELFFile
 from openvisor.device import AppImage, Device, DeviceConfig
 from openvisor.link.memory import MemoryHub, MemoryServiceLink
 from openvisor.link.messages import Message
-
-
-def require_machine() -> None:
-    """Skip while the emulator package has no Machine: these tests need real emulation."""
-    machine = importlib.import_module("openvisor.machine")
-    if not hasattr(machine, "Machine"):
-        pytest.skip("openvisor.machine.Machine is not available yet")
 
 
 def elf_symbols(path: Path) -> dict[str, tuple[int, int]]:
@@ -71,7 +63,6 @@ def start_run(
     on_message: Callable[[Run, str, Message], None] | None = None,
 ) -> Run:
     """Boot firmware app ``name`` on a fresh device whose link to a service is online."""
-    require_machine()
     from openvisor.kernel.calls.server_log import ServerLog
 
     hub = MemoryHub()

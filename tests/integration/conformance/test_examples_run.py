@@ -7,6 +7,8 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from openvisor.device import DeviceState
 from openvisor.kernel.abi import MvEventType, MvSystemNotificationSource
 from openvisor.kernel.calls.system import SystemNotifications
@@ -51,31 +53,29 @@ def test_crash_app_restarts_after_crash(run_firmware: RunFirmware) -> None:
     assert "app_crash restarted after a crash (wake reason 8)" in run.server_logs
     assert _lines_with(run.server_logs, "the faulting write returned") == []
     assert run.device.boot_count >= 2
-    reports = run.device.crash_log.reports
-    assert reports, "no crash report was recorded"
+    report = run.device.crash_log.reports[0]
+    assert report.fault_address == 0x0C00_0000
+    assert report.access == "write"
+    assert report.symbols["pc"].startswith("write_secure_flash")
 
 
-def test_demo_versions_log_their_version(run_firmware: RunFirmware) -> None:
-    for version in (1, 2):
-        run = run_firmware(f"demo_v{version}")
-        run.device.run_for(5.5)
-        assert run.server_logs[0] == f"demo v{version} starting (wake reason 0)"
-        assert f"demo v{version} alive, uptime 5 s" in run.server_logs
-        assert _lines_with(run.server_logs, "unavailable") == []
+# v1: on 500 ms, off 500 ms. v2: a double flash each second (100 on, 150 off,
+# 100 on, 650 off).
+DEMO_BLINKS = {1: [500, 500, 500, 500], 2: [100, 150, 100, 650]}
 
 
-def test_demo_versions_blink_differently(run_firmware: RunFirmware) -> None:
-    # v1: on 500 ms, off 500 ms. v2: a double flash each second (100 on, 150
-    # off, 100 on, 650 off).
-    expected = {1: [500, 500, 500, 500], 2: [100, 150, 100, 650]}
-    for version, pattern in expected.items():
-        run = run_firmware(f"demo_v{version}")
-        run.device.run_for(2.5)
-        changes = run.led_changes_ms()
-        intervals = [later - earlier for (earlier, _), (later, _) in itertools.pairwise(changes)]
-        assert len(intervals) >= 4, changes
-        for interval, wanted in zip(intervals, pattern):
-            assert abs(interval - wanted) <= 1, (version, intervals)
+@pytest.mark.parametrize("version", sorted(DEMO_BLINKS))
+def test_demo_version_logs_and_blinks(run_firmware: RunFirmware, version: int) -> None:
+    run = run_firmware(f"demo_v{version}")
+    run.device.run_for(5.2)
+    assert run.server_logs[0] == f"demo v{version} starting (wake reason 0)"
+    assert f"demo v{version} alive, uptime 5 s" in run.server_logs
+    assert _lines_with(run.server_logs, "unavailable") == []
+    changes = run.led_changes_ms()
+    intervals = [later - earlier for (earlier, _), (later, _) in itertools.pairwise(changes)]
+    assert len(intervals) >= 8, changes
+    for interval, expected in zip(intervals, DEMO_BLINKS[version] * 2, strict=False):
+        assert abs(interval - expected) <= 1, intervals
 
 
 def test_demo_restarts_when_update_downloaded(run_firmware: RunFirmware) -> None:
@@ -95,7 +95,7 @@ def test_demo_v3_crashes_at_start(run_firmware: RunFirmware) -> None:
     run.device.run_for(0.5)
     assert run.server_logs[0] == "demo v3 starting"
     assert _lines_with(run.server_logs, "still running") == []
-    assert run.device.crash_log.reports
+    assert run.device.crash_log.reports[0].fault_address == 0x0C00_0000
 
 
 def test_netdemo_fetches_config_and_gets_url(run_firmware: RunFirmware) -> None:
@@ -150,4 +150,6 @@ def test_debug_example_counts_and_faults(run_firmware: RunFirmware) -> None:
     assert 40 <= run.read_u32(ticks) <= 60
     run.device.machine.mem_write(request, struct.pack("<I", 1))
     run.device.run_for(0.01)
-    assert run.device.crash_log.reports
+    report = run.device.crash_log.reports[0]
+    assert report.fault_address == 0x0C00_0000
+    assert report.symbols["pc"].startswith("fault_now")

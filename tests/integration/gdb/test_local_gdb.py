@@ -133,7 +133,7 @@ def test_registers_after_fault(
             "continue",
             "info registers pc sp",
             "backtrace",
-            "detach",
+            "kill",
         ],
     )
     out = result.output
@@ -143,8 +143,10 @@ def test_registers_after_fault(
     if request_kind != 1:
         # UsageFaults enter the app's fault handler: GDB unwinds through the exception frame.
         assert "<signal handler called>" in out, out
-    # A fault under the debugger is held for inspection, not reported as a crash.
+    # A fault under the debugger is held for inspection, not reported as a crash,
+    # and kill restarts the app for the debugger.
     assert device.crash_log.crash_count == 0
+    assert device.kernel.wake_reason is MvWakeReason.DEBUGGERRESTART
 
 
 def test_memory_outside_app_map(local: tuple[Device, int], elf: Path, run_gdb: Any) -> None:

@@ -113,42 +113,58 @@ def test_will_marks_device_offline(tmp_path: Path, broker, keys, service) -> Non
 
 
 def test_durable_messages_wait_for_broker(tmp_path: Path, keys: dict[str, str]) -> None:
-    broker = EmbeddedBroker(service_password=SERVICE_PASSWORD, device_key=keys.get)
-    broker.start()
-    port = broker.port
-    broker.stop()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     identity = DeviceIdentity.create(tmp_path / "a")
     keys[identity.device_id] = identity.public_key_pem()
-    device = MqttDeviceLink(
-        identity.device_id, parse_broker_url(f"mqtt://127.0.0.1:{port}"),
-        password=identity.mqtt_password, state_dir=tmp_path / "a", backoff=FAST,
-    )
-    device.start()
+
+    def device_link() -> MqttDeviceLink:
+        return MqttDeviceLink(
+            identity.device_id,
+            parse_broker_url(f"mqtt://127.0.0.1:{port}"),
+            password=identity.mqtt_password,
+            state_dir=tmp_path / "a",
+            backoff=FAST,
+        )
+
+    # No broker listens yet: durable messages wait on disk, others are dropped.
+    offline = device_link()
+    offline.start()
     batches = [LogBatch(records=(LogRecord(seq=i, micros=i, text=b"q"),)) for i in range(5)]
     for batch in batches:
-        assert device.send(batch)
-    assert not device.send(TimeRequest())
-    assert device.pending() == 5
+        assert offline.send(batch)
+    assert not offline.send(TimeRequest())
+    assert offline.pending() == 5
+    offline.stop()
     assert len(list((tmp_path / "a" / "link" / "outbox").glob("*.cbor"))) == 5
 
-    restarted = EmbeddedBroker(service_password=SERVICE_PASSWORD, device_key=keys.get, port=port)
-    restarted.start()
-    try:
-        service = MqttServiceLink(
-            parse_broker_url(restarted.url, username=topics.SERVICE_USERNAME),
-            password=SERVICE_PASSWORD,
+    broker = EmbeddedBroker(service_password=SERVICE_PASSWORD, device_key=keys.get, port=port)
+    broker.start()
+    service = MqttServiceLink(
+        parse_broker_url(broker.url, username=topics.SERVICE_USERNAME),
+        password=SERVICE_PASSWORD,
+    )
+    received: list[Message] = []
+    service.on_message(
+        lambda device_id, message: (
+            received.append(message) if isinstance(message, LogBatch) else None
         )
-        received: list[Message] = []
-        service.on_message(lambda device_id, message: received.append(message))
+    )
+    # A new link on the same state directory, as after a process restart.
+    device = device_link()
+    try:
         service.start()
         assert service.wait_ready(10)
+        assert device.pending() == 5
+        device.start()
         assert device.wait_online(15)
         assert wait_until(lambda: len(received) == 5, 10)
         assert wait_until(lambda: device.pending() == 0, 10)
+    finally:
         device.stop()
         service.stop()
-    finally:
-        restarted.stop()
+        broker.stop()
     assert received == batches
     assert not list((tmp_path / "a" / "link" / "outbox").glob("*.cbor"))
 
@@ -161,7 +177,8 @@ def test_login_rules(tmp_path: Path, broker: EmbeddedBroker, keys: dict[str, str
     def connack(client_id: str, username: str, password: str) -> int:
         codes: list[int] = []
         client = paho.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id,
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=client_id,
             protocol=paho.MQTTv311,
         )
         client.username_pw_set(username, password)
@@ -195,7 +212,8 @@ def test_devices_confined_to_own_topics(tmp_path: Path, broker, keys, service) -
     keys[attacker.device_id] = attacker.public_key_pem()
 
     client = paho.Client(
-        callback_api_version=CallbackAPIVersion.VERSION2, client_id=attacker.device_id,
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=attacker.device_id,
         protocol=paho.MQTTv311,
     )
     client.username_pw_set(attacker.device_id, attacker.mqtt_password())

@@ -45,13 +45,17 @@ class Events:
 
 
 def request(bridge: MqttBridge, op: str, correlation_id: int = 0, **args: Any) -> None:
-    bridge.handle(DEVICE, MqttRequest(channel=CHANNEL, op=op, correlation_id=correlation_id,
-                                      args=args))
+    bridge.handle(
+        DEVICE, MqttRequest(channel=CHANNEL, op=op, correlation_id=correlation_id, args=args)
+    )
 
 
 def app_side_client(port: int) -> paho.Client:
-    client = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="app-peer",
-                         protocol=paho.MQTTv311)
+    client = paho.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id="app-peer",
+        protocol=paho.MQTTv311,
+    )
     client.connect("127.0.0.1", port)
     client.loop_start()
     return client
@@ -73,8 +77,16 @@ def test_bridge_round_trip(app_broker) -> None:  # type: ignore[no-untyped-def]
         request(bridge, "publish", 1, topic="up/early", payload=b"x", qos=1)
         assert events.wait("publish")[0].args["request_state"] == 3  # NOTCONNECTED
 
-        request(bridge, "connect", host="127.0.0.1", port=app_broker.port, client_id="dev-app",
-                keepalive=30, clean_start=True, protocol_version=0)
+        request(
+            bridge,
+            "connect",
+            host="127.0.0.1",
+            port=app_broker.port,
+            client_id="dev-app",
+            keepalive=30,
+            clean_start=True,
+            protocol_version=0,
+        )
         connect = events.wait("connect")[0]
         assert connect.args == {"request_state": 0, "reason_code": 0}
 
@@ -110,8 +122,13 @@ def test_bridge_round_trip(app_broker) -> None:  # type: ignore[no-untyped-def]
 def test_unacknowledged_message_is_redelivered(app_broker) -> None:  # type: ignore[no-untyped-def]
     events = Events()
     bridge = MqttBridge(events)
-    common = {"host": "127.0.0.1", "port": app_broker.port, "client_id": "dev-persist",
-              "keepalive": 30, "clean_start": False}
+    common = {
+        "host": "127.0.0.1",
+        "port": app_broker.port,
+        "client_id": "dev-persist",
+        "keepalive": 30,
+        "clean_start": False,
+    }
     peer = app_side_client(app_broker.port)
     try:
         request(bridge, "connect", **common)
@@ -140,8 +157,15 @@ def test_broker_drop_closes_channel(tmp_path, mosquitto) -> None:  # type: ignor
     events = Events()
     bridge = MqttBridge(events)
     try:
-        request(bridge, "connect", host="127.0.0.1", port=broker.port, client_id="dev-drop",
-                keepalive=30, clean_start=True)
+        request(
+            bridge,
+            "connect",
+            host="127.0.0.1",
+            port=broker.port,
+            client_id="dev-drop",
+            keepalive=30,
+            clean_start=True,
+        )
         events.wait("connect")
         broker.stop()
         disconnect = events.wait("disconnect")[0]

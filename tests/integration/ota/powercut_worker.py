@@ -1,12 +1,14 @@
 """A pre-started device process for the power-cut tests.
 
 It reads one JSON command per line on standard input and forks a child
-for each: the child powers the device on (resumes the journaled update,
-boots, runs trials, accepts the deployment the cloud offers) until the
-update is finished, and SIGKILLs itself at the requested step of the
-requested phase. The worker answers one JSON line per command with the
-child's exit status. Forking from a warm process keeps each power cycle
-to milliseconds.
+for each. The child powers the device on until the update is finished: it
+resumes the journaled update, boots, runs trials and accepts the deployment
+the cloud offers. It SIGKILLs itself at the requested step of the requested
+phase. The worker writes one JSON line per command with the child's exit
+status. Forking from a warm process keeps each power cycle to milliseconds.
+
+NOTE: this process does not run the emulator. It reports the v3 app as
+crashing at start, which is what the demo v3 firmware does on the device.
 
 Boot records go to ``<state dir>/../boots-<run>.jsonl`` through unbuffered
 appends, so the records written before a kill survive it.

@@ -2,9 +2,9 @@
 
 After each cut the device powers on again with power kept on. Every boot,
 including those before the cut, must start an app whose image matches the
-measurement of the bundle it came from, and the update must finish: v2 is
-confirmed, or v3 (which the device reports as crashing at start) is rolled
-back to v1 and rejected.
+measurement of the bundle it came from. The update must also finish: v2 is
+confirmed, or v3 is rolled back to v1 and rejected (the device process
+reports v3 as crashing at start).
 """
 
 from __future__ import annotations

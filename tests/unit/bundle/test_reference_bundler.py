@@ -1,11 +1,11 @@
 """Our bundles against the public bundler's algorithm, written here from the format description.
 
-The reference below follows the published steps: objcopy to Intel HEX, then
-to a binary with gap fill 0xFF; one layer in internal flash at offset 0 of
-a 1 MiB region; a manifest body with the layer, an optional debug key and
-always an update and a connectivity message; signer 0 and no signature.
-The protobuf bytes are encoded by hand so the check does not share our
-schema code.
+The reference below follows the published steps. The layer comes from objcopy
+to Intel HEX, then to a binary with gap fill 0xFF. The manifest has one layer
+in internal flash at offset 0 of a 1 MiB region, an optional debug key, and
+always an update and a connectivity message. The signer is 0 and there is no
+signature. The protobuf bytes are encoded by hand, so the check shares no
+code with our schema.
 """
 
 from __future__ import annotations

@@ -91,10 +91,9 @@ def test_command_listeners_hear_only_commits(sessions: Sessions) -> None:
     heard: list[str] = []
     commands.add_listener(heard.append)
     try:
-        with pytest.raises(RuntimeError):
-            with sessions() as session:
-                devices.update_device(session, account_sid, device_sid, restart_app=True)
-                raise RuntimeError("abort the transaction")
+        with pytest.raises(RuntimeError), sessions() as session:
+            devices.update_device(session, account_sid, device_sid, restart_app=True)
+            raise RuntimeError("abort the transaction")
         assert heard == []
         with sessions() as session:
             assert commands.pending_commands(session, device_sid) == []

@@ -15,9 +15,9 @@ from elftools.elf.elffile import ELFFile
 
 ROOT = Path(__file__).resolve().parents[3]
 GENERATE = ROOT / "sdk" / "tools" / "generate.py"
-# Calls on OPAQUEBYTES channels: no documented endpoint opens one, so only
-# their handle checks run (see sdk/tools/conformance_channels.py).
-OPAQUE_CALLS = {"mvReadChannel", "mvReadChannelComplete", "mvWriteChannelStream", "mvWriteChannel"}
+# The opaque-byte writes leave their count output unchecked: the SDK header
+# allows both PARAMETERFAULT and LATEFAULT for it.
+UNCHECKED_POINTERS = {"mvWriteChannelStream": 1, "mvWriteChannel": 1}
 
 
 @pytest.fixture(scope="module")
@@ -76,10 +76,11 @@ def test_pointer_parameters_get_bad_pointers(
     )
     for call in mv_abi.CALLS:
         pointers = [param for param in call.params if "*" in param.ctype]
-        if not pointers or call.name in OPAQUE_CALLS | mv_abi.RESERVED_CALLS:
+        if not pointers or call.name in mv_abi.RESERVED_CALLS:
             continue
+        checked = len(pointers) - UNCHECKED_POINTERS.get(call.name, 0)
         # At least null, secure, unmapped and straddling for every pointer.
-        assert faults[call.name] >= 4 * len(pointers), call.name
+        assert faults[call.name] >= 4 * checked, call.name
 
 
 def test_handle_parameters_get_bad_handles(

@@ -9,7 +9,6 @@ from typing import Any
 
 import typer
 
-from openvisor.bundle import ManifestOptions, create_bundle, parse_manifest, read_bundle
 from openvisor.cli import symbols
 from openvisor.cli.context import CliState, fail, state_of
 from openvisor.cli.output import format_bytes, print_json, table
@@ -37,6 +36,8 @@ class LoadedBundle:
 
 def load_bundle(path: Path) -> LoadedBundle:
     """Read a bundle file, or build an unsigned bundle from an ELF (the cloud signs it)."""
+    from openvisor.bundle import ManifestOptions, create_bundle
+
     try:
         head = path.read_bytes()[:4]
     except FileNotFoundError:
@@ -98,6 +99,8 @@ def apps_list(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
 
 def describe_manifest(raw: bytes) -> list[tuple[str, Any]]:
     """Return (field, value) rows describing a manifest."""
+    from openvisor.bundle import parse_manifest
+
     manifest = parse_manifest(raw)
     rows: list[tuple[str, Any]] = [
         ("app id", manifest.app_id),
@@ -132,6 +135,8 @@ def apps_inspect(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Show an app's manifest: signer, policies and layers."""
+    from openvisor.bundle import read_bundle
+
     state = state_of(ctx)
     local = Path(app)
     if local.exists():

@@ -18,7 +18,6 @@ from openvisor.cli import symbols
 from openvisor.cli.context import state_of
 from openvisor.cli.output import format_time, table
 from openvisor.errors import CloudError
-from openvisor.kernel.crash import Symbolizer
 
 JSON_OPTION = typer.Option(False, "--json", help="Print one JSON object per line.")
 
@@ -92,6 +91,8 @@ def _example_elfs() -> list[Path]:
 
 def symbolize(report: dict[str, Any], elf: Path | None) -> dict[str, str]:
     """Name ``pc``, ``lr`` and the fault address of a crash report from ``elf``."""
+    from openvisor.kernel.crash import Symbolizer
+
     names: dict[str, str] = dict(report.get("symbols") or {})
     if elf is None:
         return names

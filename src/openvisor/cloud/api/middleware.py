@@ -11,7 +11,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openvisor.cloud.service.common import CODE_TOO_LARGE
 
-
 # Rejected bodies up to this size are read and dropped before the 413 goes out.
 _MAX_DRAIN_BYTES = 16 * 1024 * 1024
 

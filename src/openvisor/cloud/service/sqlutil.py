@@ -14,7 +14,7 @@ def insert_ignoring_duplicates(session: Session, table: Any, rows: list[dict[str
         return 0
     dialect = session.get_bind().dialect.name
     module: Any = postgresql if dialect == "postgresql" else sqlite
-    key = list(table.primary_key.columns)[0]
+    key = next(iter(table.primary_key.columns))
     stmt = module.insert(table).values(rows).on_conflict_do_nothing().returning(key)
     # RETURNING counts reliably on both databases; rowcount is -1 on psycopg.
     return len(session.execute(stmt).all())
