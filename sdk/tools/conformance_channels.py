@@ -2,8 +2,8 @@
 
 They run once the network is connected and the firmware has one open HTTP
 channel (``g_http``), one config-fetch channel (``g_config``) and one MQTT
-channel (``g_mqtt``); the opaque-byte cases run once an OPAQUEBYTES channel
-(``g_opaque``) takes the fourth and last channel slot. The ``new_*`` constructors of the firmware build valid
+channel (``g_mqtt``). The opaque-byte cases run later, once an OPAQUEBYTES
+channel (``g_opaque``) takes the fourth and last channel slot. The ``new_*`` constructors of the firmware build valid
 request structures in the canary arena.
 """
 

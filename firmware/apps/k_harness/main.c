@@ -7,6 +7,7 @@
  * `result` and copies `seq` to `done`. With `in_isr` set, the call is made from
  * the TIM8_BRK interrupt handler instead, so handler-mode rules can be tested.
  * `arena` is scratch SRAM for buffers, 512-aligned for logging and channels.
+ * Between requests the core sleeps in WFI; the host pends TIM8_UP to wake it.
  */
 
 #include <stdint.h>
@@ -28,6 +29,7 @@ struct harness_request harness;
 uint8_t arena[64 * 1024] __attribute__((aligned(512)));
 
 #define TIM8_BRK_IRQN 51u
+#define TIM8_UP_IRQN 52u
 #define NVIC_ISER(n) (*(volatile uint32_t *)(0xE000E100u + 4u * (n)))
 #define NVIC_ISPR(n) (*(volatile uint32_t *)(0xE000E200u + 4u * (n)))
 #define SCB_SHCSR (*(volatile uint32_t *)0xE000ED24u)
@@ -46,6 +48,11 @@ void TIM8_BRK_IRQHandler(void)
     if (harness.in_isr && harness.seq != harness.done) {
         run_request();
     }
+}
+
+/* The host pends this IRQ after writing a request, to wake the core from WFI. */
+void TIM8_UP_IRQHandler(void)
+{
 }
 
 /* A fault reaching HardFault either spins here (stuck in fault) or, in lockup
@@ -79,8 +86,11 @@ int main(void)
 {
     __asm volatile("" : : "r"(keep) : "memory");
     NVIC_ISER(TIM8_BRK_IRQN / 32u) = 1u << (TIM8_BRK_IRQN % 32u);
+    NVIC_ISER(TIM8_UP_IRQN / 32u) = 1u << (TIM8_UP_IRQN % 32u);
     for (;;) {
-        if (harness.seq != harness.done) {
+        if (harness.seq == harness.done) {
+            __asm volatile("wfi");
+        } else {
             if (harness.in_isr) {
                 NVIC_ISPR(TIM8_BRK_IRQN / 32u) = 1u << (TIM8_BRK_IRQN % 32u);
                 while (harness.seq != harness.done) {

@@ -23,6 +23,18 @@ MAX_BUNDLE_SIZE = 8 * 1024 * 1024  # compressed bytes; a full 1 MiB layer deflat
 MAX_ENTRIES = 16
 MAX_LAYER_SIZE = APP_FLASH_SIZE
 MAX_TOTAL_SIZE = 4 * 1024 * 1024  # all entries, inflated
+# What zipfile raises for damaged archives: bad offsets give ValueError or EOFError,
+# encrypted entries RuntimeError, undecodable names UnicodeDecodeError (a ValueError).
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    NotImplementedError,
+    RuntimeError,
+    ValueError,
+    EOFError,
+    OSError,
+    zlib.error,
+)
 # A fixed timestamp keeps the archive bytes reproducible for the same input.
 ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 
@@ -80,13 +92,17 @@ def read_bundle(data: bytes) -> Bundle:
             problem="bundle-too-large",
         )
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile as exc:
+        return _read_archive(data)
+    except _ZIP_ERRORS as exc:
         raise BundleError(
-            f"bundle is not a ZIP archive ({exc}); build it with ov bundle", problem="not-a-zip"
+            f"bundle is not a ZIP archive or is damaged ({type(exc).__name__}: {exc}); "
+            "build it again with ov bundle",
+            problem="not-a-zip",
         ) from exc
 
-    with archive:
+
+def _read_archive(data: bytes) -> Bundle:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
         infos = archive.infolist()
         if len(infos) > MAX_ENTRIES:
             raise BundleError(
@@ -114,23 +130,18 @@ def read_bundle(data: bytes) -> Bundle:
         manifest = b""
         layers: dict[str, bytes] = {}
         total = 0
-        try:
-            for info in infos:
-                if info.filename == MANIFEST_ENTRY:
-                    manifest = _read_entry(archive, info, MAX_MANIFEST_SIZE)
-                    total += len(manifest)
-                else:
-                    layers[info.filename] = _read_entry(archive, info, MAX_LAYER_SIZE)
-                    total += len(layers[info.filename])
-                if total > MAX_TOTAL_SIZE:
-                    raise BundleError(
-                        f"bundle entries inflate past the {MAX_TOTAL_SIZE}-byte limit",
-                        problem="zip-bomb",
-                    )
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, zlib.error) as exc:
-            raise BundleError(
-                f"bundle ZIP entry cannot be read: {exc}", problem="not-a-zip"
-            ) from exc
+        for info in infos:
+            if info.filename == MANIFEST_ENTRY:
+                manifest = _read_entry(archive, info, MAX_MANIFEST_SIZE)
+                total += len(manifest)
+            else:
+                layers[info.filename] = _read_entry(archive, info, MAX_LAYER_SIZE)
+                total += len(layers[info.filename])
+            if total > MAX_TOTAL_SIZE:
+                raise BundleError(
+                    f"bundle entries inflate past the {MAX_TOTAL_SIZE}-byte limit",
+                    problem="zip-bomb",
+                )
     return Bundle(manifest=manifest, layers=layers)
 
 

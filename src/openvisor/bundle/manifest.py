@@ -215,6 +215,19 @@ def parse_manifest(raw: bytes) -> Manifest:
             f"debug_auth_pubkey has {len(debug_key)} bytes; expected a 65-byte P-256 point",
             problem="unsupported-key-type",
         )
+    for name, key in (
+        ("debug_auth_pubkey", debug_key),
+        ("crash_report_pubkey", crash.get("crash_report_pubkey", b"")),
+    ):
+        if key:
+            try:
+                check_public_key(key)
+            except BundleError as exc:
+                raise BundleError(
+                    f"manifest {name} is not a NIST P-256 key: {exc}; bundle again with a "
+                    "P-256 public key (ov keys generate)",
+                    problem="unsupported-key-type",
+                ) from exc
     return Manifest(
         raw=raw,
         body=bytes(opaque.body),

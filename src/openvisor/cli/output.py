@@ -96,9 +96,10 @@ def table(
     rows: Iterable[Sequence[Any]],
     *,
     empty: str = "nothing to show",
+    header: bool = True,
 ) -> Table:
     """Build a rich table; an empty one shows ``empty`` as its caption."""
-    result = Table(title=title, title_justify="left", header_style="bold")
+    result = Table(title=title, title_justify="left", header_style="bold", show_header=header)
     for column in columns:
         result.add_column(column, overflow="fold")
     count = 0

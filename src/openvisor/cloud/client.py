@@ -6,7 +6,7 @@
 
 Every method returns the JSON object the service sends (snake_case keys)
 and raises :class:`openvisor.errors.CloudError` with ``status`` and
-``code`` when the service answers with an error.
+``code`` when the service responds with an error.
 """
 
 from __future__ import annotations
@@ -113,7 +113,10 @@ class CloudClient:
         for name, value in values.items():
             if value is None:
                 continue
-            form[name] = ("true" if value else "false") if isinstance(value, bool) else value
+            if isinstance(value, bool):
+                form[name] = "true" if value else "false"
+            else:
+                form[name] = value
         return form
 
     # Devices
@@ -121,7 +124,7 @@ class CloudClient:
     def provision_device(
         self, public_key: str, *, device_sid: str | None = None, unique_name: str | None = None
     ) -> JSON:
-        """Register a device; the result holds ``link_secret``, ``broker`` and the trust key."""
+        """Register a device; the result contains ``link_secret``, ``broker`` and the trust key."""
         form = self._form(PublicKey=public_key, DeviceSid=device_sid, UniqueName=unique_name)
         return self._json("POST", "/v1/Provisioning", data=form)
 

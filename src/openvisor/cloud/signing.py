@@ -43,7 +43,7 @@ class CloudSigner(PrivateKeySigner):
         return key_id(self.public_key)
 
     def verifies(self, body: bytes, signature: bytes) -> bool:
-        """Whether ``signature`` over a manifest body was made by this key."""
+        """Check that ``signature`` over a manifest body was made by this key."""
         return verify_signature(self.public_key, body, signature)
 
 

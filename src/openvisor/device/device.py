@@ -15,6 +15,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from openvisor import atomicfile
 from openvisor.device.image import AppImage, policy_from_manifest
 from openvisor.errors import ImageError, StateError
 from openvisor.kernel import AppExit, ExitKind, Kernel, KernelSettings
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 
 CLOCK_HZ = 160_000_000
 CYCLES_PER_US = CLOCK_HZ // 1_000_000
+WAKE_STATE_FILE = "kernel/pending-wake.json"
+"""The wake reason of a restart still pending (crash back-off, deep sleep)."""
 CORE_REGISTERS = [f"r{i}" for i in range(13)] + ["sp", "lr", "pc", "xpsr"]
 
 
@@ -142,8 +145,14 @@ class Device:
 
     # Lifetime.
 
-    def boot(self, wake_reason: MvWakeReason = MvWakeReason.COLDBOOT) -> None:
-        """Power on: start the app at once with ``wake_reason``."""
+    def boot(self, wake_reason: MvWakeReason | None = None) -> None:
+        """Power on: start the app at once with ``wake_reason``.
+
+        Without one, a restart that was pending when the process last stopped (a
+        crash back-off, deep sleep) supplies it, else COLDBOOT.
+        """
+        if wake_reason is None:
+            wake_reason = self._load_pending_wake() or MvWakeReason.COLDBOOT
         self._next_wake = wake_reason
         self._restart_at_us = self.kernel.micros()
         self.state = DeviceState.WAITING_RESTART
@@ -199,6 +208,8 @@ class Device:
         self.machine.reset()
         self.kernel.attach(self.machine)
 
+        if self._load_pending_wake() is not None:
+            atomicfile.write_json(self.state_dir / WAKE_STATE_FILE, None)
         self.boot_count += 1
         self._app_started_us = self.kernel.micros()
         self.kernel.last_call_us = self._app_started_us
@@ -301,6 +312,17 @@ class Device:
         self._next_wake = wake
         self._restart_at_us = self.kernel.micros() + delay_us
         self.state = DeviceState.WAITING_RESTART
+        atomicfile.write_json(self.state_dir / WAKE_STATE_FILE, {"wake_reason": wake.name})
+
+    def _load_pending_wake(self) -> MvWakeReason | None:
+        saved = atomicfile.read_json(self.state_dir / WAKE_STATE_FILE, default=None)
+        if not saved:
+            return None
+        try:
+            return MvWakeReason[saved["wake_reason"]]
+        except (KeyError, TypeError):
+            log.warning("Ignore invalid pending wake reason (device=%s)", self.device_id)
+            return None
 
     def _check_timers(self) -> None:
         now = self.kernel.micros()

@@ -22,6 +22,7 @@ from openvisor.gdb.commands import StubHooks
 from openvisor.gdb.machine_target import MachineTarget
 from openvisor.gdb.remote import RemoteDebugEndpoint
 from openvisor.gdb.session import GdbAttachment
+from openvisor.link.messages import DebugFrame
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,19 @@ class DeviceDebugger:
     def _on_link_message(self, message: Any) -> None:
         # Runs on the link's thread: queue the frame and wake an idle device loop.
         assert self.remote is not None
-        self.remote.on_message(message)
+        if isinstance(message, DebugFrame):
+            self.remote.on_message(message)
+            self.wake_device()
+
+    def wake_device(self) -> None:
+        """Cut the running slice short and wake an idle loop, so GDB traffic is served now.
+
+        Safe from any thread; this keeps Ctrl-C and packet latency at one
+        instruction boundary instead of one device slice.
+        """
+        machine = getattr(self.device, "machine", None)
+        if machine is not None:
+            machine.request_stop()
         kernel = getattr(self.device, "kernel", None)
         if kernel is not None:
             kernel.wakeup.set()
@@ -207,7 +220,7 @@ class LocalGdbServer:
                     attachment.disconnect()
                     return
                 attachment.feed(data)
-                self.debugger.device.kernel.wakeup.set()
+                self.debugger.wake_device()
 
     def close(self) -> None:
         """Stop accepting GDB connections."""

@@ -15,6 +15,8 @@
 typedef struct uc_struct uc_engine;
 typedef int uc_err;
 
+#define OV_CACHE_SIZE 4096u
+
 /* Bits of ov_core.stop_flags. */
 #define OV_STOP_DEADLINE 1u
 #define OV_STOP_INTERRUPT 2u
@@ -47,6 +49,11 @@ struct ov_core {
     int32_t reg_faultmask;
     uint32_t block_count;  /* instructions of the last counted block */
     uint64_t block_address; /* start of the last counted block */
+    /* Direct-mapped cache of flash block sizes: key (address << 12 | size)
+     * to instruction count. Flash changes only when an image is loaded,
+     * which clears the cache; SRAM blocks are always decoded. */
+    uint64_t cache_keys[OV_CACHE_SIZE];
+    uint16_t cache_counts[OV_CACHE_SIZE];
 };
 
 /* Count Thumb instructions in [p, p + size): a halfword whose top five bits
@@ -63,11 +70,19 @@ static uint32_t count_thumb(const uint8_t *p, uint32_t size)
     return n;
 }
 
-static uint32_t block_instructions(const struct ov_core *core, uint32_t address, uint32_t size)
+static uint32_t block_instructions(struct ov_core *core, uint32_t address, uint32_t size)
 {
     uint32_t offset = address - core->flash_base;
     if (offset < core->flash_size && size <= core->flash_size - offset) {
-        return count_thumb(core->flash + offset, size);
+        uint64_t key = ((uint64_t)address << 12) | (size & 0xfffu);
+        uint32_t slot = (address >> 1) & (OV_CACHE_SIZE - 1u);
+        if (core->cache_keys[slot] == key) {
+            return core->cache_counts[slot];
+        }
+        uint32_t n = count_thumb(core->flash + offset, size);
+        core->cache_keys[slot] = key;
+        core->cache_counts[slot] = (uint16_t)n;
+        return n;
     }
     offset = address - core->sram_base;
     if (offset < core->sram_size && size <= core->sram_size - offset) {

@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
 from unicorn import arm_const, unicorn_const
 from unicorn.unicorn_py3.unicorn import uclib
@@ -34,6 +35,7 @@ STOP_UNMASKED = 4
 STOP_MEMORY = 8
 
 NO_PENDING = 0x7FFFFFFF
+CACHE_SIZE = 4096  # OV_CACHE_SIZE in _native.c
 
 _build_lock = threading.Lock()
 _library: ctypes.CDLL | None = None
@@ -67,7 +69,13 @@ class Core(ctypes.Structure):
         ("reg_faultmask", ctypes.c_int32),
         ("block_count", ctypes.c_uint32),
         ("block_address", ctypes.c_uint64),
+        ("cache_keys", ctypes.c_uint64 * CACHE_SIZE),
+        ("cache_counts", ctypes.c_uint16 * CACHE_SIZE),
     ]
+
+    def clear_cache(self) -> None:
+        """Forget cached block sizes after flash contents change."""
+        ctypes.memset(ctypes.addressof(self.cache_keys), 0, ctypes.sizeof(self.cache_keys))
 
 
 def _cache_dir() -> Path:
@@ -86,7 +94,7 @@ def _compile(target: Path) -> None:
     fd, temporary = tempfile.mkstemp(dir=target.parent, suffix=".so.tmp")
     os.close(fd)
     command = [compiler, "-O2", "-shared", "-fPIC", "-o", temporary, str(SOURCE)]
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         os.unlink(temporary)
         raise EmulationError(
@@ -135,7 +143,7 @@ def count_thumb(code: bytes) -> int:
     return count
 
 
-def function_address(function: object) -> int:
+def function_address(function: Any) -> int:
     """Return the C address of a ctypes function object."""
     address = ctypes.cast(function, ctypes.c_void_p).value
     assert address is not None
@@ -159,7 +167,7 @@ def new_core() -> Core:
 
 
 def add_native_hook(
-    handle: ctypes.c_void_p, hook_type: int, function: object, core: Core, begin: int, end: int
+    handle: ctypes.c_void_p, hook_type: int, function: Any, core: Core, begin: int, end: int
 ) -> int:
     """Register a native callback from the hook library; return the hook handle."""
     hook = ctypes.c_size_t()
@@ -177,13 +185,36 @@ def add_native_hook(
     return hook.value
 
 
+class _Batch:
+    """Preallocated ctypes arrays for one list of register ids."""
+
+    def __init__(self, regids: tuple[int, ...]) -> None:
+        count = len(regids)
+        self.count = count
+        self.ids = (ctypes.c_int * count)(*regids)
+        self.values = (ctypes.c_uint32 * count)()
+        base = ctypes.addressof(self.values)
+        self.pointers = (ctypes.c_void_p * count)(*[base + 4 * i for i in range(count)])
+
+
 class RegisterFile:
-    """Fast 32-bit register access on one Unicorn handle through ctypes."""
+    """Fast 32-bit register access on one Unicorn handle through ctypes.
+
+    Batches are cached per register list, so a repeated `read_many` or
+    `write_many` costs one library call and no allocation.
+    """
 
     def __init__(self, handle: ctypes.c_void_p) -> None:
         self._handle = handle
         self._value = ctypes.c_uint32()
         self._value_ref = ctypes.byref(self._value)
+        self._batches: dict[tuple[int, ...], _Batch] = {}
+
+    def _batch(self, regids: tuple[int, ...]) -> _Batch:
+        batch = self._batches.get(regids)
+        if batch is None:
+            batch = self._batches[regids] = _Batch(regids)
+        return batch
 
     def read(self, regid: int) -> int:
         """Return one register."""
@@ -195,23 +226,16 @@ class RegisterFile:
         self._value.value = value & 0xFFFFFFFF
         _uc_reg_write(self._handle, regid, self._value_ref)
 
-    def read_many(self, regids: list[int]) -> list[int]:
+    def read_many(self, regids: list[int] | tuple[int, ...]) -> list[int]:
         """Return several registers with one library call."""
-        count = len(regids)
-        ids = (ctypes.c_int * count)(*regids)
-        values = (ctypes.c_uint32 * count)()
-        pointers = (ctypes.c_void_p * count)(
-            *[ctypes.addressof(values) + 4 * i for i in range(count)]
-        )
-        _uc_reg_read_batch(self._handle, ids, pointers, count)
-        return list(values)
+        batch = self._batch(tuple(regids))
+        _uc_reg_read_batch(self._handle, batch.ids, batch.pointers, batch.count)
+        return batch.values[:]
 
     def write_many(self, pairs: list[tuple[int, int]]) -> None:
         """Write several registers in order with one library call."""
-        count = len(pairs)
-        ids = (ctypes.c_int * count)(*[regid for regid, _ in pairs])
-        values = (ctypes.c_uint32 * count)(*[value & 0xFFFFFFFF for _, value in pairs])
-        pointers = (ctypes.c_void_p * count)(
-            *[ctypes.addressof(values) + 4 * i for i in range(count)]
-        )
-        _uc_reg_write_batch(self._handle, ids, pointers, count)
+        batch = self._batch(tuple(regid for regid, _ in pairs))
+        values = batch.values
+        for index, (_, value) in enumerate(pairs):
+            values[index] = value & 0xFFFFFFFF
+        _uc_reg_write_batch(self._handle, batch.ids, batch.pointers, batch.count)

@@ -9,10 +9,12 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from unicorn import UC_HOOK_INTR, UC_HOOK_MEM_INVALID, UC_HOOK_BLOCK, Uc, UcError
+from unicorn import UC_HOOK_BLOCK, UC_HOOK_INTR, UC_HOOK_MEM_INVALID
 from unicorn import arm_const as arm
 from unicorn import unicorn_const as ucc
+from unicorn.unicorn_py3 import unicorn as unicorn_binding
 
 from openvisor.errors import EmulationError, MemoryAccessError
 from openvisor.machine import _native
@@ -31,7 +33,7 @@ from openvisor.machine.exceptions import (
     FaultEscalation,
 )
 from openvisor.machine.loader import LoadedImage, SymbolTable, load_elf_file, parse_elf, raw_image
-from openvisor.machine.results import FaultKind, FaultRecord, RunReason, RunResult
+from openvisor.machine.results import FaultKind, FaultRecord, RunResult
 from openvisor.machine.scs import SCR_SLEEPONEXIT, SystemControlSpace
 from openvisor.machine.systick import SysTick
 
@@ -137,13 +139,18 @@ class Machine:
         self.gateway_handler: GatewayHandler | None = None
         self.image: LoadedImage | None = None
 
+        # The Unicorn binding is only partly typed: the engine is used as Any.
+        engine: Any = unicorn_binding.Uc
         try:
-            self._uc = Uc(ucc.UC_ARCH_ARM, ucc.UC_MODE_THUMB | ucc.UC_MODE_MCLASS)
+            self._uc: Any = engine(ucc.UC_ARCH_ARM, ucc.UC_MODE_THUMB | ucc.UC_MODE_MCLASS)
             self._uc.ctl_set_cpu_model(arm.UC_CPU_ARM_CORTEX_M33)
             self._uc.ctl_set_tcg_buffer_size(tcg_buffer_size)
-        except UcError as exc:
+        except unicorn_binding.UcError as exc:
             raise EmulationError(f"creating the Unicorn Cortex-M33 engine failed: {exc}") from exc
-        self._handle = self._uc._uch
+        handle = self._uc._uch
+        if handle is None:
+            raise EmulationError("Unicorn returned no engine handle")
+        self._handle: ctypes.c_void_p = handle
         self.registers = _native.RegisterFile(self._handle)
 
         self._map_memory()
@@ -222,18 +229,18 @@ class Machine:
             self._handle, UC_HOOK_MEM_INVALID, library.ov_invalid_hook, core, 1, 0
         )
 
-    def _peripheral_read(self, uc: Uc, offset: int, size: int, user_data: object) -> int:
+    def _peripheral_read(self, uc: Any, offset: int, size: int, user_data: object) -> int:
         return self.peripherals.bus.read(mm.PERIPHERAL_BASE + offset, size)
 
     def _peripheral_write(
-        self, uc: Uc, offset: int, size: int, value: int, user_data: object
+        self, uc: Any, offset: int, size: int, value: int, user_data: object
     ) -> None:
         self.peripherals.bus.write(mm.PERIPHERAL_BASE + offset, size, value)
 
-    def _ppb_read(self, uc: Uc, offset: int, size: int, user_data: object) -> int:
+    def _ppb_read(self, uc: Any, offset: int, size: int, user_data: object) -> int:
         return self.scs.read(offset, size)
 
-    def _ppb_write(self, uc: Uc, offset: int, size: int, value: int, user_data: object) -> None:
+    def _ppb_write(self, uc: Any, offset: int, size: int, value: int, user_data: object) -> None:
         self.scs.write(offset, size, value)
 
     # Loading and reset
@@ -255,6 +262,7 @@ class Machine:
         for segment in image.segments:
             self.mem_write(segment.address, segment.data)
         self._uc.ctl_remove_cache(mm.FLASH_BASE, mm.FLASH_BASE + mm.FLASH_SIZE)
+        self._core.clear_cache()
         self.image = image
         log.info("Load image (segments=%d, entry=%s)", len(image.segments), image.entry)
 
@@ -433,7 +441,7 @@ class Machine:
 
     def micros(self) -> int:
         """Virtual microseconds since power-on."""
-        return self._core.count * 1_000_000 // self.clock_hz
+        return int(self._core.count) * 1_000_000 // self.clock_hz
 
     def schedule(self, at_cycle: int, callback: Callable[[], None]) -> ScheduledEvent:
         """Run `callback()` when virtual time reaches `at_cycle`; return a cancellable event."""
@@ -456,6 +464,7 @@ class Machine:
 
     def _publish_priorities(self) -> None:
         nvic = self.nvic
+        nvic.changed = False
         pending = nvic.pending_priority()
         self._core.pending_prio = _native.NO_PENDING if pending is None else pending
         self._core.active_prio = nvic.active_priority()
@@ -574,4 +583,4 @@ class Machine:
             self._wake.clear()
 
 
-__all__ = ["Machine", "SCR_SLEEPONEXIT"]
+__all__ = ["SCR_SLEEPONEXIT", "Machine"]

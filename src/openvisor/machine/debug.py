@@ -9,9 +9,9 @@ its slow path, which costs speed only during debugging.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from unicorn import UC_HOOK_CODE, UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE, Uc
+from unicorn import UC_HOOK_CODE, UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE
 
 from openvisor.errors import DebugError
 
@@ -91,7 +91,7 @@ class DebugState:
             self.machine._uc.hook_del(handle)
         self.machine._uc.ctl_flush_tb()
 
-    def _on_code(self, uc: Uc, address: int, size: int, user_data: object) -> None:
+    def _on_code(self, uc: Any, address: int, size: int, user_data: object) -> None:
         if address == self.resume_address:
             # The run resumes at this breakpoint: execute it once.
             self.resume_address = None
@@ -101,7 +101,7 @@ class DebugState:
         uc.emu_stop()
 
     def _on_memory(
-        self, uc: Uc, access: int, address: int, size: int, value: int, user_data: object
+        self, uc: Any, access: int, address: int, size: int, value: int, user_data: object
     ) -> None:
         if self.hit is None:
             self.hit = ("watchpoint", address)

@@ -173,6 +173,8 @@ class ExceptionUnit:
 
     def take_pending(self) -> bool:
         """Enter the best pending exception if it preempts; return whether one was taken."""
+        if not self.nvic.pending:
+            return False
         best = self.nvic.best_pending()
         if best is None:
             return False
@@ -284,8 +286,8 @@ class ExceptionUnit:
             msp=msp,
             psp=psp,
             xpsr=XPSR_T | exception,
+            extra=[(arm.UC_ARM_REG_LR, exc_return)],
         )
-        self.regs.write(arm.UC_ARM_REG_LR, exc_return)
         log.debug(
             "Enter exception (number=%d, return=%#010x, frame=%#010x, exc_return=%#010x)",
             exception,
@@ -311,7 +313,9 @@ class ExceptionUnit:
         msp, psp = self.stack_pointers(xpsr, control, sp)
         returning = xpsr & XPSR_IPSR_MASK
         if returning not in self.nvic.active:
-            self.usage_fault(UFSR_INVPC, exc_return, f"EXC_RETURN from inactive exception {returning}")
+            self.usage_fault(
+                UFSR_INVPC, exc_return, f"EXC_RETURN from inactive exception {returning}"
+            )
             return
         to_thread = bool(exc_return & EXC_RETURN_MODE)
         on_psp = to_thread and bool(exc_return & EXC_RETURN_SPSEL)
@@ -360,8 +364,8 @@ class ExceptionUnit:
             msp=msp,
             psp=psp,
             xpsr=stacked_xpsr & ~XPSR_ALIGN,
+            extra=list(zip(_FRAME_REGS, [r0, r1, r2, r3, r12, lr], strict=True)),
         )
-        self.regs.write_many(list(zip(_FRAME_REGS, [r0, r1, r2, r3, r12, lr], strict=True)))
         log.debug(
             "Return from exception (number=%d, exc_return=%#010x, pc=%#010x)",
             returning,
@@ -376,7 +380,16 @@ class ExceptionUnit:
 
     # Mode switching
 
-    def _switch_mode(self, *, ipsr: int, control: int, msp: int, psp: int, xpsr: int) -> None:
+    def _switch_mode(
+        self,
+        *,
+        ipsr: int,
+        control: int,
+        msp: int,
+        psp: int,
+        xpsr: int,
+        extra: list[tuple[int, int]] | None = None,
+    ) -> None:
         """Set IPSR, CONTROL, MSP and PSP so that Unicorn's banked SP agrees.
 
         Unicorn honours CONTROL.SPSEL writes only in privileged Thread mode and
@@ -403,4 +416,6 @@ class ExceptionUnit:
         final = fp_bits | (control & (CONTROL_NPRIV | (CONTROL_SPSEL if ipsr == 0 else 0)))
         pairs.append((arm.UC_ARM_REG_CONTROL, final))
         pairs.append((arm.UC_ARM_REG_XPSR_NZCVQG, (xpsr & ~XPSR_IPSR_MASK) | ipsr))
+        if extra:
+            pairs.extend(extra)
         self.regs.write_many(pairs)

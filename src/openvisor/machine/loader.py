@@ -129,4 +129,6 @@ def raw_image(data: bytes) -> LoadedImage:
         raise ImageError(
             f"raw image of {len(data)} bytes exceeds the {FLASH_SIZE}-byte application flash"
         )
-    return LoadedImage(segments=[Segment(FLASH_BASE, bytes(data))], entry=None, symbols=SymbolTable())
+    return LoadedImage(
+        segments=[Segment(FLASH_BASE, bytes(data))], entry=None, symbols=SymbolTable()
+    )

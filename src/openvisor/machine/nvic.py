@@ -30,7 +30,12 @@ PRIORITY_MASK = 0xF0
 THREAD_PRIORITY = 256
 
 # SHCSR enable bits for the configurable faults.
-SHCSR_ENABLE_BITS = {MEMMANAGE: 1 << 16, BUSFAULT: 1 << 17, USAGEFAULT: 1 << 18, SECUREFAULT: 1 << 19}
+SHCSR_ENABLE_BITS = {
+    MEMMANAGE: 1 << 16,
+    BUSFAULT: 1 << 17,
+    USAGEFAULT: 1 << 18,
+    SECUREFAULT: 1 << 19,
+}
 
 # SHCSR active and pended bits (read side), per exception.
 SHCSR_ACTIVE_BITS = {

@@ -21,8 +21,15 @@ from openvisor.errors import MemoryAccessError
 from openvisor.machine import _native
 from openvisor.machine import memory_map as mm
 from openvisor.machine.clock import Pacing
-from openvisor.machine.exceptions import FaultEscalation
+from openvisor.machine.core import (
+    _USAGE_FAULTS,
+    EXCP_BKPT,
+    EXCP_EXCEPTION_EXIT,
+    EXCP_SWI,
+)
+from openvisor.machine.exceptions import UFSR_UNDEFINSTR, FaultEscalation
 from openvisor.machine.results import FaultKind, RunReason, RunResult
+from openvisor.machine.scs import SCR_SLEEPONEXIT
 
 if TYPE_CHECKING:
     from openvisor.machine.core import Machine
@@ -75,7 +82,9 @@ def run_loop(machine: Machine, max_cycles: int) -> RunResult:
             if next_event is not None and next_event < deadline:
                 deadline = next_event
             if machine.pacing is Pacing.REALTIME:
-                deadline = min(deadline, core.count + int(machine.clock_hz * REALTIME_SLICE_SECONDS))
+                deadline = min(
+                    deadline, core.count + int(machine.clock_hz * REALTIME_SLICE_SECONDS)
+                )
             _execute(machine, deadline=deadline, count=0)
             if machine.pacing is Pacing.REALTIME:
                 machine._pace(core.count)
@@ -133,7 +142,8 @@ def _run_due_events(machine: Machine) -> None:
     now = machine._core.count
     while (event := machine.events.pop_due(now)) is not None:
         event.callback()
-    machine.exceptions_changed()
+    if machine.nvic.changed:
+        machine.exceptions_changed()
 
 
 def _idle(machine: Machine, end: int) -> bool:
@@ -152,6 +162,8 @@ def _idle(machine: Machine, end: int) -> bool:
 def _execute(machine: Machine, *, deadline: int, count: int) -> None:
     """Run one native slice and handle what stopped it."""
     core = machine._core
+    if machine.nvic.changed:
+        machine.exceptions_changed()
     core.deadline = deadline
     core.stop_flags = 0
     machine.debug.hit = None
@@ -315,13 +327,13 @@ def _memory_fault(machine: Machine, status: int) -> RunResult:
     description = f"{access} of {region} at {address:#010x}"
     pc = address if access == "fetch" else None
     record = machine.fault_record(kind, description, address=address, access=access, pc=pc)
-    log.info("Fault in application (kind=%s, pc=%#010x, address=%#010x)", kind.value, record.pc, address)
+    log.info(
+        "Fault in application (kind=%s, pc=%#010x, address=%#010x)", kind.value, record.pc, address
+    )
     return RunResult(RunReason.CRASH, 0, record)
 
 
 def _handle_interrupt(machine: Machine, intno: int) -> None:
-    from openvisor.machine.core import EXCP_BKPT, EXCP_EXCEPTION_EXIT, EXCP_SWI, _USAGE_FAULTS
-
     pc = machine.pc
     unit = machine.exception_unit
     if intno == EXCP_SWI:
@@ -333,8 +345,8 @@ def _handle_interrupt(machine: Machine, intno: int) -> None:
         return
     if intno == EXCP_EXCEPTION_EXIT:
         unit.exception_return(pc)
-        if machine.current_exception() == 0 and machine.scs.scr & (1 << 1):
-            machine._sleeping = True  # SCR.SLEEPONEXIT
+        if machine.scs.scr & SCR_SLEEPONEXIT and machine.current_exception() == 0:
+            machine._sleeping = True
         return
     if intno == EXCP_BKPT:
         if machine.debug.halt_on_bkpt:
@@ -363,8 +375,6 @@ def _handle_invalid_instruction(machine: Machine) -> None:
         return
     if half == _YIELD:
         return
-    from openvisor.machine.exceptions import UFSR_UNDEFINSTR
-
     machine.exception_unit.usage_fault(UFSR_UNDEFINSTR, machine.pc, "invalid instruction")
 
 

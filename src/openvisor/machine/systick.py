@@ -116,7 +116,9 @@ class SysTick:
         """Write CSR, RVR or CVR (any write to CVR clears it and COUNTFLAG)."""
         if offset == 0x0:
             self._reanchor()
-            self.csr = (self.csr & CSR_COUNTFLAG) | (value & (CSR_ENABLE | CSR_TICKINT | CSR_CLKSOURCE))
+            self.csr = (self.csr & CSR_COUNTFLAG) | (
+                value & (CSR_ENABLE | CSR_TICKINT | CSR_CLKSOURCE)
+            )
             self._reanchor()
             self._reschedule()
         elif offset == 0x4:

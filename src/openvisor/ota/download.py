@@ -5,6 +5,12 @@ connection or a killed process) the next attempt requests
 ``Range: bytes=<size of the partial file>-`` and appends the ``206`` body.
 A ``200`` answer means the server ignored the range, so the file restarts
 from byte 0.
+
+The resource's strong ``ETag``, when the server sends one, is kept beside
+the partial file (``<name>.etag``) and sent as ``If-Range``, so a bundle
+that changed between attempts is fetched whole instead of being spliced
+onto the old bytes. A ``206`` whose ``ETag`` differs from the kept one is
+refused and the partial file removed.
 """
 
 from __future__ import annotations
@@ -36,6 +42,20 @@ def _total_from_content_range(value: str) -> tuple[int | None, int | None]:
     return int(match.group(1)), total
 
 
+def _etag_path(dest: Path) -> Path:
+    return dest.with_name(dest.name + ".etag")
+
+
+def _strong_etag(response: httpx.Response) -> str | None:
+    etag = response.headers.get("etag")
+    return etag if etag and not etag.startswith("W/") else None
+
+
+def _discard(dest: Path) -> None:
+    dest.unlink(missing_ok=True)
+    _etag_path(dest).unlink(missing_ok=True)
+
+
 def download(
     client: httpx.Client,
     url: str,
@@ -45,9 +65,34 @@ def download(
     max_size: int = MAX_BUNDLE_SIZE,
 ) -> int:
     """Download ``url`` into ``dest``, resuming from its current size; return the total size."""
+    try:
+        return _download(client, url, dest, on_chunk=on_chunk, max_size=max_size)
+    except OSError as exc:
+        raise UpdateError(
+            f"cannot write the bundle download to {dest} ({exc}); free space in the device "
+            "state folder, the download resumes on the next try"
+        ) from exc
+    except httpx.InvalidURL as exc:
+        raise UpdateError(
+            f"bundle URL {url!r} is not a valid URL ({exc}); deploy the bundle again"
+        ) from exc
+
+
+def _download(
+    client: httpx.Client,
+    url: str,
+    dest: Path,
+    *,
+    on_chunk: Callable[[int], None] | None,
+    max_size: int,
+) -> int:
     dest.parent.mkdir(parents=True, exist_ok=True)
     offset = dest.stat().st_size if dest.exists() else 0
+    etag_path = _etag_path(dest)
+    known_etag = etag_path.read_text() if offset and etag_path.exists() else None
     headers = {"Range": f"bytes={offset}-"} if offset else {}
+    if known_etag:
+        headers["If-Range"] = known_etag
     log.info("Fetch bundle (url=%s, offset=%d)", url, offset)
     try:
         with client.stream("GET", url, headers=headers) as response:
@@ -56,7 +101,7 @@ def download(
                 if total == offset:
                     return offset
                 # The partial file is longer than the resource: start again.
-                dest.unlink()
+                _discard(dest)
                 raise UpdateError(
                     f"range request for {url} from byte {offset} was not satisfiable "
                     f"(size {total}); the download restarts from the beginning"
@@ -66,7 +111,15 @@ def download(
                 if first != offset:
                     raise UpdateError(
                         f"server returned range {response.headers.get('content-range')!r} "
-                        f"for a request from byte {offset} ({url})"
+                        f"for a request from byte {offset} ({url}); the download resumes on "
+                        "the next try"
+                    )
+                etag = _strong_etag(response)
+                if known_etag and etag != known_etag:
+                    _discard(dest)
+                    raise UpdateError(
+                        f"bundle at {url} changed during the download (ETag {known_etag} became "
+                        f"{etag}); the download restarts from the beginning"
                     )
                 mode = "ab"
             elif response.status_code == 200:
@@ -77,6 +130,11 @@ def download(
                 )
                 offset = 0
                 mode = "wb"
+                etag = _strong_etag(response)
+                if etag:
+                    etag_path.write_text(etag)
+                else:
+                    etag_path.unlink(missing_ok=True)
             else:
                 raise UpdateError(
                     f"bundle download from {url} failed with HTTP {response.status_code}; "
@@ -93,6 +151,11 @@ def download(
                     written += len(chunk)
                     if written > max_size:
                         raise UpdateError(f"bundle at {url} grew past the {max_size}-byte limit")
+                    if total is not None and written > total:
+                        raise UpdateError(
+                            f"server sent more than the {total} bytes it announced for {url}; "
+                            "the extra bytes were dropped and the download resumes on the next try"
+                        )
                     stream.write(chunk)
                     stream.flush()
                     if on_chunk is not None:

@@ -35,6 +35,7 @@ from openvisor.bundle.container import read_bundle_file
 from openvisor.errors import BundleError, StateError, UpdateError
 from openvisor.ota.codes import PROBLEM_CODES, UpdateErrorCode, UpdateReport, UpdateStatus
 from openvisor.ota.journal import Journal, PendingUpdate, Trial, load_journal, save_journal
+from openvisor.ota.repair import load_or_repair_journal
 from openvisor.ota.slots import SlotContents, SlotStore
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,9 @@ class OtaManager:
         self.slots = SlotStore(self.root, on_step=self._step)
         self._lock = threading.RLock()
         self._worker: threading.Thread | None = None
-        self._journal = load_journal(self.journal_path)
+        self._journal, repair = load_or_repair_journal(self.journal_path, self.slots)
+        # Sentences describing what was repaired on disk, for the device to show.
+        self.repairs: list[str] = [repair] if repair else []
 
         # Per-boot state, in virtual microseconds from the kernel clock.
         self._running: SlotContents | None = None
@@ -159,6 +162,8 @@ class OtaManager:
         self._journal = journal
 
     def _report(self, journal: Journal, report: UpdateReport) -> None:
+        if not report.deployment_id:
+            return  # a trial set up by a journal repair belongs to no deployment
         log.info(
             "Record update report (deployment=%s, status=%s, code=%s, app_id=%s)",
             report.deployment_id,
@@ -197,10 +202,7 @@ class OtaManager:
             if selection is None and journal.active is not None:
                 contents = self.slots.read(journal.active)
                 if contents is None:
-                    raise StateError(
-                        f"confirmed slot {journal.active} in {self.root} fails its measurement "
-                        "check; reinstall the app with ov run or a deployment"
-                    )
+                    contents = self._fall_back_from_damaged_slot(journal)
                 selection = BootSelection(
                     contents.slot, contents.image, contents.manifest, False, journal.wake_reason
                 )
@@ -227,6 +229,26 @@ class OtaManager:
             return BootSelection(
                 selection.slot, selection.image, selection.manifest, selection.trial, wake_reason
             )
+
+    def _fall_back_from_damaged_slot(self, journal: Journal) -> SlotContents:
+        """Make the other slot the confirmed app when the confirmed slot is damaged."""
+        damaged = journal.active
+        other = next(slot for slot in ("a", "b") if slot != damaged)
+        contents = self.slots.read(other)
+        if contents is None or contents.app_id in journal.rejected:
+            raise StateError(
+                f"confirmed slot {damaged} in {self.root} fails its measurement check and slot "
+                f"{other} holds no other valid app; reinstall the app with ov run or a deployment"
+            )
+        journal.active = other
+        self._save(journal, "repair")
+        summary = (
+            f"confirmed slot {damaged} failed its measurement check; slot {other} "
+            f"(app_id={contents.app_id}) is the confirmed app now"
+        )
+        self.repairs.append(summary)
+        log.warning("Repair boot slot (damaged=%s, slot=%s): %s", damaged, other, summary)
+        return contents
 
     def _apply_staged(self, journal: Journal, update: PendingUpdate) -> None:
         """Turn a staged update into a trial (one journal write)."""

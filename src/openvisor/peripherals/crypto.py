@@ -69,7 +69,11 @@ class Crc(Peripheral):
         0x10: "INIT",
         0x14: "POL",
     }
-    RESET_VALUES: ClassVar[dict[int, int]] = {0x00: 0xFFFF_FFFF, 0x10: 0xFFFF_FFFF, 0x14: 0x04C1_1DB7}
+    RESET_VALUES: ClassVar[dict[int, int]] = {
+        0x00: 0xFFFF_FFFF,
+        0x10: 0xFFFF_FFFF,
+        0x14: 0x04C1_1DB7,
+    }
 
     @property
     def _width(self) -> int:
@@ -111,7 +115,9 @@ class Crc(Peripheral):
         if rev_in == 1:
             data = sum(_reflect((data >> (8 * i)) & 0xFF, 8) << (8 * i) for i in range(size))
         elif rev_in == 2 and size >= 2:
-            data = sum(_reflect((data >> (16 * i)) & 0xFFFF, 16) << (16 * i) for i in range(size // 2))
+            data = sum(
+                _reflect((data >> (16 * i)) & 0xFFFF, 16) << (16 * i) for i in range(size // 2)
+            )
         elif rev_in == 3 or (rev_in == 2 and size == 1):
             data = _reflect(data, bits)
         polynomial = self.registers[0x14] & ((1 << width) - 1)

@@ -35,7 +35,7 @@ CONFIG_INTERRUPT_CLEAR = 1 << 5
 
 def _encode_temperature(celsius: float) -> int:
     """Encode a temperature in the MCP9808 13-bit two's complement format (1/16 °C)."""
-    sixteenths = int(round(celsius * 16))
+    sixteenths = round(celsius * 16)
     return sixteenths & 0x1FFF
 
 
@@ -212,11 +212,11 @@ class Th02:
     def _convert(self) -> None:
         if self._config & TH02_CONFIG_TEMPERATURE:
             # Datasheet: T = DATA[15:2] / 32 - 50.
-            raw = int(round((self.temperature + 50) * 32)) & 0x3FFF
+            raw = round((self.temperature + 50) * 32) & 0x3FFF
             self._data = raw << 2
         else:
             # Datasheet: RH = DATA[15:4] / 16 - 24.
-            raw = int(round((self.humidity + 24) * 16)) & 0xFFF
+            raw = round((self.humidity + 24) * 16) & 0xFFF
             self._data = raw << 4
         self._config &= ~TH02_CONFIG_START
 

@@ -100,6 +100,7 @@ def test_tags_and_filtered_list(
     assert http.get(f"/v1/Devices/{first}/Tags", auth=account.auth).json()["tags"] == ["lab"]
     lab = http.get("/v1/Devices", params={"Tag": "lab"}, auth=account.auth).json()
     assert [d["sid"] for d in lab["devices"]] == [first]
+    assert lab["devices"][0]["tags"] == ["lab"]
     assert "Tag=lab" in lab["meta"]["first_page_url"]
     assert http.get(f"/v1/Devices/{first}", auth=account.auth).json()["tags"] == ["lab"]
     bad = http.post(f"/v1/Devices/{first}/Tags", auth=account.auth, data={"Tag": "no spaces"})
@@ -215,6 +216,8 @@ def test_deployments_by_device_tag_and_fleet(
     assert {s["status"] for s in statuses} == {"pending"}
     device = http.get(f"/v1/Devices/{devices[0]}", auth=auth).json()
     assert device["app"]["target_sid"] == app["sid"]
+    listed_devices = http.get("/v1/Devices", params={"Tag": "canary"}, auth=auth).json()["devices"]
+    assert {d["app"]["target_hash"] for d in listed_devices} == {app["hash"]}
     assert device["app"]["update_status"] == "pending"
 
     # Devices report outcomes through the device link, which calls the service layer.

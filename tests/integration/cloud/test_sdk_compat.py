@@ -249,6 +249,7 @@ def test_apps_and_manifest(service: Any, world: dict[str, Any], helpers: Any) ->
     assert manifest.hash == app.hash
     assert len(base64.b64decode(manifest.encoded_bytes)) > 64
     assert app.app_manifests().fetch().hash == app.hash
+    assert manifest.fetch().encoded_bytes == manifest.encoded_bytes
 
     extra = helpers.upload(service.url, account, helpers.build_bundle()).json()
     assert v1.apps(extra["sid"]).delete() is True
@@ -354,6 +355,8 @@ def test_async_calls(service: Any, world: dict[str, Any]) -> None:
             assert (await created.fetch_async()).value == "2"
             assert (await created.update_async(value="3")).value == "3"
             assert await created.delete_async() is True
+            await configs.create_async(key="b", value="1")
+            assert await configs("b").delete_async() is True
 
             secrets = v1.devices(device_sid).device_secrets
             secret = await secrets.create_async(key="s", value="hidden-1")
@@ -366,6 +369,8 @@ def test_async_calls(service: Any, world: dict[str, Any]) -> None:
             assert (await secret.fetch_async()).key == "s"
             assert (await secret.update_async(value="hidden-3")).key == "s"
             assert await secrets("s").delete_async() is True
+            other_secret = await secrets.create_async(key="t", value="hidden-4")
+            assert await other_secret.delete_async() is True
 
             for store in (v1.account_configs, v1.account_secrets):
                 item = await store.create_async(key="acct", value="v")
@@ -381,6 +386,8 @@ def test_async_calls(service: Any, world: dict[str, Any]) -> None:
                 assert (await item.fetch_async()).key == "acct"
                 assert (await item.update_async(value="x")).key == "acct"
                 assert await item.delete_async() is True
+                await store.create_async(key="again", value="v")
+                assert await store("again").delete_async() is True
 
             apps = await v1.apps.list_async()
             assert len(apps) >= 2

@@ -232,16 +232,19 @@ def _run_gdb(
     commands: list[str],
     *,
     timeout: float = 60.0,
-    interrupt_after: float | None = None,
+    interrupt_when: Callable[[], bool] | None = None,
 ) -> GdbRun:
     """Run ``gdb-multiarch`` in batch mode against ``127.0.0.1:port`` with ``commands``.
 
-    With ``interrupt_after`` the test sends SIGINT to GDB that many seconds
-    after start, as Ctrl-C in a terminal does; GDB passes it on as 0x03.
+    With ``interrupt_when`` the test sends SIGINT to GDB, as Ctrl-C in a
+    terminal does (GDB passes it on as 0x03), once the predicate holds and
+    the app has run on for another half second.
     """
     if shutil.which(GDB) is None:
         pytest.fail(f"{GDB} is not installed: apt-get install gdb-multiarch")
     args = [GDB, "-q", "-nx", "-batch", "-ex", "set pagination off", "-ex", "set confirm off"]
+    # The tunnel's first round trips can exceed GDB's 2 s default on a loaded machine.
+    args += ["-ex", "set remotetimeout 10"]
     args += ["-ex", f"target remote 127.0.0.1:{port}"]
     for command in commands:
         args += ["-ex", command]
@@ -249,9 +252,18 @@ def _run_gdb(
     process = subprocess.Popen(
         args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True
     )
-    if interrupt_after is not None:
-        timer = threading.Timer(interrupt_after, process.send_signal, args=(signal.SIGINT,))
-        timer.start()
+    if interrupt_when is not None:
+        predicate = interrupt_when
+
+        def interrupt() -> None:
+            deadline = time.monotonic() + timeout
+            while not predicate() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            time.sleep(0.5)
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+
+        threading.Thread(target=interrupt, daemon=True).start()
     try:
         output, _ = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -21,7 +21,7 @@ from openvisor.device.image import AppImage
 from openvisor.gdb import DeviceDebugger
 from openvisor.gdb.packets import encode_packet
 from openvisor.gdb.tunnel import public_point
-from openvisor.kernel.abi import MvNetworkReason
+from openvisor.kernel.abi import MvNetworkReason, MvWakeReason
 from openvisor.kernel.net.state import NetState
 from openvisor.link.identity import DeviceIdentity
 from openvisor.link.messages import DebugFrame
@@ -37,6 +37,7 @@ class Remote:
     device: Device
     device_id: str
     key: ec.EllipticCurvePrivateKey
+    wake_reasons: list[MvWakeReason]
 
 
 @pytest.fixture
@@ -57,10 +58,12 @@ def remote(
     link = MqttDeviceLink(identity.device_id, parse_broker_url(broker), state_dir=state_dir)
     device = Device(state_dir, image=image, link=link)
     device.debugger = DeviceDebugger(device)
+    wake_reasons: list[MvWakeReason] = []
+    device.boot_listeners.append(lambda _count, wake: wake_reasons.append(wake))
     link.start()
     assert link.wait_online(10), "device link did not connect"
     device_runner(device)
-    yield Remote(device, identity.device_id, key)
+    yield Remote(device, identity.device_id, key, wake_reasons)
     link.stop()
 
 
@@ -95,6 +98,8 @@ def test_gdb_session_through_tunnel(
         elf,
         proxy.port,
         [
+            "monitor reset",
+            "flushregs",
             "break main",
             "continue",
             "next",
@@ -113,23 +118,27 @@ def test_gdb_session_through_tunnel(
             "set var fault_request = 1",
             "continue",
             "info registers pc sp",
-            "detach",
+            "kill",
         ],
         timeout=120,
     )
     sniffer.stop()
     out = result.output
 
-    assert "Breakpoint 1, main () at apps/g_debug/main.c" in out
+    assert "Application restarted and held at its reset vector" in out, out
+    assert remote.wake_reasons[-1] is MvWakeReason.DEBUGGERRESTART
+    assert "Breakpoint 1, main () at apps/g_debug/main.c" in out, out
     assert re.search(r"add_step \(value=0, step=(step@entry=)?1\)", out), out
-    assert "$1 = 0" in out
-    assert "$2 = 41" in out
-    assert "Hardware watchpoint 3: watched" in out
-    assert "New value = 48" in out
-    assert "<signal handler called>" in out
-    assert "IRQ41_Handler" in out
-    assert "Program received signal SIGSEGV" in out
-    assert "[Inferior 1 (Remote target) detached]" in out
+    assert "$1 = 0" in out, out
+    assert "$2 = 41" in out, out
+    assert "Hardware watchpoint 3: watched" in out, out
+    assert "New value = 48" in out, out
+    assert "<signal handler called>" in out, out
+    assert "IRQ41_Handler" in out, out
+    assert "Program received signal SIGSEGV" in out, out
+    assert "[Inferior 1 (Remote target) killed]" in out, out
+    assert remote.wake_reasons.count(MvWakeReason.DEBUGGERRESTART) == 2
+    assert remote.device.crash_log.crash_count == 0
 
     # The relay and the broker carried only ciphertext.
     relayed = [data for _sid, _direction, data in cloud.captured]
@@ -142,12 +151,20 @@ def test_gdb_session_through_tunnel(
     assert not any(b"qSupported" in data for _topic, data in debug_topics)
 
 
+def _app_running(device: Device) -> bool:
+    debugger = device.debugger
+    return debugger is not None and debugger.attached and not debugger.holds_app()
+
+
 def test_interrupt_through_tunnel(
     remote: Remote, cloud: Any, elf: Path, start_proxy: Any, run_gdb: Any
 ) -> None:
     proxy = start_proxy(cloud.proxy_options(remote.device_id, remote.key))
     result = run_gdb(
-        elf, proxy.port, ["continue", "print counter > 0", "detach"], interrupt_after=3.0
+        elf,
+        proxy.port,
+        ["continue", "print counter > 0", "detach"],
+        interrupt_when=lambda: _app_running(remote.device),
     )
     assert "Program received signal SIGINT, Interrupt." in result.output
     assert "$1 = 1" in result.output

@@ -21,6 +21,7 @@ from openvisor.kernel.abi import CALL_ADDRESSES
 # Offsets of struct harness_request members (all uint32_t).
 SEQ, DONE, FN, ARGS, RESULT, IN_ISR, LOCKUP_MODE, IRQ_COUNT = (0, 4, 8, 12, 28, 32, 36, 40)
 CANARY = b"\xa5" * 16
+WAKE_IRQ = 52  # TIM8_UP: wakes the firmware from WFI after a request is written
 
 
 class Harness:
@@ -92,6 +93,7 @@ class Harness:
             self.write_u32(self.block + ARGS + 4 * index, value)
         self.write_u32(self.block + IN_ISR, 1 if in_isr else 0)
         self.write_u32(self.block + SEQ, self.seq)
+        self.machine.pend_irq(WAKE_IRQ)
 
     def call(
         self, target: str | int, *args: int, in_isr: bool = False, max_us: int = 200_000

@@ -82,7 +82,7 @@ def test_watchdog(make_harness: Any) -> None:
 
 def test_no_watchdog_by_default(harness: Any) -> None:
     harness.post("crash_hang")
-    harness.device.run_for(3.0)
+    harness.device.run_for(0.6)
     assert harness.device.kernel.family_state(CrashLog).reports == []
 
 
@@ -105,3 +105,14 @@ def test_crash_reports_persist(make_harness: Any, tmp_path: Any) -> None:
     reports = again.device.kernel.family_state(CrashLog).take()
     assert [report.kind for report in reports] == ["fault"]
     assert again.device.kernel.family_state(CrashLog).reports == []
+
+
+def test_pending_restart_survives_a_new_process(make_harness: Any, tmp_path: Any) -> None:
+    state_dir = tmp_path / "persist"
+    harness = make_harness(state_dir)
+    crash(harness, "crash_secure_read")
+    assert harness.device.boot_count == 1  # killed during the back-off, before the restart
+    again = make_harness(state_dir)
+    assert wake_reason(again) == MvWakeReason.APPLICATIONCRASH
+    third = make_harness(state_dir)
+    assert wake_reason(third) == MvWakeReason.COLDBOOT

@@ -139,14 +139,14 @@ def test_fast_interrupt_bookkeeping(harness: Any) -> None:
     status, _, _ = setup_centre(harness)
     assert status == MvStatus.OKAY
     assert harness.call("mvSetFastInterrupt", TIM8_BRK) == MvStatus.INVALIDINTERRUPT
-    assert harness.call("mvEnableFastInterrupt", 52) == MvStatus.INVALIDINTERRUPT
-    assert harness.call("mvSetFastInterrupt", 52) == MvStatus.OKAY
-    assert harness.call("mvEnableFastInterrupt", 52) == MvStatus.OKAY
+    assert harness.call("mvEnableFastInterrupt", 53) == MvStatus.INVALIDINTERRUPT
+    assert harness.call("mvSetFastInterrupt", 53) == MvStatus.OKAY
+    assert harness.call("mvEnableFastInterrupt", 53) == MvStatus.OKAY
     assert harness.call("mvDisableAllFastInterrupts") == MvStatus.OKAY
     assert harness.call("mvEnableAllFastInterrupts") == MvStatus.OKAY
-    assert harness.call("mvDisableFastInterrupt", 52) == MvStatus.OKAY
-    assert harness.call("mvClearFastInterrupt", 52) == MvStatus.OKAY
-    assert harness.call("mvDisableFastInterrupt", 52) == MvStatus.INVALIDINTERRUPT
+    assert harness.call("mvDisableFastInterrupt", 53) == MvStatus.OKAY
+    assert harness.call("mvClearFastInterrupt", 53) == MvStatus.OKAY
+    assert harness.call("mvDisableFastInterrupt", 53) == MvStatus.INVALIDINTERRUPT
     for call in ("mvSetFastInterrupt", "mvClearFastInterrupt", "mvEnableFastInterrupt"):
         assert harness.call(call, 125) == MvStatus.INVALIDINTERRUPT
 

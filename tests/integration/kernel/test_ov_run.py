@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
+from click.testing import Result
 from typer.testing import CliRunner
 
 from openvisor.bundle import (
@@ -21,7 +21,15 @@ from openvisor.bundle import (
 ROOT = Path(__file__).resolve().parents[3]
 
 
+def invoke(*args: str) -> Result:
+    """Run `ov run ARGS` in this process."""
+    from openvisor.cli.main import app
+
+    return CliRunner().invoke(app, ["run", *args])
+
+
 def ov_run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run `ov run ARGS` as a separate program."""
     return subprocess.run(
         [sys.executable, "-m", "openvisor.cli.main", "run", *args],
         check=False,
@@ -43,47 +51,44 @@ def test_selftest_passes(firmware: Callable[[str], Path], tmp_path: Path) -> Non
 
 
 def test_crashing_app_restarts(firmware: Callable[[str], Path]) -> None:
-    result = ov_run(str(firmware("k_crash_once")), "--fast", "--seconds", "5")
-    assert result.returncode == 42, result.stdout + result.stderr
-    assert "[test] crash_once: first boot, crashing" in result.stdout
-    assert "[boot 2] wake reason APPLICATIONCRASH" in result.stdout
-    assert "[test] crash_once: restarted after crash" in result.stdout
-    assert "fault address 0x30000000" in result.stderr
-    assert "restarting in 1 s" in result.stderr
+    result = invoke(str(firmware("k_crash_once")), "--fast", "--seconds", "5")
+    assert result.exit_code == 42, result.output
+    assert "[test] crash_once: first boot, crashing" in result.output
+    assert "[boot 2] wake reason APPLICATIONCRASH" in result.output
+    assert "[test] crash_once: restarted after crash" in result.output
+    assert "fault address 0x30000000" in result.output
+    assert "restarting in 1 s" in result.output
 
 
 def test_timeout_is_an_error(firmware: Callable[[str], Path]) -> None:
-    result = ov_run(str(firmware("hello")), "--fast", "--seconds", "0.5")
-    assert result.returncode == 124
-    assert "timed out after 0.5 s of virtual time" in result.stderr
+    result = invoke(str(firmware("hello")), "--fast", "--seconds", "0.5")
+    assert result.exit_code == 124
+    assert "timed out after 0.5 s of virtual time" in result.output
 
 
 def test_unloadable_image(tmp_path: Path) -> None:
-    missing = ov_run(str(tmp_path / "missing.elf"), "--fast")
-    assert missing.returncode == 2
-    assert "cannot load" in missing.stderr
+    missing = invoke(str(tmp_path / "missing.elf"), "--fast")
+    assert missing.exit_code == 2
+    assert "cannot load" in missing.output
     empty = tmp_path / "empty.bin"
     empty.write_bytes(b"")
-    result = ov_run(str(empty), "--fast")
-    assert result.returncode == 2
-    assert "is empty" in result.stderr
+    result = invoke(str(empty), "--fast")
+    assert result.exit_code == 2
+    assert "is empty" in result.output
 
 
 def test_raw_image(firmware: Callable[[str], Path], tmp_path: Path) -> None:
     raw = tmp_path / "selftest.bin"
     raw.write_bytes(build_image(firmware("k_selftest")))
-    result = ov_run(str(raw), "--fast")
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "[test] selftest: PASS" in result.stdout
+    result = invoke(str(raw), "--fast")
+    assert result.exit_code == 0, result.output
+    assert "[test] selftest: PASS" in result.output
 
 
 def test_bundle_and_tampered_bundle(firmware: Callable[[str], Path], tmp_path: Path) -> None:
     bundle = tmp_path / "selftest.zip"
     bundle.write_bytes(create_bundle(firmware("k_selftest"), ManifestOptions()))
-    runner = CliRunner()
-    from openvisor.cli.main import app
-
-    good = runner.invoke(app, ["run", str(bundle), "--fast"])
+    good = invoke(str(bundle), "--fast")
     assert good.exit_code == 0, good.output
     assert "selftest: PASS" in good.output
 
@@ -92,12 +97,11 @@ def test_bundle_and_tampered_bundle(firmware: Callable[[str], Path], tmp_path: P
     layer[0x200] ^= 0xFF
     tampered = tmp_path / "tampered.zip"
     tampered.write_bytes(write_bundle(original.manifest, [bytes(layer)]))
-    bad = ov_run(str(tampered), "--fast")
-    assert bad.returncode == 2
-    assert "cannot load" in bad.stderr
+    bad = invoke(str(tampered), "--fast")
+    assert bad.exit_code == 2
+    assert "cannot load" in bad.output
 
 
-@pytest.mark.parametrize("seconds", ["-1"])
-def test_negative_seconds_rejected(firmware: Callable[[str], Path], seconds: str) -> None:
-    result = ov_run(str(firmware("hello")), "--seconds", seconds)
-    assert result.returncode == 2
+def test_negative_seconds_rejected(firmware: Callable[[str], Path]) -> None:
+    result = invoke(str(firmware("hello")), "--seconds", "-1")
+    assert result.exit_code == 2

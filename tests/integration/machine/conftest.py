@@ -78,7 +78,15 @@ def assemble(tmp_path: Path) -> Callable[[str], bytes]:
         (tmp_path / "image.S").write_text(header + source)
         for command in (
             ["arm-none-eabi-as", "-o", "image.o", "image.S"],
-            ["arm-none-eabi-ld", "-Ttext=0x08000000", "-e", "0x08000000", "-o", "image.elf", "image.o"],
+            [
+                "arm-none-eabi-ld",
+                "-Ttext=0x08000000",
+                "-e",
+                "0x08000000",
+                "-o",
+                "image.elf",
+                "image.o",
+            ],
             ["arm-none-eabi-objcopy", "-O", "binary", "image.elf", "image.bin"],
         ):
             subprocess.run(command, cwd=tmp_path, check=True, capture_output=True)

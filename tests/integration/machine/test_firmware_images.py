@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import struct
 from collections.abc import Callable
 
@@ -37,7 +38,7 @@ def test_blink_toggles_led_every_tick(
     assert console[1:7] == [f"tick={n}" for n in range(1, 7)]
     events = [e for e in machine.peripherals.gpio_events if (e.port, e.pin) == ("A", 5)]
     assert [e.level for e in events] == [1, 0, 1, 0, 1, 0]
-    gaps = [b.cycle - a.cycle for a, b in zip(events, events[1:])]
+    gaps = [b.cycle - a.cycle for a, b in itertools.pairwise(events)]
     # One toggle per 10 ms SysTick period at 160 MHz, within a few cycles of wake-up work.
     assert all(abs(gap - 1_600_000) < 16 for gap in gaps), gaps
 

@@ -10,9 +10,7 @@ from openvisor.machine import FaultKind, Machine, RunReason, RunResult
 Values = Callable[[Machine], dict[str, str]]
 
 
-def test_gateway_calls_reach_handler(
-    boot: Callable[..., Machine], console_values: Values
-) -> None:
+def test_gateway_calls_reach_handler(boot: Callable[..., Machine], console_values: Values) -> None:
     machine = boot("bm_gateway")
     calls: list[tuple[int, int, int]] = []
 

@@ -25,7 +25,9 @@ def _run_in_slices(machine: Machine, slice_cycles: int, stop_line: str) -> int:
     raise AssertionError(f"{stop_line!r} was not printed")
 
 
-@pytest.mark.parametrize(("image", "line"), [("bm_blink", "blink done"), ("bm_hal_init", "hal init done")])
+@pytest.mark.parametrize(
+    ("image", "line"), [("bm_blink", "blink done"), ("bm_hal_init", "hal init done")]
+)
 def test_time_independent_of_slices(boot: Callable[..., Machine], image: str, line: str) -> None:
     observed = []
     for slice_cycles in (7_777, 1_000_003, 400_000_000):

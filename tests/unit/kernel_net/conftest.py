@@ -123,21 +123,33 @@ class App:
         return self.kernel.family_state(NetState)
 
 
-@pytest.fixture
-def app(tmp_path: Path) -> Iterator[App]:
+def build_app(state_dir: Path) -> App:
+    """Create a kernel with an in-memory link and a recording service, on a `RamMachine`."""
     hub = MemoryHub()
     service = hub.service_link()
     received: list[Message] = []
     service.on_message(lambda device_id, message: received.append(message))
     service.start()
-    link = hub.device_link(DEVICE, state_dir=tmp_path)
-    kernel = Kernel(device_id=DEVICE, state_dir=tmp_path / "kernel", link=link, seed=1)
+    link = hub.device_link(DEVICE, state_dir=state_dir)
+    kernel = Kernel(device_id=DEVICE, state_dir=state_dir / "kernel", link=link, seed=1)
     machine = RamMachine()
     kernel.attach(machine)
     attach(kernel)
     link.start()
     kernel.run_pending()
-    yield App(kernel, machine, hub, link, service, received)
+    return App(kernel, machine, hub, link, service, received)
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[App]:
+    yield build_app(tmp_path)
+
+
+@pytest.fixture
+def make_app(tmp_path: Path) -> Callable[[], App]:
+    """Return a factory of fresh apps, each with its own state directory."""
+    count = iter(range(1_000_000))
+    return lambda: build_app(tmp_path / f"app{next(count)}")
 
 
 Responder = Callable[[str, Message], None]

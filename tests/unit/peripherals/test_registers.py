@@ -145,9 +145,7 @@ def test_rng_draws_values(machine: Machine) -> None:
     assert len(values) > 1
 
 
-def test_unmodelled_register_warns_once(
-    machine: Machine, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_unmodelled_register_warns_once(machine: Machine, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING)
     for _ in range(3):
         assert machine.bus_read(0x4000_5C00) == 0  # I2C3-area address with no model

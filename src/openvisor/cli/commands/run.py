@@ -177,4 +177,9 @@ def _attach_peripherals(machine: Any) -> None:
     """Print console lines and GPIO events of a new machine."""
     peripherals = machine.peripherals
     peripherals.on_console(lambda port, line: typer.echo(f"[{port}] {line}"))
-    peripherals.on_gpio(lambda event: typer.echo(f"[gpio] {event}"))
+    peripherals.on_gpio(_print_gpio)
+
+
+def _print_gpio(event: Any) -> None:
+    level = "high" if event.level else "low"
+    typer.echo(f"[gpio] P{event.port}{event.pin} {level} at cycle {event.cycle}")

@@ -65,7 +65,7 @@ def up(
             ("profile", f"{state.settings.profile} ({state.settings.profile_path})"),
         ]
         rows += [(f"device {index + 1}", sid) for index, sid in enumerate(stack.device_ids)]
-        state.console.print(table("openvisor is up", ("", ""), rows))
+        state.console.print(table("openvisor is up", ("", ""), rows, header=False))
         state.console.print(
             "Try `ov devices` in another terminal. Press Ctrl-C to stop; state is kept."
         )

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class ServiceState:
-    """What every request needs, created once per instance at start."""
+    """Per-instance state that every request uses, created once at start."""
 
     settings: Settings
     engine: Engine
@@ -54,8 +54,8 @@ def get_session(state: State) -> Iterator[Session]:
         yield session
 
 
-# scope="function" commits before the response goes out, so a client that
-# reads right after a write sees it.
+# scope="function" commits before the response goes out, so a read that a
+# client sends right after a write returns the written data.
 DbSession = Annotated[Session, Depends(get_session, scope="function")]
 
 

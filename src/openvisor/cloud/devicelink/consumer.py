@@ -144,6 +144,8 @@ class DeviceLinkConsumer:
         self.rate_window_s = rate_window_s
         self.bridge = MqttBridge(link.send, bridge_policy)
         self.opaque_endpoints: dict[str, OpaqueEndpoint] = {"echo": echo_endpoint}
+        # NOTE: open opaque channels are known only to the instance that saw
+        # their chan.open, like the MQTT bridge's clients (see MqttBridge).
         self._opaque: dict[tuple[str, int], str] = {}
         self._pool = _SerialPool(workers)
         self._started = False

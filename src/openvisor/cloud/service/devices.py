@@ -22,7 +22,6 @@ from openvisor.cloud.service.common import (
     PageRequest,
     PageResult,
     conflict,
-    forbidden,
     invalid,
     not_found,
     paginate,
@@ -240,7 +239,7 @@ def _set_unique_name(session: Session, device: Device, unique_name: str) -> None
 
 
 def logging_enabled(device: Device, now: datetime | None = None) -> bool:
-    """Whether the device's logging period is running."""
+    """Tell whether the device's logging period is running."""
     return device.logging_expires is not None and device.logging_expires > (now or utcnow())
 
 
@@ -299,12 +298,6 @@ def remove_tag(session: Session, account_sid: str, device_ident: str, tag: str) 
     )
     if not getattr(result, "rowcount", 0):
         raise not_found("Tag", tag)
-
-
-def require_device_principal(principal_device_sid: str, device: Device) -> None:
-    """Allow a device's own credentials to reach only its own records."""
-    if principal_device_sid != device.sid:
-        raise forbidden(f"device {principal_device_sid} may not read device {device.sid}")
 
 
 def _iso(value: datetime | None) -> str | None:

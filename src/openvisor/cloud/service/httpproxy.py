@@ -1,11 +1,11 @@
 """HTTP requests that device apps send through their HTTP channels.
 
 The service executes each request with httpx under the rules of the
-Microvisor HTTP API: methods GET, HEAD, POST, PUT, DELETE, PATCH and
-OPTIONS; ``https://`` URLs only; at most 32 headers, each ``Name: value``;
-a timeout of 5000 to 10000 ms. A rule broken is reported in ``result``
-(numbered as ``MvHttpResult``), not raised, because the device reports it
-to the app the same way.
+Microvisor HTTP API. The method is GET, HEAD, POST, PUT, DELETE, PATCH or
+OPTIONS, and the URL starts with ``https://``. There are at most 32
+headers, each ``Name: value``, and the timeout is 5000 to 10000 ms. A
+broken rule is reported in ``result`` (numbered as ``MvHttpResult``), not
+raised, because the device reports it to the app the same way.
 """
 
 from __future__ import annotations
@@ -63,14 +63,14 @@ class ProxyResponse:
 
 @dataclass(frozen=True)
 class ProxyPolicy:
-    """Where device requests may go and how the service trusts servers."""
+    """Policy for device requests: allowed hosts, trusted CAs and the response size limit."""
 
     allow_hosts: tuple[str, ...] = ()
     ca_bundle: Path | None = None
     max_response_bytes: int = 64 * 1024
 
     def allows(self, host: str) -> bool:
-        """Whether the allow-list admits a host; an empty list admits every host."""
+        """Check a host against the allow-list; an empty list admits every host."""
         if not self.allow_hosts:
             return True
         host = host.lower()

@@ -223,6 +223,7 @@ class NetState:
             enabled = (
                 message.logging_enabled if isinstance(message, msg.Welcome) else message.enabled
             )
+            # NOTE: the hold lives in memory only, so a device restart lifts it.
             kernel.family_state(ServerLog).disabled_by_server = not enabled
         channel_id: Any = getattr(message, "channel", None)
         if channel_id is None:

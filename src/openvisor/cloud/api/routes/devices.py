@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from openvisor.cloud.api.deps import (
@@ -20,7 +21,7 @@ from openvisor.cloud.api.deps import (
 )
 from openvisor.cloud.api.responses import json_response, no_content
 from openvisor.cloud.api.views import JSON, device_view, page_view
-from openvisor.cloud.models import App, Device
+from openvisor.cloud.models import App, Device, DeviceTag
 from openvisor.cloud.service import devices
 
 router = APIRouter(prefix="/v1", tags=["Devices"])
@@ -44,8 +45,27 @@ def list_devices(
     """List the account's devices; ``Tag`` keeps those with a tag."""
     base = public_base(request)
     result = devices.list_devices(session, caller.account_sid, paging, tag=tag)
+    # Tags and target hashes of the whole page come from two queries, not two per device.
+    sids = [device.sid for device in result.items]
+    tags: dict[str, list[str]] = {sid: [] for sid in sids}
+    for device_sid, name in session.execute(
+        select(DeviceTag.device_sid, DeviceTag.tag)
+        .where(DeviceTag.device_sid.in_(sids))
+        .order_by(DeviceTag.tag)
+    ):
+        tags[device_sid].append(name)
+    targets = {d.target_app_sid for d in result.items if d.target_app_sid}
+    hashes: dict[str, str] = {}
+    for app_sid, app_hash in session.execute(select(App.sid, App.hash).where(App.sid.in_(targets))):
+        hashes[app_sid] = app_hash
     return json_response(
-        page_view(base, request.url, "devices", result, lambda d: render_device(session, base, d))
+        page_view(
+            base,
+            request.url,
+            "devices",
+            result,
+            lambda d: device_view(base, d, hashes.get(d.target_app_sid or ""), tags[d.sid]),
+        )
     )
 
 

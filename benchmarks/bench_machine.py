@@ -1,0 +1,266 @@
+"""Measure the emulated STM32U585: throughput, exception round trip, idle cost.
+
+Runs, in one process:
+
+1. the CPU-bound image ``bm_cpu_bench`` (CRC-32 and SHA-256 over a 4 KiB
+   RAM buffer, ``--rounds`` rounds) on the full machine (virtual clock,
+   exception model and peripherals active);
+2. the same ELF on bare Unicorn 2.1.4 with no hooks (flash, SRAM and the
+   peripheral and system pages mapped as plain memory);
+3. the same C source built for ``qemu-system-arm -M mps2-an505`` (a
+   Cortex-M33 board) and timed from start to its semihosting exit, when
+   qemu-system-arm is installed;
+4. an SVC round trip (entry and return) in a tight loop;
+5. an idle device: 10 s of virtual time asleep in WFI.
+
+Instruction counts come from the machine's exact virtual clock (one cycle
+per instruction); bare Unicorn and QEMU execute the same instruction
+stream apart from start-up, so their rate is that count over their time.
+
+Usage: ``.venv/bin/python benchmarks/bench_machine.py [--rounds N]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import shutil
+import struct
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from unicorn import UC_ARCH_ARM, UC_MODE_MCLASS, UC_MODE_THUMB, UC_PROT_ALL, Uc, UcError, arm_const
+
+from openvisor.machine import Machine, RunReason
+from openvisor.machine.loader import load_elf_file
+
+ROOT = Path(__file__).resolve().parent.parent
+FIRMWARE = ROOT / "firmware"
+MAILBOX = 0x2007_E000
+BENCH_MAGIC = 0xB5E1_C7ED
+CLOCK_HZ = 160_000_000
+
+QEMU_LINKER_SCRIPT = """
+ENTRY(Reset_Handler)
+MEMORY
+{
+    FLASH (rx)  : ORIGIN = 0x10000000, LENGTH = 1024K
+    RAM   (rwx) : ORIGIN = 0x38000000, LENGTH = 512K
+}
+_estack = ORIGIN(RAM) + LENGTH(RAM);
+SECTIONS
+{
+    .isr_vector : { KEEP(*(.isr_vector)) } > FLASH
+    .text : { *(.text*) KEEP(*(.init)) KEEP(*(.fini)) } > FLASH
+    .rodata : { *(.rodata*) . = ALIGN(4); } > FLASH
+    .ARM.exidx : { *(.ARM.exidx*) } > FLASH
+    .preinit_array : { PROVIDE_HIDDEN(__preinit_array_start = .); KEEP(*(.preinit_array*)) PROVIDE_HIDDEN(__preinit_array_end = .); } > FLASH
+    .init_array : { PROVIDE_HIDDEN(__init_array_start = .); KEEP(*(.init_array*)) PROVIDE_HIDDEN(__init_array_end = .); } > FLASH
+    .fini_array : { PROVIDE_HIDDEN(__fini_array_start = .); KEEP(*(.fini_array*)) PROVIDE_HIDDEN(__fini_array_end = .); } > FLASH
+    _sidata = LOADADDR(.data);
+    .data : { . = ALIGN(4); _sdata = .; *(.data*) . = ALIGN(4); _edata = .; } > RAM AT> FLASH
+    .bss (NOLOAD) : { . = ALIGN(4); _sbss = .; __bss_start__ = .; *(.bss*) *(COMMON) . = ALIGN(4); _ebss = .; __bss_end__ = .; } > RAM
+    PROVIDE(end = .);
+}
+"""
+
+SVC_LOOP = """
+.syntax unified
+.thumb
+.cpu cortex-m33
+.section .text
+vectors:
+    .word 0x20080000
+    .word reset + 1
+    .rept 9
+    .word spin + 1
+    .endr
+    .word svc_handler + 1
+    .rept 4
+    .word spin + 1
+    .endr
+.thumb_func
+reset:
+    ldr r4, =ROUNDS
+loop:
+    svc #0
+    subs r4, r4, #1
+    bne loop
+done:
+    wfi
+    b done
+.thumb_func
+svc_handler:
+    bx lr
+.thumb_func
+spin:
+    b spin
+.ltorg
+"""
+
+
+def build_firmware() -> Path:
+    """Build the firmware tree and return the benchmark ELF."""
+    subprocess.run(["make", "-C", str(FIRMWARE), "-j2", "build/bm_cpu_bench.elf"], check=True)
+    return FIRMWARE / "build" / "bm_cpu_bench.elf"
+
+
+def bench_machine(elf: Path, rounds: int) -> tuple[int, float, list[str]]:
+    """Run the benchmark image on the full machine; return (instructions, seconds, console)."""
+    machine = Machine()
+    machine.load_elf(elf)
+    machine.reset()
+    machine.mem_write(MAILBOX, struct.pack("<II", rounds, BENCH_MAGIC))
+    machine.peripherals.on_console(
+        lambda source, line: machine.request_stop() if line == "bench done" else None
+    )
+    start_cycles = machine.cycles
+    start = time.perf_counter()
+    result = machine.run(max_cycles=1 << 62)
+    elapsed = time.perf_counter() - start
+    if result.reason is not RunReason.STOP:
+        raise SystemExit(f"benchmark image did not finish: {result}")
+    return machine.cycles - start_cycles, elapsed, machine.peripherals.console
+
+
+def bench_bare_unicorn(elf: Path, rounds: int) -> float:
+    """Run the same ELF on Unicorn with no hooks; return seconds until it halts in WFI."""
+    image = load_elf_file(elf)
+    uc = Uc(UC_ARCH_ARM, UC_MODE_THUMB | UC_MODE_MCLASS)
+    uc.ctl_set_cpu_model(arm_const.UC_CPU_ARM_CORTEX_M33)
+    uc.ctl_set_tcg_buffer_size(16 * 1024 * 1024)
+    uc.mem_map(0x0800_0000, 1024 * 1024, UC_PROT_ALL)
+    uc.mem_map(0x2000_0000, 512 * 1024, UC_PROT_ALL)
+    # Plain memory where the image touches peripherals: USART2 ISR reads TXE|TC.
+    uc.mem_map(0x4000_0000, 0x10000, UC_PROT_ALL)
+    uc.mem_map(0x4602_0000, 0x10000, UC_PROT_ALL)
+    uc.mem_map(0xE000_E000, 0x1000, UC_PROT_ALL)
+    uc.mem_write(0x4000_441C, struct.pack("<I", 0xC0))
+    for segment in image.segments:
+        uc.mem_write(segment.address, segment.data)
+    uc.mem_write(MAILBOX, struct.pack("<II", rounds, BENCH_MAGIC))
+    initial_sp, reset = struct.unpack("<II", bytes(uc.mem_read(0x0800_0000, 8)))
+    uc.reg_write(arm_const.UC_ARM_REG_SP, initial_sp)
+    start = time.perf_counter()
+    try:
+        uc.emu_start(reset | 1, 0)
+    except UcError as exc:
+        raise SystemExit(
+            f"bare Unicorn run failed at {uc.reg_read(arm_const.UC_ARM_REG_PC):#x}: {exc}"
+        )
+    return time.perf_counter() - start
+
+
+def bench_qemu(rounds: int, workdir: Path) -> float | None:
+    """Build the benchmark for mps2-an505 and time qemu-system-arm; None if unavailable."""
+    qemu = shutil.which("qemu-system-arm")
+    if qemu is None:
+        return None
+    script = workdir / "an505.ld"
+    script.write_text(QEMU_LINKER_SCRIPT)
+    elf = workdir / "bench_an505.elf"
+    subprocess.run(
+        [
+            "arm-none-eabi-gcc",
+            "-mcpu=cortex-m33",
+            "-mthumb",
+            "-mfloat-abi=hard",
+            "-mfpu=fpv5-sp-d16",
+            "-O2",
+            "-DBENCH_BARE",
+            f"-DDEFAULT_ROUNDS={rounds}u",
+            f"-I{FIRMWARE / 'apps' / 'bm_cpu_bench'}",
+            str(FIRMWARE / "apps" / "bm_cpu_bench" / "main.c"),
+            str(ROOT / "sdk" / "startup" / "startup.c"),
+            f"-I{ROOT / 'sdk' / 'include'}",
+            "--specs=nano.specs",
+            "--specs=nosys.specs",
+            f"-T{script}",
+            "-o",
+            str(elf),
+        ],
+        check=True,
+    )
+    command = [qemu, "-M", "mps2-an505", "-nographic", "-semihosting", "-kernel", str(elf)]
+    start = time.perf_counter()
+    subprocess.run(command, check=True, timeout=600, stdin=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def bench_svc_round_trip(workdir: Path, rounds: int = 20_000) -> float:
+    """Return the mean wall time of one SVC entry and return, in seconds."""
+    source = workdir / "svc.S"
+    source.write_text(SVC_LOOP.replace("ROUNDS", str(rounds)))
+    subprocess.run(["arm-none-eabi-as", "-o", "svc.o", "svc.S"], cwd=workdir, check=True)
+    subprocess.run(
+        ["arm-none-eabi-ld", "-Ttext=0x08000000", "-e", "0x08000000", "-o", "svc.elf", "svc.o"],
+        cwd=workdir,
+        check=True,
+    )
+    machine = Machine()
+    machine.load_elf(workdir / "svc.elf")
+    machine.reset()
+    start = time.perf_counter()
+    result = machine.run(max_cycles=10 * rounds + 1000)
+    elapsed = time.perf_counter() - start
+    if result.reason is not RunReason.SLEEP:
+        raise SystemExit(f"SVC loop did not finish: {result}")
+    return elapsed / rounds
+
+
+def bench_idle() -> tuple[float, float]:
+    """Return (host CPU seconds, wall seconds) for 10 s of virtual sleep in WFI."""
+    machine = Machine()
+    machine.load_elf(FIRMWARE / "build" / "bm_blink.elf")
+    machine.reset()
+    machine.run(max_cycles=CLOCK_HZ)  # the blink finishes in 60 ms and sleeps
+    cpu = time.process_time()
+    wall = time.perf_counter()
+    machine.run(max_cycles=10 * CLOCK_HZ)
+    return time.process_time() - cpu, time.perf_counter() - wall
+
+
+def main() -> None:
+    """Run every measurement and print a Markdown summary."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=2000, help="benchmark rounds (4 KiB each)")
+    args = parser.parse_args()
+
+    elf = build_firmware()
+    subprocess.run(["make", "-C", str(FIRMWARE), "build/bm_blink.elf"], check=True)
+    instructions, machine_seconds, console = bench_machine(elf, args.rounds)
+    bare_seconds = bench_bare_unicorn(elf, args.rounds)
+    with tempfile.TemporaryDirectory() as temporary:
+        workdir = Path(temporary)
+        qemu_seconds = bench_qemu(args.rounds, workdir)
+        svc_seconds = bench_svc_round_trip(workdir)
+    idle_cpu, idle_wall = bench_idle()
+
+    machine_mips = instructions / machine_seconds / 1e6
+    bare_mips = instructions / bare_seconds / 1e6
+    print(f"host: {platform.processor() or platform.machine()}, Python {platform.python_version()}")
+    print(f"image: bm_cpu_bench, {args.rounds} rounds, {instructions:,} instructions")
+    print(f"console: {console[1]} {console[2][:30]}...")
+    print()
+    print("| measurement | result |")
+    print("|---|---|")
+    print(f"| full machine | {machine_mips:,.0f} MIPS ({machine_seconds:.2f} s) |")
+    print(f"| bare Unicorn, no hooks | {bare_mips:,.0f} MIPS ({bare_seconds:.2f} s) |")
+    print(f"| full machine / bare Unicorn | {machine_mips / bare_mips:.2f} |")
+    if qemu_seconds is not None:
+        qemu_mips = instructions / qemu_seconds / 1e6
+        print(
+            f"| qemu-system-arm -M mps2-an505 | {qemu_mips:,.0f} MIPS ({qemu_seconds:.2f} s, incl. start-up) |"
+        )
+    else:
+        print("| qemu-system-arm | not installed |")
+    print(f"| SVC entry + return | {svc_seconds * 1e6:.1f} µs |")
+    print(
+        f"| idle, 10 s virtual in WFI | {idle_cpu:.3f} s CPU, {idle_wall:.3f} s wall ({idle_cpu / 10 * 100:.2f} % of a core) |"
+    )
+
+
+if __name__ == "__main__":
+    main()

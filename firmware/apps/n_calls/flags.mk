@@ -1,0 +1,1 @@
+APP_SOURCES := common/board.c common/log.c common/notifications.c
