@@ -181,8 +181,7 @@ def bench_tunnel(steps: int, workdir: Path) -> list[float]:
                 public_key=identity.public_key_pem(),
                 device_sid=identity.device_id,
             )
-            account_sid, key_sid = account.sid, api_key.sid
-        del account_sid
+            key_sid = api_key.sid
         link = MqttDeviceLink(identity.device_id, parse_broker_url(broker), state_dir=state_dir)
         device = Device(
             state_dir,

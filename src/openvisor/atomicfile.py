@@ -52,12 +52,12 @@ def write_json(path: Path, value: Any) -> None:
 def read_json(path: Path, default: Any = None) -> Any:
     """Read a JSON file written by :func:`write_json`; ``default`` when it is missing."""
     try:
-        text = path.read_text()
+        text = path.read_bytes()
     except FileNotFoundError:
         return default
     try:
         return json.loads(text)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise StateError(
             f"state file {path} is not valid JSON ({exc}); remove it to reset that state"
         ) from exc

@@ -1,9 +1,9 @@
-/* Exception model checks, one "name=value" console line per check:
- * SVC arguments and results, UsageFault and HardFault routing, nested
- * preemption by priority, tail-chaining order, BASEPRI and PRIMASK masking
- * with immediate delivery on unmask, STIR and ISPR latency, NVIC register
- * views, the FP extended frame in an IRQ, unprivileged Thread mode, VTOR
- * relocation and SysTick COUNTFLAG. Ends with "exceptions done". */
+/* Exception model checks, each printing one "name=value" console line.
+ * They cover SVC arguments and results, UsageFault and HardFault routing,
+ * nested preemption, tail-chaining order and BASEPRI/PRIMASK masking with
+ * delivery right after unmasking. Further checks: STIR latency, NVIC
+ * register views, the FP extended frame in an IRQ, unprivileged Thread
+ * mode, VTOR relocation and SysTick COUNTFLAG. Ends with "exceptions done". */
 
 #include <string.h>
 
@@ -198,7 +198,7 @@ int main(void)
     console_kv("tail_chain_order", order[0] * 10u + order[1]);
     console_kv("unmask_latency_ok", count_after_unmask == 2u);
 
-    /* BASEPRI: priority 0x80 is masked by BASEPRI 0x40... wait, 0x80 masked. */
+    /* BASEPRI 0x80 masks the priority-0xC0 IRQ until BASEPRI returns to 0. */
     order_count = 0;
     __asm volatile("msr basepri, %0" ::"r"(0x80u));
     pend_irq(IRQ_THIRD); /* priority 0xC0: masked */

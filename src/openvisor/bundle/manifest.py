@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
+from google.protobuf.unknown_fields import UnknownFieldSet  # type: ignore[import-untyped]
 
 from openvisor.bundle import schema
 from openvisor.bundle.image import APP_FLASH_SIZE, GAP_FILL
@@ -186,6 +187,15 @@ def parse_manifest(raw: bytes) -> Manifest:
             f"manifest is not a valid OpaqueManifest/AppBody protobuf: {exc}",
             problem="invalid-manifest",
         ) from exc
+    # The envelope has three fixed fields; anything else (a known field sent with
+    # the wrong wire type lands here too) means the manifest is not one.
+    unknown = [(item.field_number, item.wire_type) for item in UnknownFieldSet(opaque)]
+    if unknown:
+        raise BundleError(
+            "manifest is not a valid OpaqueManifest: unexpected (field number, wire type) "
+            f"{unknown[:4]}; rebuild the bundle with ov bundle",
+            problem="invalid-manifest",
+        )
 
     layers = []
     for ref in body.layers:

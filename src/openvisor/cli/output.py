@@ -33,8 +33,8 @@ def to_plain(value: Any) -> Any:
 
 
 def print_json(console: Console, value: Any) -> None:
-    """Print ``value`` as one line of JSON (no colour, so it pipes cleanly)."""
-    console.print_json(json.dumps(to_plain(value)), indent=None, highlight=False)
+    """Print ``value`` as one line of plain JSON (never wrapped or coloured), for scripts."""
+    console.file.write(json.dumps(to_plain(value)) + "\n")
 
 
 def format_time(value: datetime | str | None) -> str:

@@ -88,7 +88,7 @@ class LocalStack:
         return self.host.device_ids
 
     def start(self) -> None:
-        """Start broker, cloud and consumer, provision missing devices and run them all."""
+        """Start the broker and the cloud, provision missing devices and run them all."""
         from openvisor.cloud.client import CloudClient
         from openvisor.link.broker import EmbeddedBroker
 
@@ -156,7 +156,7 @@ class LocalStack:
         return pem.decode()
 
     def stop(self) -> None:
-        """Stop devices, consumer, cloud and broker, in that order; state stays on disk."""
+        """Stop the devices, the cloud (with its device-link consumer) and the broker; state stays."""
         self.host.stop()
         self.cloud.stop()
         self._service_link = None

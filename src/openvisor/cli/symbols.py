@@ -1,6 +1,6 @@
 """Local store of application ELFs by app id, for symbolizing crash reports.
 
-Bundles carry only the flash image, so the cloud never sees symbols. When
+Bundles carry only the flash image, so the cloud never receives symbols. When
 `ov apps upload` or `ov deploy` starts from an ELF, the ELF is copied here
 under its app id (the SHA-256 of the manifest body), and `ov crashes`
 looks it up by the app id of the crashed app's manifest.
@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 
 def store_dir(environ: Mapping[str, str] | None = None) -> Path:
-    """Return the folder that holds ELFs by app id."""
+    """Return the folder that contains ELFs by app id."""
     env = os.environ if environ is None else environ
     base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base).expanduser() / "openvisor" / "elf"

@@ -123,7 +123,7 @@ class GdbStub:
             b"QStartNoAckMode": self._cmd_no_ack,
             b"vCont?": lambda _args: b"vCont;c;C;s;S",
             b"vCont;": self._cmd_vcont,
-            b"vKill": self._cmd_kill,
+            b"vKill;": self._cmd_vkill,
         }
         # Longest prefix first, so "qXfer:memory-map:read:" wins over "q...".
         self._prefixes = sorted(self._table, key=len, reverse=True)
@@ -413,6 +413,11 @@ class GdbStub:
         if self.hooks.on_kill is not None:
             self.hooks.on_kill()
         return None
+
+    def _cmd_vkill(self, args: bytes) -> bytes:
+        # Unlike 'k', 'vKill;pid' expects an answer before GDB drops the connection.
+        self._cmd_kill(args)
+        return b"OK"
 
     def _cmd_monitor(self, args: bytes) -> bytes:
         try:

@@ -10,6 +10,7 @@ messages after a reconnect, and the outbox resends them after a restart.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import ssl
@@ -432,7 +433,9 @@ class MqttServiceLink(ServiceLink):
     subscription: standard in MQTT 5, and accepted from 3.1.1 clients by
     Mosquitto 2 and EMQX). The session is persistent under ``client_id``,
     so messages sent while the service was down are delivered when it
-    returns.
+    returns. A QoS 1 message is acknowledged only after every callback
+    returned without an exception, so one that failed is delivered again
+    when the session resumes.
     """
 
     def __init__(
@@ -463,6 +466,8 @@ class MqttServiceLink(ServiceLink):
         self._conn.client.on_connect = self._on_connect
         self._conn.client.on_disconnect = self._on_disconnect
         self._conn.client.on_message = self._on_message
+        # Acknowledge a device message only after every callback has handled it.
+        self._conn.client.manual_ack_set(True)
         self._subscribed = threading.Event()
         self._conn.client.on_subscribe = lambda *args: self._subscribed.set()
 
@@ -518,30 +523,48 @@ class MqttServiceLink(ServiceLink):
         log.info("Disconnect service link (reason=%s)", reason)
 
     def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
+        if self._dispatch(msg) and msg.qos > 0:
+            client.ack(msg.mid, msg.qos)
+
+    def _dispatch(self, msg: paho.MQTTMessage) -> bool:
+        """Hand one message to the callbacks; return False if any of them failed."""
         try:
             parsed = topics.parse(self._prefix, msg.topic)
             topics.check_device_id(parsed.device_id)
             if parsed.direction == "presence":
                 online = topics.decode_presence(bytes(msg.payload))
-                for presence_cb in list(self._presence_callbacks):
-                    presence_cb(parsed.device_id, online)
-                return
-            if parsed.direction != "up":
-                return
-            message = messages.decode(bytes(msg.payload))
-            if message.KIND != parsed.kind:
-                raise LinkError(
-                    f"message kind {message.KIND!r} does not match its topic {msg.topic!r}"
-                )
+            elif parsed.direction == "up":
+                message = messages.decode(bytes(msg.payload))
+                if message.KIND != parsed.kind:
+                    raise LinkError(
+                        f"message kind {message.KIND!r} does not match its topic {msg.topic!r}"
+                    )
+            else:
+                return True
         except LinkError as exc:
             log.warning("Drop invalid device message (topic=%s, error=%s)", msg.topic, exc)
-            return
-        for callback in list(self._message_callbacks):
+            return True
+
+        ok = True
+        if parsed.direction == "presence":
+            handlers: list[Callable[[], None]] = [
+                functools.partial(callback, parsed.device_id, online)
+                for callback in self._presence_callbacks
+            ]
+        else:
+            handlers = [
+                functools.partial(callback, parsed.device_id, message)
+                for callback in self._message_callbacks
+            ]
+        for handler in handlers:
             try:
-                callback(parsed.device_id, message)
+                handler()
             except Exception:
+                # Left unacknowledged, the message comes back when the session
+                # resumes, so a database outage loses nothing.
                 log.exception(
-                    "Device message callback failed (device=%s, kind=%s)",
-                    parsed.device_id,
-                    message.KIND,
+                    "Device message callback failed, leaving it unacknowledged (topic=%s)",
+                    msg.topic,
                 )
+                ok = False
+        return ok

@@ -52,9 +52,6 @@ EXCP_STKOF = 19
 EXCP_UNALIGNED = 22
 EXCP_DIVBYZERO = 23
 
-THUMB_WFI = 0xBF30
-THUMB_WFE = 0xBF20
-THUMB_YIELD = 0xBF10
 THUMB_SVC0 = 0xDF00
 
 _USAGE_FAULTS = {
@@ -64,26 +61,6 @@ _USAGE_FAULTS = {
     EXCP_STKOF: (UFSR_STKOF, "stack limit violation"),
     EXCP_UNALIGNED: (UFSR_UNALIGNED, "unaligned access"),
     EXCP_DIVBYZERO: (UFSR_DIVBYZERO, "division by zero"),
-}
-
-_MEMORY_ERRORS = {
-    ucc.UC_ERR_READ_UNMAPPED,
-    ucc.UC_ERR_WRITE_UNMAPPED,
-    ucc.UC_ERR_FETCH_UNMAPPED,
-    ucc.UC_ERR_READ_PROT,
-    ucc.UC_ERR_WRITE_PROT,
-    ucc.UC_ERR_FETCH_PROT,
-    ucc.UC_ERR_READ_UNALIGNED,
-    ucc.UC_ERR_WRITE_UNALIGNED,
-    ucc.UC_ERR_FETCH_UNALIGNED,
-}
-_ACCESS_BY_MEM_TYPE = {
-    ucc.UC_MEM_READ_UNMAPPED: "read",
-    ucc.UC_MEM_READ_PROT: "read",
-    ucc.UC_MEM_WRITE_UNMAPPED: "write",
-    ucc.UC_MEM_WRITE_PROT: "write",
-    ucc.UC_MEM_FETCH_UNMAPPED: "fetch",
-    ucc.UC_MEM_FETCH_PROT: "fetch",
 }
 
 REGISTER_IDS: dict[str, int] = {

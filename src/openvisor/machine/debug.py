@@ -2,8 +2,8 @@
 
 A breakpoint is a Unicorn code hook limited to one address, so only that
 instruction calls into Python. A watchpoint is a memory hook limited to
-its range; while any watchpoint exists Unicorn routes every access through
-its slow path, which costs speed only during debugging.
+its range. While any watchpoint exists, Unicorn sends every access
+through its slow path, so watchpoints cost speed during debugging only.
 """
 
 from __future__ import annotations

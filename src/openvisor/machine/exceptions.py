@@ -6,10 +6,10 @@ what the hardware does between two emulation runs, following the ARMv8-M
 pseudocode (PushStack, ExceptionTaken, ExceptionReturn) for a core that
 runs entirely in the non-secure state:
 
-- entry stacks R0-R3, R12, LR, the return address and xPSR (plus S0-S15
-  and FPSCR when CONTROL.FPCA is set) on MSP or PSP, aligns the frame to
-  8 bytes (xPSR bit 9 records the padding), writes EXC_RETURN to LR and
-  switches to Handler mode on MSP;
+- entry stacks R0-R3, R12, LR, the return address and xPSR on MSP or
+  PSP, plus S0-S15 and FPSCR when CONTROL.FPCA is set. The frame is
+  aligned to 8 bytes and xPSR bit 9 records the padding. LR gets
+  EXC_RETURN and the core switches to Handler mode on MSP.
 - return decodes EXC_RETURN (bit 2 SPSEL, bit 3 Mode, bit 4 FType),
   unstacks and restores CONTROL.SPSEL and CONTROL.FPCA.
 
@@ -392,10 +392,11 @@ class ExceptionUnit:
     ) -> None:
         """Set IPSR, CONTROL, MSP and PSP so that Unicorn's banked SP agrees.
 
-        Unicorn honours CONTROL.SPSEL writes only in privileged Thread mode and
-        MSP/PSP writes only when privileged, so the sequence first enters
-        Handler mode (always privileged), clears nPRIV, drops to Thread mode
-        with SPSEL clear, writes both stack pointers, then applies the target.
+        Unicorn honours CONTROL.SPSEL writes only in privileged Thread mode
+        and MSP/PSP writes only when privileged. So the sequence enters
+        Handler mode (always privileged) and clears nPRIV, drops to Thread
+        mode with SPSEL clear, writes both stack pointers, then applies the
+        target state.
         """
         fp_bits = control & CONTROL_FPCA
         if fp_bits:

@@ -64,8 +64,8 @@ class Nvic:
     """Priorities, enables, pending and active state of every exception.
 
     The register views (ISER, ISPR, IPR, SHPR, SHCSR, ICSR) live in
-    `openvisor.machine.scs`; this class holds the state and the rules that
-    pick the exception to take.
+    `openvisor.machine.scs`. This class contains the state and the rules
+    that pick the exception to take.
     """
 
     def __init__(self) -> None:

@@ -248,9 +248,9 @@ def _previous_halfword(machine: Machine) -> int | None:
 def _rewind_partial_block(machine: Machine, address: int) -> None:
     """Subtract the instructions of a block that a breakpoint cut short.
 
-    Unicorn keeps the IT state of a block in the translator and writes it
-    back only at block ends, so a stop inside an IT block also loses it;
-    decoding the block from its start recovers it.
+    Unicorn writes a block's IT state back only at block ends, so a stop
+    inside an IT block also loses it. Decoding the block from its start
+    recovers the IT state.
     """
     core = machine._core
     block = int(core.block_address)

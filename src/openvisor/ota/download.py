@@ -6,11 +6,15 @@ connection or a killed process) the next attempt requests
 A ``200`` answer means the server ignored the range, so the file restarts
 from byte 0.
 
-The resource's strong ``ETag``, when the server sends one, is kept beside
-the partial file (``<name>.etag``) and sent as ``If-Range``, so a bundle
-that changed between attempts is fetched whole instead of being spliced
-onto the old bytes. A ``206`` whose ``ETag`` differs from the kept one is
-refused and the partial file removed.
+Beside the partial file, ``<name>.source`` records where its bytes come
+from: the URL and the resource's strong ``ETag`` when the server sends one.
+A partial file from another URL (an earlier deployment) or of unknown
+origin is discarded, never resumed. The ``ETag`` is sent as ``If-Range``, so
+a bundle that changed between attempts is fetched whole instead of being
+spliced onto the old bytes; a ``206`` whose ``ETag`` differs is refused and
+the partial file removed. The source record is written after the partial
+file is emptied and before its first byte, so a power cut between the two
+cannot pair old bytes with a new source.
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from pathlib import Path
 
 import httpx
 
+from openvisor import atomicfile
 from openvisor.bundle.container import MAX_BUNDLE_SIZE
-from openvisor.errors import UpdateError
+from openvisor.errors import StateError, UpdateError
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +47,16 @@ def _total_from_content_range(value: str) -> tuple[int | None, int | None]:
     return int(match.group(1)), total
 
 
-def _etag_path(dest: Path) -> Path:
-    return dest.with_name(dest.name + ".etag")
+def _source_path(dest: Path) -> Path:
+    return dest.with_name(dest.name + ".source")
+
+
+def _read_source(dest: Path) -> dict[str, str | None]:
+    try:
+        value = atomicfile.read_json(_source_path(dest), default={})
+    except StateError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _strong_etag(response: httpx.Response) -> str | None:
@@ -53,7 +66,7 @@ def _strong_etag(response: httpx.Response) -> str | None:
 
 def _discard(dest: Path) -> None:
     dest.unlink(missing_ok=True)
-    _etag_path(dest).unlink(missing_ok=True)
+    _source_path(dest).unlink(missing_ok=True)
 
 
 def download(
@@ -88,8 +101,17 @@ def _download(
 ) -> int:
     dest.parent.mkdir(parents=True, exist_ok=True)
     offset = dest.stat().st_size if dest.exists() else 0
-    etag_path = _etag_path(dest)
-    known_etag = etag_path.read_text() if offset and etag_path.exists() else None
+    source = _read_source(dest)
+    if offset and source.get("url") != url:
+        log.warning(
+            "Discard partial download of another source (url=%s, partial_url=%s, size=%d)",
+            url,
+            source.get("url"),
+            offset,
+        )
+        _discard(dest)
+        offset = 0
+    known_etag = source.get("etag") if offset else None
     headers = {"Range": f"bytes={offset}-"} if offset else {}
     if known_etag:
         headers["If-Range"] = known_etag
@@ -129,12 +151,11 @@ def _download(
                     else None
                 )
                 offset = 0
-                mode = "wb"
-                etag = _strong_etag(response)
-                if etag:
-                    etag_path.write_text(etag)
-                else:
-                    etag_path.unlink(missing_ok=True)
+                mode = "ab"
+                _discard(dest)
+                atomicfile.write_json(
+                    _source_path(dest), {"url": url, "etag": _strong_etag(response)}
+                )
             else:
                 raise UpdateError(
                     f"bundle download from {url} failed with HTTP {response.status_code}; "

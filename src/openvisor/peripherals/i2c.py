@@ -3,7 +3,7 @@
 A transfer completes byte by byte as the program writes TXDR or reads
 RXDR: START in CR2 addresses a device, TXIS/RXNE report the next byte,
 and the end of NBYTES raises TC (software end), TCR (reload) or STOPF
-(AUTOEND). An address that no device answers sets NACKF and stops.
+(AUTOEND). An address that no device acknowledges sets NACKF and stops.
 """
 
 from __future__ import annotations

@@ -187,7 +187,7 @@ class Th02:
     """Silicon Labs TH02 humidity and temperature sensor (Grove TH02 module).
 
     A conversion started through CONFIG completes at once: STATUS.RDY
-    (active low) reads 0 and DATA holds the result.
+    (active low) reads 0 and DATA contains the result.
     """
 
     def __init__(

@@ -54,3 +54,16 @@ def test_postgres_migrations_concurrent(request: Any) -> None:
     # The shared service may have migrated this schema already; that must be harmless too.
     _migrate_concurrently(url)
     _check_schema(url)
+
+
+def test_models_match_migrations(tmp_path: Path) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'drift.db'}")
+    migrate(engine)
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    engine.dispose()
+    # A model changed without a new revision shows up here.
+    assert differences == []

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import threading
-import time
 from typing import Any
 
 import httpx
@@ -305,12 +304,19 @@ def test_logs_pages_sse_and_websocket(
     assert http.get(f"/v1/Devices/{device}", auth=account.auth).json()["presence"]["online"] is True
 
     received: list[dict[str, Any]] = []
+    last_id = after["logs"][-1]["id"]
 
     def read_sse() -> None:
+        # Last-Event-ID resumes after the newest stored line, whenever the stream starts.
         with httpx.stream(
-            "GET", f"{service.url}/v1/Devices/{device}/Logs/Stream", auth=account.auth, timeout=20
+            "GET",
+            f"{service.url}/v1/Devices/{device}/Logs/Stream",
+            auth=account.auth,
+            headers={"Last-Event-ID": str(last_id)},
+            timeout=20,
         ) as response:
             assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/event-stream")
             for line in response.iter_lines():
                 if line.startswith("data:"):
                     received.append(json.loads(line[5:]))
@@ -319,7 +325,6 @@ def test_logs_pages_sse_and_websocket(
 
     reader = threading.Thread(target=read_sse)
     reader.start()
-    time.sleep(1.0)  # let the stream start from the newest stored log
     with db_sessions() as session:
         logs.append_logs(
             session, device, [logs.LogRecord("live 1", seq=10), logs.LogRecord("live 2", seq=11)]
@@ -431,3 +436,5 @@ def test_docs_health_and_metrics(http: httpx.Client, account: Any) -> None:
     http.get("/v1/Devices", auth=account.auth)
     metrics = http.get("/metrics").text
     assert 'openvisor_http_requests_total{method="GET",route="/v1/Devices",status="200"}' in metrics
+    assert 'openvisor_devices{presence="offline"}' in metrics
+    assert "openvisor_active_deployments" in metrics

@@ -173,7 +173,7 @@ def test_monitor_reset_sets_wake_reason(local: tuple[Device, int], elf: Path, ru
     result = run_gdb(
         elf,
         port,
-        ["break main", "continue", "monitor reset", "flushregs", "info symbol $pc", "detach"],
+        ["break main", "continue", "monitor reset", "maintenance flush register-cache", "info symbol $pc", "detach"],
     )
     out = result.output
     assert "Application restarted and held at its reset vector" in out, out

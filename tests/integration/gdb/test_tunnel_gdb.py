@@ -99,9 +99,10 @@ def test_gdb_session_through_tunnel(
         proxy.port,
         [
             "monitor reset",
-            "flushregs",
+            "maintenance flush register-cache",
             "break main",
             "continue",
+            "next",
             "next",
             "step",
             "print counter",
@@ -131,8 +132,8 @@ def test_gdb_session_through_tunnel(
     assert re.search(r"add_step \(value=0, step=(step@entry=)?1\)", out), out
     assert "$1 = 0" in out, out
     assert "$2 = 41" in out, out
-    assert "Hardware watchpoint 3: watched" in out, out
-    assert "New value = 48" in out, out
+    assert "Hardware watchpoint 2: watched" in out, out
+    assert "New value = 16" in out, out
     assert "<signal handler called>" in out, out
     assert "IRQ41_Handler" in out, out
     assert "Program received signal SIGSEGV" in out, out

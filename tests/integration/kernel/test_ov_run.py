@@ -47,6 +47,8 @@ def test_selftest_passes(firmware: Callable[[str], Path], tmp_path: Path) -> Non
     assert "[test] selftest: start" in result.stdout
     assert "[test] selftest: PASS" in result.stdout
     assert "[log] selftest: server log line" in result.stdout
+    assert "[USART2] selftest: console ok" in result.stdout
+    assert "[gpio] PA5 high" in result.stdout
     assert "mvTestingComplete(status=0)" in result.stdout
 
 

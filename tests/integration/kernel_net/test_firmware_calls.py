@@ -2,7 +2,7 @@
 
 firmware/apps/n_calls makes the calls n_channels does not (network reasons
 and release, stream writes, MQTT lost messages and unsubscribe, closure by
-the server). The cloud side here is an in-memory service link that answers
+the server). The cloud side here is an in-memory service link that replies
 with fixed messages, so the test controls exactly what the app receives.
 """
 

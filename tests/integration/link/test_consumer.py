@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from openvisor.cloud.db import session_scope
 from openvisor.cloud.devicelink import DeviceLinkConsumer
-from openvisor.cloud.models import CrashReport, Device, LogEntry
+from openvisor.cloud.models import App, CrashReport, Device, LogEntry, UpdateOutcome
 from openvisor.cloud.service import configs, devices
 from openvisor.cloud.service.httpproxy import ProxyPolicy
 from openvisor.link import messages as msg
@@ -300,3 +300,72 @@ def test_opaque_echo_and_unknown_endpoint(tmp_path: Path, make_cloud) -> None:  
         assert msg.ChannelClose(channel=4, reason=1) in built.down
     finally:
         built.consumer.stop()
+
+
+def test_deployment_offer_and_update_report(tmp_path: Path, make_cloud) -> None:  # type: ignore[no-untyped-def]
+    cloud = make_cloud(f"sqlite:///{tmp_path / 'cloud.db'}")
+    hub = MemoryHub()
+    built = build_rig(
+        tmp_path,
+        cloud,
+        hub.service_link(),
+        lambda identity: hub.device_link(identity.device_id),
+        ProxyPolicy(),
+    )
+    built.device.start()
+    device_id = built.identity.device_id
+    app_sid = "KA" + "a" * 32
+    try:
+        assert wait_until(lambda: built.device_row().online)
+        with session_scope(cloud.sessions) as session:
+            session.add(
+                App(
+                    sid=app_sid,
+                    account_sid=cloud.account_sid,
+                    hash="sha256:" + "b" * 64,
+                    manifest=b"manifest",
+                )
+            )
+            session.flush()
+            device = devices.get_device_by_sid(session, device_id)
+            devices.set_target_app(session, device, session.get(App, app_sid))
+        assert wait_until(lambda: any(isinstance(m, msg.UpdateOffer) for m in built.down))
+        offer = next(m for m in built.down if isinstance(m, msg.UpdateOffer))
+        assert offer.bundle_sid == app_sid
+        assert offer.url == f"http://127.0.0.1:8080/v1/Apps/{app_sid}/Bundle"
+        assert offer.body == {"app_hash": "sha256:" + "b" * 64}
+
+        # The device reports the outcome with the OTA engine's report body.
+        built.device.send(
+            msg.Report(
+                report_kind="update",
+                report_id="u1",
+                body={
+                    "deployment_sid": "",
+                    "status": "confirmed",
+                    "app_id": "b" * 64,
+                    "error_code": 0,
+                    "reason": "none",
+                    "message": "",
+                },
+            )
+        )
+        built.device.send(
+            msg.Report(
+                report_kind="update",
+                report_id="u2",
+                body={
+                    "status": "no-such-status",
+                },
+            )
+        )
+    finally:
+        built.consumer.stop()
+    with session_scope(cloud.sessions) as session:
+        outcomes = list(
+            session.scalars(select(UpdateOutcome).where(UpdateOutcome.device_sid == device_id))
+        )
+        device = devices.get_device_by_sid(session, device_id)
+        assert [(o.app_sid, o.outcome) for o in outcomes] == [(app_sid, "confirmed")]
+        assert device.update_status == "up-to-date"
+        assert device.reported_app_sid == app_sid

@@ -243,3 +243,44 @@ def test_tls_client_certificates(tmp_path: Path, mosquitto, test_ca) -> None:  #
         assert not stranger.wait_online(1.5)
     finally:
         stranger.stop()
+
+
+def test_failed_callback_is_redelivered(tmp_path: Path, mosquitto) -> None:  # type: ignore[no-untyped-def]
+    identity = DeviceIdentity.create(tmp_path / "dev")
+    auth_dir = tmp_path / "auth"
+    auth_dir.mkdir()
+    lines = write_auth(
+        auth_dir, {topics.SERVICE_USERNAME: SERVICE_PASSWORD, identity.device_id: "dev-secret"}
+    )
+    broker = mosquitto(*lines)
+    attempts: list[Message] = []
+
+    def failing(device_id: str, message: Message) -> None:
+        attempts.append(message)
+        raise RuntimeError("database unavailable")
+
+    first, _ = service_link(broker.url, client_id="svc-redeliver")
+    first.on_message(failing)
+    first.start()
+    assert first.wait_ready(10)
+    device = MqttDeviceLink(
+        identity.device_id, parse_broker_url(broker.url), password="dev-secret", backoff=FAST
+    )
+    device.start()
+    batch = LogBatch(records=(LogRecord(seq=1, micros=1, text=b"kept"),))
+    try:
+        assert device.wait_online(10)
+        device.send(batch)
+        assert wait_until(lambda: batch in attempts)
+        first.stop()
+
+        # The same session resumes: the unacknowledged batch comes back.
+        second, received = service_link(broker.url, client_id="svc-redeliver")
+        second.start()
+        try:
+            assert wait_until(lambda: (identity.device_id, batch) in received)
+        finally:
+            second.stop()
+    finally:
+        device.stop()
+    assert attempts.count(batch) == 1

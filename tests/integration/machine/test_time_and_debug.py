@@ -214,3 +214,43 @@ def test_single_steps_through_it_block(assemble: Callable[[str], bytes]) -> None
     # Each step resumes with the IT state the previous one left behind.
     assert machine.reg_read("r2") == 3
     assert machine.reg_read("r5") == 0
+
+
+STACK_LIMIT_IMAGE = """
+.section .text
+.thumb_func
+vectors:
+    .word 0x20080000
+    .word reset
+    .word spin
+    .word hardfault
+    .rept 12
+    .word spin
+    .endr
+.thumb_func
+reset:
+    ldr r0, =0x20001000
+    msr msplim, r0
+    ldr r0, =0x20001010
+    mov sp, r0
+    push {r0-r7}
+    b spin
+.thumb_func
+hardfault:
+    b hardfault
+.thumb_func
+spin:
+    b spin
+.ltorg
+"""
+
+
+def test_stack_limit_violation_faults(assemble: Callable[[str], bytes]) -> None:
+    machine = Machine()
+    machine.load_image(assemble(STACK_LIMIT_IMAGE))
+    machine.reset()
+    machine.run(max_cycles=1_000)
+    # UsageFault is disabled, so the STKOF fault escalates to HardFault.
+    assert machine.current_exception() == 3
+    assert machine.bus_read(0xE000_ED28) & (1 << 20)  # CFSR.STKOF
+    assert machine.bus_read(0xE000_ED2C) & (1 << 30)  # HFSR.FORCED

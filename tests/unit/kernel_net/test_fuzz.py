@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -57,7 +58,9 @@ def prepare(app: App) -> list[int]:
         )
         assert app.call("mvOpenChannel", params, out) == MvStatus.OKAY
         handles.append(app.u32(out))
+
     _, _, opaque, mqtt, http, config = handles
+
     send = app.service.send
     send(DEVICE, msg.ChannelData(channel=opaque, data=b"abc"))
     send(DEVICE, msg.HttpResponse(channel=http, status_code=200, headers=(b"A: b",), body=b"x"))
@@ -75,14 +78,23 @@ def prepare(app: App) -> list[int]:
     return handles
 
 
-def argument(handles: list[int]) -> st.SearchStrategy[int]:
-    return st.one_of(
+@functools.cache
+def program(handles: tuple[int, ...]) -> st.SearchStrategy[list[tuple[str, list[int], bytes, int]]]:
+    """A list of calls: name, four arguments, and bytes to scribble over SRAM first."""
+    argument = st.one_of(
         st.sampled_from(handles),
         st.integers(0x2000_0000, 0x2008_0000 + 64),
         st.integers(0x0800_0000, 0x0810_0000),
         st.sampled_from([0, 1, 0xFFFF_FFFF, 0x0C00_0000, 0x3000_0000, 0x2007_FFFE]),
         st.integers(0, 0xFFFF_FFFF),
     )
+    call = st.tuples(
+        st.sampled_from(NET_CALLS),
+        st.lists(argument, min_size=4, max_size=4),
+        st.binary(max_size=48),
+        st.integers(0x2000_1000, 0x2000_9000),
+    )
+    return st.lists(call, min_size=1, max_size=40)
 
 
 @settings(
@@ -93,13 +105,10 @@ def test_net_calls_return_documented_statuses(make_app: Any, data: st.DataObject
     app = make_app()
     handles = prepare(app)
     documented = {int(status) for status in MvStatus} - {int(MvStatus.INTERNALERROR)}
-    for _ in range(40):
-        name = data.draw(st.sampled_from(NET_CALLS))
-        args = [data.draw(argument(handles)) for _ in range(4)]
-        if data.draw(st.booleans()):
-            # Scribble over a random stretch of SRAM, structures included.
-            start = data.draw(st.integers(0x2000_1000, 0x2000_9000))
-            app.machine.mem_write(start, data.draw(st.binary(min_size=1, max_size=64)))
+    for name, args, scribble, where in data.draw(program(tuple(handles))):
+        # Scribbling over SRAM garbles the structures the earlier calls set up.
+        if scribble:
+            app.machine.mem_write(where, scribble)
         status = app.call(name, *args)
         assert status in documented, (name, [hex(a) for a in args], status)
         app.pump()

@@ -44,8 +44,10 @@ def test_registers_by_name(machine: Machine) -> None:
 def test_raw_memory_access(machine: Machine) -> None:
     machine.mem_write(0x2000_0100, b"\x01\x02\x03")
     assert machine.mem_read(0x2000_0100, 3) == b"\x01\x02\x03"
-    # Raw writes reach flash, which the app itself cannot write.
     assert machine.mem_read(0x0800_0000, 4) == struct.pack("<I", 0x2008_0000)
+    # Raw writes reach flash, which the app itself cannot write.
+    machine.mem_write(0x0800_0100, b"\xaa\x55")
+    assert machine.mem_read(0x0800_0100, 2) == b"\xaa\x55"
     with pytest.raises(MemoryAccessError) as info:
         machine.mem_read(0x3000_0000, 4)
     assert info.value.address == 0x3000_0000

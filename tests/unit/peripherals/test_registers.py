@@ -164,3 +164,12 @@ def test_unmodelled_system_register_warns(
     assert machine.bus_read(0xE000_EFD0) == 0
     warnings = [r for r in caplog.records if "0xe000efd0" in r.getMessage()]
     assert len(warnings) == 1
+
+
+def test_lpuart1_console_source(machine: Machine) -> None:
+    lpuart1 = 0x4600_2400
+    machine.bus_write(lpuart1 + 0x00, 4, (1 << 3) | 1)
+    for byte in b"low power\n":
+        machine.bus_write(lpuart1 + 0x28, 4, byte)
+    assert machine.peripherals.console_lines[-1] == ("LPUART1", "low power")
+    assert machine.peripherals.lpuart1.lines == ["low power"]

@@ -6,7 +6,7 @@ import json
 import time
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from openvisor.cloud.service.common import CODE_TOO_LARGE
@@ -113,6 +113,17 @@ class Metrics:
             "openvisor_http_requests",
             "HTTP requests served, by method, route template and status",
             ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.devices = Gauge(
+            "openvisor_devices",
+            "Devices in the database by presence, read at each scrape",
+            ["presence"],
+            registry=self.registry,
+        )
+        self.active_deployments = Gauge(
+            "openvisor_active_deployments",
+            "Deployments still in progress, read at each scrape",
             registry=self.registry,
         )
         self.latency = Histogram(

@@ -3,9 +3,10 @@
 `DeviceLinkConsumer` listens on a `ServiceLink` and:
 
 - records presence from connects, disconnects and MQTT wills;
-- stores log batches (synchronously, before the QoS 1 acknowledgement, so a
-  service crash never loses an acknowledged batch; sequence numbers make
-  redelivered batches harmless);
+- stores log batches and reports on the link's thread. The service link
+  acknowledges a message only after this returns without an exception, so
+  a crash or a database error leaves the batch with the broker for
+  redelivery, and sequence numbers make redelivered batches harmless;
 - stores crash reports and update outcomes;
 - answers ``Hello`` with ``Welcome`` (wall time, logging state, the bundle
   signing key) and delivers the device's queued commands (target app,
@@ -315,8 +316,8 @@ class DeviceLinkConsumer:
             msg.Welcome(
                 unix_micros=time.time_ns() // 1000,
                 # The Device resource's LoggingEnabled period governs the live
-                # log view, not whether the app may log: only an explicit
-                # LoggingEnabled=false (a logctl message) holds the app's logs.
+                # log view, not whether the app may log. Only an explicit
+                # LoggingEnabled=false (a logctl message) stops the app's logs.
                 logging_enabled=True,
                 signing_keys_pem=self._signing_keys(),
             ),

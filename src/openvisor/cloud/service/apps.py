@@ -58,11 +58,11 @@ def upload_bundle(
 
     if unique_name:
         check_unique_name(unique_name)
-        taken = session.scalar(
+        existing_app = session.scalar(
             select(App.sid).where(App.account_sid == account_sid, App.unique_name == unique_name)
         )
-        if taken is not None:
-            raise conflict(f"UniqueName {unique_name!r} is already used by app {taken}")
+        if existing_app is not None:
+            raise conflict(f"UniqueName {unique_name!r} is already used by app {existing_app}")
     app = App(
         sid=sids.new_sid(sids.APP),
         account_sid=account_sid,
@@ -102,9 +102,9 @@ def get_app(session: Session, account_sid: str, ident: str) -> App:
 def delete_app(session: Session, account_sid: str, ident: str) -> None:
     """Delete an app unless a device targets it or a deployment is active."""
     app = resolve_app(session, account_sid, ident)
-    user = session.scalar(select(Device.sid).where(Device.target_app_sid == app.sid))
-    if user is not None:
-        raise conflict(f"app {app.sid} is the target of device {user}: retarget it first")
+    target_device = session.scalar(select(Device.sid).where(Device.target_app_sid == app.sid))
+    if target_device is not None:
+        raise conflict(f"app {app.sid} is the target of device {target_device}: retarget it first")
     active = session.scalar(
         select(Deployment.sid).where(Deployment.app_sid == app.sid, Deployment.status == "active")
     )

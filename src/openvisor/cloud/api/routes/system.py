@@ -5,12 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from openvisor.cloud.api.deps import get_state
 from openvisor.cloud.api.responses import json_response
+from openvisor.cloud.db import session_scope
+from openvisor.cloud.models import Deployment, Device
 
 router = APIRouter(tags=["System"])
 
@@ -33,6 +35,16 @@ async def healthz(request: Request) -> JSONResponse:
 
 @router.get("/metrics")
 def metrics(request: Request) -> Response:
-    """Expose Prometheus metrics of this instance."""
-    registry = request.app.state.metrics.registry
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    """Expose Prometheus metrics: this instance's requests and the fleet in the database."""
+    collectors = request.app.state.metrics
+    state = get_state(request)
+    with session_scope(state.sessions) as session:
+        online = session.execute(select(Device.online, func.count()).group_by(Device.online))
+        counts = {bool(is_online): int(number) for is_online, number in online}
+        active = session.scalar(
+            select(func.count()).select_from(Deployment).where(Deployment.status == "active")
+        )
+    collectors.devices.labels("online").set(counts.get(True, 0))
+    collectors.devices.labels("offline").set(counts.get(False, 0))
+    collectors.active_deployments.set(active or 0)
+    return Response(generate_latest(collectors.registry), media_type=CONTENT_TYPE_LATEST)
