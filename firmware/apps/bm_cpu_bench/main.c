@@ -1,6 +1,6 @@
 /* CPU-bound benchmark: CRC-32 (table driven) and SHA-256 over RAM
  * buffers, repeated for a number of rounds. The round count comes from the
- * mailbox word at 0x2007E000 when 0x2007E004 holds BENCH_MAGIC (written by
+ * mailbox word at 0x2007E000 when 0x2007E004 contains BENCH_MAGIC (written by
  * the host after reset), else DEFAULT_ROUNDS. Prints the digests, then
  * "bench done". */
 
@@ -102,7 +102,7 @@ static void sha256(const uint8_t *data, uint32_t length, uint32_t digest[8])
 
 #ifdef BENCH_BARE
 /* Built by benchmarks/bench_machine.py for qemu-system-arm -M mps2-an505:
- * no console or mailbox there; the result leaves through semihosting. */
+ * no console or mailbox there, so the program exits through semihosting. */
 static void report(uint32_t rounds, uint32_t crc, const uint32_t digest[8])
 {
     (void)rounds;

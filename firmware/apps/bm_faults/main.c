@@ -1,5 +1,5 @@
 /* Faults that only the microvisor handles. The case number comes from the
- * mailbox word at 0x2007E000 when 0x2007E004 holds FAULT_MAGIC (written by
+ * mailbox word at 0x2007E000 when 0x2007E004 contains FAULT_MAGIC (written by
  * the host after reset); each case runs in a function named after it so
  * the host can check the faulting PC against the symbol. */
 

@@ -1,6 +1,6 @@
 /* Gateway calls: branches into the call gateway the way SDK code does,
  * printing each returned status; the host's handler serves them. The last
- * call targets 0x0C1FE0A0, an entry that holds no call, and must crash. */
+ * call targets 0x0C1FE0A0, an entry without a call, and must crash. */
 
 #include "bm_io.h"
 

@@ -23,7 +23,7 @@ MAX_BUNDLE_SIZE = 8 * 1024 * 1024  # compressed bytes; a full 1 MiB layer deflat
 MAX_ENTRIES = 16
 MAX_LAYER_SIZE = APP_FLASH_SIZE
 MAX_TOTAL_SIZE = 4 * 1024 * 1024  # all entries, inflated
-# What zipfile raises for damaged archives: bad offsets give ValueError or EOFError,
+# Exceptions zipfile raises for damaged archives: bad offsets give ValueError or EOFError,
 # encrypted entries RuntimeError, undecodable names UnicodeDecodeError (a ValueError).
 _ZIP_ERRORS = (
     zipfile.BadZipFile,

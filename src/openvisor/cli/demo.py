@@ -15,7 +15,6 @@ virtual device. The demo then:
 from __future__ import annotations
 
 import importlib
-import itertools
 import logging
 import tempfile
 import threading
@@ -34,7 +33,7 @@ from openvisor.cli.commands.apps import load_bundle
 from openvisor.cli.commands.deploy import FINAL_STATUSES, watch_deployment
 from openvisor.cli.commands.logs import print_crash, symbolize
 from openvisor.cli.context import CliState, fail, state_of
-from openvisor.cli.output import format_bytes, format_seconds, parse_time, table
+from openvisor.cli.output import format_bytes, format_seconds, format_time, parse_time, table
 from openvisor.errors import OpenvisorError, UpdateError
 
 log = logging.getLogger(__name__)
@@ -83,7 +82,7 @@ def check_pieces() -> list[str]:
 
 
 class LogTail:
-    """Prints a device's new log lines from the cloud's REST API in a background thread."""
+    """Background thread that prints a device's new log lines read from the cloud's REST API."""
 
     def __init__(self, client: Any, device: str, console: Console, *, interval: float = 0.3):
         self._client = client
@@ -93,7 +92,6 @@ class LogTail:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_id = 0
-        self.lines: list[str] = []
 
     def start(self) -> None:
         """Start polling for lines logged after the ones already seen."""
@@ -118,7 +116,6 @@ class LogTail:
             if entry["id"] <= self.last_id:
                 continue
             self.last_id = entry["id"]
-            self.lines.append(entry["message"])
             self._console.print(f"  [dim]device log[/] {escape(entry['message'])}", highlight=False)
 
     def _run(self) -> None:
@@ -199,6 +196,31 @@ def _wait_running(client: Any, device: str, app_sid: str, timeout: float) -> Any
     )
 
 
+def error_code_name(code: int) -> str:
+    """Name an update error code as the device reports it, e.g. 8 is ``APP_CRASHED``."""
+    from openvisor.ota.codes import UpdateErrorCode
+
+    try:
+        return UpdateErrorCode(code).name
+    except ValueError:
+        return "unknown"
+
+
+def _wait_crash_report(client: Any, device: str, app_sid: str, timeout: float) -> Any:
+    """Wait for the crash report of ``app_sid`` to reach the cloud; return it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for crash in client.list_crash_reports(device):
+            if crash["app_sid"] in (app_sid, None):
+                return crash
+        time.sleep(0.5)
+    raise OpenvisorError(
+        f"device {device} rolled back but no crash report reached the cloud within "
+        f"{timeout:.0f} s: the device's crash reporting (openvisor.kernel crash log sent over "
+        "openvisor.link) did not deliver it"
+    )
+
+
 def summary_rows(client: Any, steps: list[Step], device: str) -> list[tuple[Any, ...]]:
     """Build the summary from the cloud's records of each deployment (not local bookkeeping)."""
     rows = []
@@ -217,7 +239,7 @@ def summary_rows(client: Any, steps: list[Step], device: str) -> list[tuple[Any,
                 step.version,
                 step.app_sid,
                 status,
-                deployment["date_created"],
+                format_time(deployment["date_created"]),
                 format_seconds(seconds),
                 format_bytes(moved),
             )
@@ -281,25 +303,23 @@ def run_demo(
         record = _wait_running(client, device, steps[1].app_sid, timeout)
         time.sleep(log_seconds)
         tail.stop()
+        code = record["app"]["update_error_code"]
         console.print(
-            f"The device runs {record['app']['reported_sid']} (v2) again; update status "
-            f"{record['app']['update_status']}, error code {record['app']['update_error_code']}."
+            f"The device runs {record['app']['reported_sid']} (v2) again; the cloud shows "
+            f"update status {record['app']['update_status']}, error code {code} "
+            f"({error_code_name(code)})."
         )
-        reports = list(itertools.islice(client.list_crash_reports(device), 1))
-        if not reports:
-            raise OpenvisorError(
-                f"device {device} rolled back but no crash report reached the cloud"
-            )
-        report = dict(reports[0]["report"])
+        crash = _wait_crash_report(client, device, steps[-1].app_sid, min(timeout, 20.0))
+        report = dict(crash["report"])
         report["symbols"] = symbolize(report, example_elf("demo_v3"))
-        print_crash(console, reports[0], report)
+        print_crash(console, crash, report)
 
         _step(console, 5, "Summary", "Read back from the cloud's REST API.")
         columns = ("VERSION", "APP", "OUTCOME", "DEPLOYED AT", "TIME TO FINAL", "BUNDLE BYTES")
         console.print(
             table("Deployments on " + device, columns, summary_rows(client, steps, device))
         )
-        console.print(f"Log lines received by the cloud: {len(tail.lines)}")
+        console.print(f"Log lines stored by the cloud: {len(list(client.list_logs(device)))}")
 
 
 def demo(

@@ -92,7 +92,19 @@ def connect_device(state_dir: Path, *, broker_url: str | None = None) -> HostedD
         config=DeviceConfig(),
         device_id=identity.device_id,
     )
+    # A trial app is confirmed only after the device checks in since the app started, and
+    # the link checks in (Hello, answered by Welcome) only when it connects.
+    # NOTE: remove once Device checks in at every app start by itself.
+    device.boot_listeners.append(lambda _count, _wake: _check_in(link))
     return HostedDevice(state_dir=state_dir, device=device, link=link, http=http)
+
+
+def _check_in(link: Any) -> None:
+    """Send a Hello so the cloud answers with Welcome, which the OTA bridge counts as check-in."""
+    from openvisor.link.messages import Hello
+
+    if link.online:
+        link.send(Hello())
 
 
 class DeviceHost:
@@ -115,6 +127,8 @@ class DeviceHost:
         self._fleet: Any = None
         self._server: socketserver.UnixStreamServer | None = None
         self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
 
     @property
     def device_ids(self) -> list[str]:
@@ -131,6 +145,35 @@ class DeviceHost:
             self._add(connect_device(state_dir, broker_url=broker_url))
         self._fleet.start()
         self._serve_control()
+        self._stop.clear()
+        self._watcher = threading.Thread(
+            target=self._watch_first_apps, name="device-first-app", daemon=True
+        )
+        self._watcher.start()
+
+    def _watch_first_apps(self) -> None:
+        """Boot devices that had no app once their first deployment is staged.
+
+        The fleet stops running a device that has no app to boot. A provisioned
+        device starts that way, so its first update is downloaded and staged by the
+        OTA bridge but nothing boots it.
+        NOTE: remove once Device waits for a first app on its own.
+        """
+        from openvisor.device.device import DeviceState
+
+        while not self._stop.wait(0.5):
+            with self._lock:
+                for hosted in list(self.devices.values()):
+                    device = hosted.device
+                    if device.state is not DeviceState.FINISHED or device.boot_count:
+                        continue
+                    update = device.ota.journal().update
+                    if update is None or update.phase != "staged":
+                        continue
+                    log.info("Boot first app (device=%s)", device.device_id)
+                    self._fleet.remove(device.device_id)
+                    device.boot()
+                    self._fleet.add(device)
 
     def _add(self, hosted: HostedDevice) -> None:
         hosted.link.start()
@@ -140,6 +183,10 @@ class DeviceHost:
 
     def stop(self) -> None:
         """Close the control socket, stop the fleet (state is flushed) and the links."""
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=5)
+            self._watcher = None
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

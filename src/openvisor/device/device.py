@@ -65,7 +65,8 @@ class DeviceConfig:
     """Longest CPU slice in virtual µs (link work waits at most this long)."""
     deep_sleep_wake_s: float = 60.0
     wall_time_from_host: bool = True
-    """Take wall time from the host clock at boot (no cloud); else wait for a cloud sync."""
+    """Take wall time from the host clock at boot when there is no link; with a link (or
+    False) ``mvGetWallTime`` returns TIMENOTSET until the cloud's first time sync."""
     seed: int | None = None
     """Seed for handle values, for reproducible tests; None = random."""
     kernel: KernelSettings = field(default_factory=KernelSettings)
@@ -103,7 +104,8 @@ class Device:
         settings = self.config.kernel
         settings.factory_test = self.config.factory_test
         settings.deep_sleep_wake_s = self.config.deep_sleep_wake_s
-        settings.wall_time_from_host = self.config.wall_time_from_host
+        # With a cloud, wall time is TIMENOTSET until the cloud's first time sync.
+        settings.wall_time_from_host = self.config.wall_time_from_host and link is None
         self.kernel = Kernel(
             device_id=self.device_id,
             state_dir=state_dir / "kernel",

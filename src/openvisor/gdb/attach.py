@@ -44,6 +44,8 @@ class DeviceDebugger:
         self._hooks = hooks
         self.local: GdbAttachment | None = None
         self.remote: RemoteDebugEndpoint | None = None
+        # Whether the last slice kept the app halted; read by other threads.
+        self._holding = hold_until_attached
         link = getattr(device, "link", None)
         if link is not None:
             self.remote = RemoteDebugEndpoint(
@@ -62,13 +64,15 @@ class DeviceDebugger:
             self.wake_device()
 
     def wake_device(self) -> None:
-        """Cut the running slice short and wake an idle loop, so GDB traffic is served now.
+        """Wake the device loop so GDB traffic is served now; safe from any thread.
 
-        Safe from any thread; this keeps Ctrl-C and packet latency at one
-        instruction boundary instead of one device slice.
+        While the application runs (no debugger, or resumed by GDB) the
+        current slice is also cut short, which keeps Ctrl-C and attach
+        latency at one instruction boundary instead of one device slice.
+        A halted core is not running, so it needs no stop request.
         """
         machine = getattr(self.device, "machine", None)
-        if machine is not None:
+        if machine is not None and not self._holding:
             machine.request_stop()
         kernel = getattr(self.device, "kernel", None)
         if kernel is not None:
@@ -96,6 +100,10 @@ class DeviceDebugger:
 
     def holds_app(self) -> bool:
         """Whether the application must not run this slice."""
+        self._holding = self._decide_hold()
+        return self._holding
+
+    def _decide_hold(self) -> bool:
         active = self._active()
         if active is None:
             return self.hold_until_attached

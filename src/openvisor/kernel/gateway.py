@@ -49,6 +49,9 @@ class Call:
 
 
 _REGISTRY: dict[int, Call] = {}
+_internal_errors: dict[str, int] = {}
+MAX_LOGGED_INTERNAL_ERRORS = 10
+"""Handler exceptions logged per call name; later ones are only counted."""
 
 
 def syscall(name: str) -> Callable[[Handler], Handler]:
@@ -123,14 +126,19 @@ def dispatch(kernel: Kernel, address: int, args: tuple[int, int, int, int]) -> i
         status = int(exc.status)
         trace.debug("Fail call %s (status=%s, detail=%s)", name, exc.status.name, exc)
     except Exception:
-        log.exception(
-            "Handler raised; returning INTERNALERROR (call=%s, r0=%#x, r1=%#x, r2=%#x, r3=%#x)",
-            name,
-            r0,
-            r1,
-            r2,
-            r3,
-        )
+        # A handler bug must not flood the log when the app retries in a loop.
+        _internal_errors[name] = count = _internal_errors.get(name, 0) + 1
+        if count <= MAX_LOGGED_INTERNAL_ERRORS:
+            log.exception(
+                "Handler raised; returning INTERNALERROR "
+                "(call=%s, r0=%#x, r1=%#x, r2=%#x, r3=%#x, count=%d)",
+                name,
+                r0,
+                r1,
+                r2,
+                r3,
+                count,
+            )
         status = int(MvStatus.INTERNALERROR)
     trace.debug("Call %s(%#x, %#x, %#x, %#x) -> %d", name, r0, r1, r2, r3, status)
     return status

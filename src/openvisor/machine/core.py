@@ -36,6 +36,7 @@ from openvisor.machine.loader import LoadedImage, SymbolTable, load_elf_file, pa
 from openvisor.machine.results import FaultKind, FaultRecord, RunResult
 from openvisor.machine.scs import SCR_SLEEPONEXIT, SystemControlSpace
 from openvisor.machine.systick import SysTick
+from openvisor.machine.traps import DivideTrap
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +140,7 @@ class Machine:
         self.systick = SysTick(self)
         self.scs = SystemControlSpace(self)
         self.debug = DebugState(self)
+        self.traps = DivideTrap(self)
 
         from openvisor.peripherals.board import Peripherals
 
@@ -235,6 +237,7 @@ class Machine:
         return image
 
     def _install_image(self, image: LoadedImage) -> None:
+        self.traps.disarm()
         ctypes.memset(self._flash, 0xFF, mm.FLASH_SIZE)
         for segment in image.segments:
             self.mem_write(segment.address, segment.data)
@@ -254,6 +257,7 @@ class Machine:
         Virtual time keeps running across resets; scheduled events are dropped.
         """
         self.events.clear()
+        self.traps.disarm()
         self.nvic.reset()
         self.exception_unit.reset()
         self.exception_unit.vtor = mm.FLASH_BASE
@@ -541,10 +545,6 @@ class Machine:
         return self.fault_record(
             escalation.kind, escalation.description, address=escalation.address
         )
-
-    def close(self) -> None:
-        """Release the Unicorn engine's memory now instead of at garbage collection."""
-        self._uc.emu_stop()
 
     def _pace(self, target_cycle: int) -> None:
         """In real-time pacing, wait until wall time reaches `target_cycle`."""

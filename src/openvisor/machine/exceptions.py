@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from unicorn import arm_const as arm
 
+from openvisor.machine import memory_map as mm
 from openvisor.machine import nvic as nv
 from openvisor.machine.results import FaultKind
 
@@ -86,7 +87,15 @@ _STATE_REGS = [
     arm.UC_ARM_REG_CONTROL,
     arm.UC_ARM_REG_SP,
 ]
+_RETURN_REGS = [
+    arm.UC_ARM_REG_XPSR,
+    arm.UC_ARM_REG_CONTROL,
+    arm.UC_ARM_REG_MSP,
+    arm.UC_ARM_REG_PSP,
+]
 _MASK_REGS = [arm.UC_ARM_REG_PRIMASK, arm.UC_ARM_REG_BASEPRI, arm.UC_ARM_REG_FAULTMASK]
+# One batch for entry: _STATE_REGS, then MSP, PSP and the three masks.
+_SNAPSHOT_REGS = [*_STATE_REGS, arm.UC_ARM_REG_MSP, arm.UC_ARM_REG_PSP, *_MASK_REGS]
 _FP_REGS = [arm.UC_ARM_REG_S0 + i for i in range(16)] + [arm.UC_ARM_REG_FPSCR]
 
 
@@ -129,6 +138,11 @@ class ExceptionUnit:
 
     # Privileged views of the core state
 
+    def unprivileged_thread(self) -> bool:
+        """Return whether the core runs in unprivileged Thread mode."""
+        xpsr, control = self.regs.read_many([arm.UC_ARM_REG_XPSR, arm.UC_ARM_REG_CONTROL])
+        return self._unprivileged_thread(xpsr, control)
+
     def _unprivileged_thread(self, xpsr: int, control: int) -> bool:
         return (xpsr & XPSR_IPSR_MASK) == 0 and bool(control & CONTROL_NPRIV)
 
@@ -164,6 +178,20 @@ class ExceptionUnit:
             return inactive, sp
         return sp, inactive
 
+    def snapshot(self) -> list[int]:
+        """Read R0-R3, R12, LR, xPSR, CONTROL, SP, MSP, PSP and the masks in one call."""
+        values = self.regs.read_many(_SNAPSHOT_REGS)
+        xpsr, control, sp = values[6], values[7], values[8]
+        if self._unprivileged_thread(xpsr, control):
+            # Unprivileged reads of MSP, PSP and the masks return zero.
+            values[9], values[10] = self.stack_pointers(xpsr, control, sp)
+            values[11:14] = self._read_privileged(_MASK_REGS)
+        return values
+
+    def _snapshot_priority(self, values: list[int]) -> int:
+        primask, basepri, faultmask = values[11:14]
+        return self.nvic.execution_priority(primask=primask, basepri=basepri, faultmask=faultmask)
+
     # Priorities seen by the core
 
     def execution_priority(self) -> int:
@@ -178,9 +206,10 @@ class ExceptionUnit:
         best = self.nvic.best_pending()
         if best is None:
             return False
-        if self.nvic.group_priority(best) >= self.execution_priority():
+        values = self.snapshot()
+        if self.nvic.group_priority(best) >= self._snapshot_priority(values):
             return False
-        self.enter(best, self.machine.pc)
+        self.enter(best, self.machine.pc, values)
         return True
 
     def wake_pending(self) -> bool:
@@ -201,9 +230,10 @@ class ExceptionUnit:
 
     def supervisor_call(self, return_address: int) -> None:
         """Take SVCall now, escalating to HardFault when it cannot preempt."""
-        priority = self.execution_priority()
+        values = self.snapshot()
+        priority = self._snapshot_priority(values)
         if self.nvic.group_priority(nv.SVCALL) < priority:
-            self.enter(nv.SVCALL, return_address)
+            self.enter(nv.SVCALL, return_address, values)
             return
         self._escalate(return_address, "SVC executed at or above the SVCall priority", priority)
 
@@ -225,11 +255,15 @@ class ExceptionUnit:
 
     # Entry
 
-    def enter(self, exception: int, return_address: int) -> None:
-        """Stack the context and start the handler of `exception` (ARMv8-M ExceptionEntry)."""
+    def enter(self, exception: int, return_address: int, values: list[int] | None = None) -> None:
+        """Stack the context and start the handler of `exception` (ARMv8-M ExceptionEntry).
+
+        `values` is a `snapshot()` taken since the last register change, if any.
+        """
         machine = self.machine
-        r0, r1, r2, r3, r12, lr, xpsr, control, sp = self.regs.read_many(_STATE_REGS)
-        msp, psp = self.stack_pointers(xpsr, control, sp)
+        if values is None:
+            values = self.snapshot()
+        r0, r1, r2, r3, r12, lr, xpsr, control, sp, msp, psp = values[:11]
         handler_mode = (xpsr & XPSR_IPSR_MASK) != 0
         on_psp = not handler_mode and bool(control & CONTROL_SPSEL)
         extended = bool(control & CONTROL_FPCA)
@@ -250,6 +284,7 @@ class ExceptionUnit:
             if self.fpccr & FPCCR_LSPEN:
                 self.fpccr |= FPCCR_LSPACT
             self.fpcar = frame + BASIC_FRAME
+        # TODO: check MSPLIM/PSPLIM here; Unicorn keeps them out of reach.
         if not machine.write_stack(frame, words):
             raise FaultEscalation(
                 FaultKind.STACKING,
@@ -261,7 +296,10 @@ class ExceptionUnit:
         else:
             msp = frame
 
-        vector = machine.read_word(self.vtor + 4 * exception)
+        vector_address = self.vtor + 4 * exception
+        vector = machine.read_word(vector_address)
+        if mm.GATEWAY_BASE <= vector_address < mm.GATEWAY_BASE + mm.GATEWAY_PAGE_SIZE:
+            vector = None  # the gateway is secure memory: no data reads, vectors included
         if vector is None:
             self.hfsr |= HFSR_VECTTBL
             raise FaultEscalation(
@@ -286,7 +324,7 @@ class ExceptionUnit:
             msp=msp,
             psp=psp,
             xpsr=XPSR_T | exception,
-            extra=[(arm.UC_ARM_REG_LR, exc_return)],
+            extra=[(arm.UC_ARM_REG_LR, exc_return), (arm.UC_ARM_REG_PC, vector | 1)],
         )
         log.debug(
             "Enter exception (number=%d, return=%#010x, frame=%#010x, exc_return=%#010x)",
@@ -297,20 +335,15 @@ class ExceptionUnit:
         )
         if not vector & 1:
             # A vector without the Thumb bit faults on its first instruction.
-            self.machine.pc = vector & ~1
             self.usage_fault(UFSR_INVSTATE, vector & ~1, "vector without the Thumb bit")
-            return
-        machine.pc = vector & ~1
 
     # Return
 
     def exception_return(self, exc_return: int) -> None:
         """Return from the active exception through an EXC_RETURN value."""
         machine = self.machine
-        xpsr, control, sp = self.regs.read_many(
-            [arm.UC_ARM_REG_XPSR, arm.UC_ARM_REG_CONTROL, arm.UC_ARM_REG_SP]
-        )
-        msp, psp = self.stack_pointers(xpsr, control, sp)
+        # EXC_RETURN is only taken in Handler mode, which is privileged.
+        xpsr, control, msp, psp = self.regs.read_many(_RETURN_REGS)
         returning = xpsr & XPSR_IPSR_MASK
         if returning not in self.nvic.active:
             self.usage_fault(
@@ -355,16 +388,18 @@ class ExceptionUnit:
             self.fpccr &= ~FPCCR_LSPACT
             self.regs.write_many(list(zip(_FP_REGS, words[8:25], strict=True)))
 
-        # FAULTMASK clears on return from any exception but NMI.
-        if returning != nv.NMI:
-            self.regs.write(arm.UC_ARM_REG_FAULTMASK, 0)
+        thumb = stacked_xpsr & XPSR_T
+        restore = list(zip(_FRAME_REGS, [r0, r1, r2, r3, r12, lr], strict=True))
+        restore.append((arm.UC_ARM_REG_PC, (return_address & ~1) | 1))
         self._switch_mode(
             ipsr=stacked_ipsr,
             control=new_control,
             msp=msp,
             psp=psp,
             xpsr=stacked_xpsr & ~XPSR_ALIGN,
-            extra=list(zip(_FRAME_REGS, [r0, r1, r2, r3, r12, lr], strict=True)),
+            extra=restore,
+            # FAULTMASK clears on return from any exception but NMI.
+            clear_faultmask=returning != nv.NMI,
         )
         log.debug(
             "Return from exception (number=%d, exc_return=%#010x, pc=%#010x)",
@@ -372,11 +407,8 @@ class ExceptionUnit:
             exc_return,
             return_address,
         )
-        if not stacked_xpsr & XPSR_T:
-            machine.pc = return_address & ~1
+        if not thumb:
             self.usage_fault(UFSR_INVSTATE, return_address, "return with EPSR.T clear")
-            return
-        machine.pc = return_address & ~1
 
     # Mode switching
 
@@ -389,6 +421,7 @@ class ExceptionUnit:
         psp: int,
         xpsr: int,
         extra: list[tuple[int, int]] | None = None,
+        clear_faultmask: bool = False,
     ) -> None:
         """Set IPSR, CONTROL, MSP and PSP so that Unicorn's banked SP agrees.
 
@@ -401,8 +434,10 @@ class ExceptionUnit:
         fp_bits = control & CONTROL_FPCA
         if fp_bits:
             fp_bits |= CONTROL_SFPA  # keeps Unicorn from resetting FPSCR on the next FP op
-        pairs = [
-            (arm.UC_ARM_REG_IPSR, 1),
+        pairs = [(arm.UC_ARM_REG_IPSR, 1)]
+        if clear_faultmask:
+            pairs.append((arm.UC_ARM_REG_FAULTMASK, 0))
+        pairs += [
             (arm.UC_ARM_REG_CONTROL, fp_bits),
             (arm.UC_ARM_REG_IPSR, 0),
             (arm.UC_ARM_REG_CONTROL, fp_bits),

@@ -27,7 +27,13 @@ from openvisor.machine.core import (
     EXCP_EXCEPTION_EXIT,
     EXCP_SWI,
 )
-from openvisor.machine.exceptions import UFSR_UNDEFINSTR, FaultEscalation
+from openvisor.machine.exceptions import (
+    UFSR_DIVBYZERO,
+    UFSR_INVSTATE,
+    UFSR_UNDEFINSTR,
+    XPSR_T,
+    FaultEscalation,
+)
 from openvisor.machine.results import FaultKind, RunReason, RunResult
 from openvisor.machine.scs import SCR_SLEEPONEXIT
 
@@ -55,6 +61,9 @@ def run_loop(machine: Machine, max_cycles: int) -> RunResult:
     end = start + max_cycles
     debug = machine.debug
     debug.resume_address = machine.pc if debug.breakpoints else None
+    # Real-time pacing measures from the start of this run, so time the
+    # host spent between runs is not made up by running fast.
+    machine._wall_anchor = None
     try:
         while True:
             _run_due_events(machine)
@@ -164,6 +173,10 @@ def _execute(machine: Machine, *, deadline: int, count: int) -> None:
     core = machine._core
     if machine.nvic.changed:
         machine.exceptions_changed()
+    if core.pending_prio != _native.NO_PENDING and machine.exception_unit.unprivileged_thread():
+        # Unprivileged code cannot change the masks, and the native hook reads
+        # them as zero there: without this it would stop at every block.
+        core.pending_prio = _native.NO_PENDING
     core.deadline = deadline
     core.stop_flags = 0
     machine.debug.hit = None
@@ -199,6 +212,11 @@ def _execute(machine: Machine, *, deadline: int, count: int) -> None:
         if kind == "breakpoint":
             _rewind_partial_block(machine, address)
             raise _Finished(RunResult(RunReason.BREAKPOINT, 0, address=address))
+        if kind == "divbyzero":
+            _rewind_partial_block(machine, address)
+            machine.debug.hit = None
+            machine.exception_unit.usage_fault(UFSR_DIVBYZERO, address, "division by zero")
+            return
         raise _Finished(RunResult(RunReason.WATCHPOINT, 0, address=address))
 
 
@@ -221,6 +239,7 @@ _MEMORY_STATUSES = {
     ucc.UC_ERR_WRITE_PROT,
     ucc.UC_ERR_FETCH_PROT,
 }
+_EXCP_PREFETCH_ABORT = 3  # QEMU exception number of an instruction fetch abort
 _WFI = 0xBF30
 _WFE = 0xBF20
 _YIELD = 0xBF10
@@ -354,6 +373,16 @@ def _handle_interrupt(machine: Machine, intno: int) -> None:
         unit.hfsr |= 1 << 31  # HFSR.DEBUGEVT
         unit.usage_fault(0, pc, "BKPT without a debugger")
         return
+    if intno == _EXCP_PREFETCH_ABORT:
+        # Unicorn's own memory map marks some mapped or unmapped ranges as
+        # never executable (address 0, peripherals, the system space): a
+        # fetch there arrives as a prefetch abort instead of a fetch error.
+        region = mm.describe_address(pc)
+        record = machine.fault_record(
+            FaultKind.MEMORY, f"fetch of {region} at {pc:#010x}", address=pc, access="fetch"
+        )
+        log.info("Fault in application (kind=memory, pc=%#010x, address=%#010x)", pc, pc)
+        raise _Finished(RunResult(RunReason.CRASH, 0, record))
     usage = _USAGE_FAULTS.get(intno)
     if usage is not None:
         status_bit, description = usage
@@ -366,7 +395,15 @@ def _handle_interrupt(machine: Machine, intno: int) -> None:
 
 
 def _handle_invalid_instruction(machine: Machine) -> None:
-    """Unicorn reports WFE and YIELD as invalid instructions, with PC past them."""
+    """Unicorn reports WFE and YIELD as invalid instructions, with PC past them.
+
+    A branch to an address with bit 0 clear (BX/BLX to ARM state) also ends
+    the run as an invalid instruction, with EPSR.T clear and PC at the target:
+    that is an INVSTATE UsageFault on the Cortex-M33.
+    """
+    if not machine.registers.read(arm.UC_ARM_REG_XPSR) & XPSR_T:
+        machine.exception_unit.usage_fault(UFSR_INVSTATE, machine.pc, "execution with EPSR.T clear")
+        return
     half = _previous_halfword(machine)
     if half == _WFE:
         # No event register is modelled: WFE sleeps like WFI until an interrupt.

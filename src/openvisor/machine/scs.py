@@ -38,6 +38,9 @@ DWT_CTRL = 0x0000_1000
 DWT_CYCCNT = 0x0000_1004
 DEMCR = 0x0000_EDFC
 
+MAX_UNMODELLED_WARNINGS = 64
+"""Distinct unmodelled registers the PPB warns about before it stops warning."""
+
 
 class SystemControlSpace:
     """Register view of the core's system peripherals on the PPB."""
@@ -223,6 +226,7 @@ class SystemControlSpace:
         elif offset == 0xED14:
             # NONBASETHRDENA (bit 0) and STKALIGN (bit 9) are RES1 on ARMv8-M.
             unit.ccr = (value & 0x0007_051A) | 0x201
+            machine.traps.update(unit.ccr)
         elif offset == 0xED24:
             nvic.shcsr_enables = value & 0x000F_0000
         elif offset == 0xED28:
@@ -232,6 +236,7 @@ class SystemControlSpace:
         elif offset == 0xED88:
             self.cpacr = value & 0x00F0_0000
         elif offset == 0xED94:
+            # TODO: enforce the app's MPU regions (MemManage faults never occur).
             self.mpu_ctrl = value & 7
         elif offset == 0xED98:
             self.mpu_rnr = value & 7
@@ -323,9 +328,18 @@ class SystemControlSpace:
         return (self._cyccnt_value + elapsed) & 0xFFFFFFFF
 
     def _warn_unmodelled(self, offset: int) -> None:
-        if offset not in self._warned:
-            self._warned.add(offset)
+        if offset in self._warned or len(self._warned) > MAX_UNMODELLED_WARNINGS:
+            return
+        self._warned.add(offset)
+        if len(self._warned) > MAX_UNMODELLED_WARNINGS:
+            # A scan of the private peripheral bus would otherwise log every word.
             log.warning(
-                "Access unmodelled system register (address=%#010x): reads zero, writes ignored",
+                "Stop warning about unmodelled system registers (count=%d, last=%#010x)",
+                MAX_UNMODELLED_WARNINGS,
                 0xE000_0000 + offset,
             )
+            return
+        log.warning(
+            "Access unmodelled system register (address=%#010x): reads zero, writes ignored",
+            0xE000_0000 + offset,
+        )

@@ -201,7 +201,8 @@ class OtaManager:
                 selection = self._boot_trial(journal)
             if selection is None and journal.active is not None:
                 contents = self.slots.read(journal.active)
-                if contents is None:
+                expected = journal.active_app_id
+                if contents is None or (expected and contents.app_id != expected):
                     contents = self._fall_back_from_damaged_slot(journal)
                 selection = BootSelection(
                     contents.slot, contents.image, contents.manifest, False, journal.wake_reason
@@ -237,13 +238,18 @@ class OtaManager:
         contents = self.slots.read(other)
         if contents is None or contents.app_id in journal.rejected:
             raise StateError(
-                f"confirmed slot {damaged} in {self.root} fails its measurement check and slot "
+                f"confirmed slot {damaged} in {self.root} fails its integrity check and slot "
                 f"{other} holds no other valid app; reinstall the app with ov run or a deployment"
             )
         journal.active = other
+        journal.active_app_id = contents.app_id
+        if journal.update is not None and journal.update.phase in ("install", "staged"):
+            # The update was going into the slot that is now the confirmed app;
+            # the cloud offers it again.
+            journal.update = None
         self._save(journal, "repair")
         summary = (
-            f"confirmed slot {damaged} failed its measurement check; slot {other} "
+            f"confirmed slot {damaged} failed its integrity check; slot {other} "
             f"(app_id={contents.app_id}) is the confirmed app now"
         )
         self.repairs.append(summary)
@@ -392,6 +398,7 @@ class OtaManager:
         trial = journal.trial
         assert trial is not None
         journal.active = trial.slot
+        journal.active_app_id = trial.app_id
         journal.trial = None
         self._report(
             journal, UpdateReport(trial.deployment_id, UpdateStatus.CONFIRMED, trial.app_id)
@@ -423,6 +430,25 @@ class OtaManager:
                     app_id=request.app_id,
                     force=request.force,
                 )
+                self._report(
+                    journal,
+                    UpdateReport(request.deployment_id, UpdateStatus.DOWNLOADING, request.app_id),
+                )
+                self._save(journal, "deploy")
+            elif current.deployment_id != request.deployment_id:
+                # A newer deployment of the same bundle: it takes over the download
+                # in progress, so its reports reach the cloud.
+                log.info(
+                    "Adopt update in progress (deployment=%s, previous=%s, phase=%s)",
+                    request.deployment_id,
+                    current.deployment_id,
+                    current.phase,
+                )
+                current.deployment_id = request.deployment_id
+                current.force = request.force
+                if current.phase in ("download", "verify"):
+                    # Later phases hold the app id of the verified bundle.
+                    current.app_id = request.app_id or current.app_id
                 self._report(
                     journal,
                     UpdateReport(request.deployment_id, UpdateStatus.DOWNLOADING, request.app_id),
@@ -550,6 +576,7 @@ class OtaManager:
                 raise UpdateError(f"slot {slot} in {self.root} did not read back; check the disk")
             journal = self._load()
             journal.active = slot
+            journal.active_app_id = verified.app_id
             journal.trial = None
             self._save(journal, "install-local")
             log.info("Install app (slot=%s, app_id=%s)", slot, verified.app_id)

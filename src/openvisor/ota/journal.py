@@ -9,6 +9,7 @@ named.
 | key | meaning |
 |---|---|
 | ``active`` | ``"a"``, ``"b"`` or null (no app installed): the confirmed app |
+| ``active_app_id`` | the confirmed app's id, so a slot whose manifest changed on disk is caught |
 | ``trial`` | null, or the slot on trial with its app id, deployment and boot count |
 | ``update`` | null, or the deployment being downloaded, verified, installed or staged |
 | ``rejected`` | app ids that were rolled back; deploying one again needs ``force`` |
@@ -57,6 +58,7 @@ class Journal:
     """The decoded journal file."""
 
     active: str | None = None
+    active_app_id: str = ""
     trial: Trial | None = None
     update: PendingUpdate | None = None
     rejected: list[str] = field(default_factory=list)
@@ -87,6 +89,7 @@ class Journal:
             update = value.get("update")
             journal = cls(
                 active=value.get("active"),
+                active_app_id=str(value.get("active_app_id") or ""),
                 trial=Trial(**trial) if trial else None,
                 update=PendingUpdate(**update) if update else None,
                 rejected=list(value.get("rejected", [])),

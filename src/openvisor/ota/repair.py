@@ -47,6 +47,7 @@ def load_or_repair_journal(path: Path, slots: SlotStore) -> tuple[Journal, str |
     journal = Journal()
     if valid:
         journal.active = valid[0]
+        journal.active_app_id = slots.app_id(valid[0]) or ""
     if len(valid) == 2:
         newer = valid[1]
         journal.trial = Trial(slot=newer, app_id=slots.app_id(newer) or "", deployment_id="")

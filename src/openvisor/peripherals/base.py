@@ -15,6 +15,9 @@ from typing import ClassVar, Protocol
 
 log = logging.getLogger(__name__)
 
+MAX_UNMAPPED_WARNINGS = 64
+"""Distinct unmodelled addresses the bus warns about before it stops warning."""
+
 
 class Cancellable(Protocol):
     """A scheduled callback that can be cancelled."""
@@ -161,10 +164,19 @@ class PeripheralBus:
 
     def _warn_unmapped(self, address: int) -> None:
         word = address & ~3
-        if word not in self._warned:
-            self._warned.add(word)
+        if word in self._warned or len(self._warned) > MAX_UNMAPPED_WARNINGS:
+            return
+        self._warned.add(word)
+        if len(self._warned) > MAX_UNMAPPED_WARNINGS:
+            # A scan of the address space would otherwise log (and remember)
+            # every word of it.
             log.warning(
-                "Access unmodelled peripheral register (address=%#010x): "
-                "reads zero, writes ignored",
+                "Stop warning about unmodelled peripheral registers (count=%d, last=%#010x)",
+                MAX_UNMAPPED_WARNINGS,
                 word,
             )
+            return
+        log.warning(
+            "Access unmodelled peripheral register (address=%#010x): reads zero, writes ignored",
+            word,
+        )

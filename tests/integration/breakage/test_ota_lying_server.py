@@ -1,9 +1,8 @@
 """Bundle downloads from servers that drop, lie or change the bundle, and a full disk.
 
-A loopback HTTP server misbehaves in one chosen way per request; after
-each failure the download must keep a partial file that is a prefix of
-the real bundle (or none), and the next honest attempt must finish with
-the exact bytes.
+A loopback HTTP server misbehaves in one chosen way per request. After
+each failure the partial file must be a prefix of the real bundle (or
+absent), and the next honest attempt must finish with the exact bytes.
 """
 
 from __future__ import annotations
@@ -44,7 +43,7 @@ class Reply:
     chunk_delay_s: float = 0.0
 
 
-# A behaviour gets (data, first byte asked for or None, If-Range value) and returns a Reply.
+# A behaviour takes (data, first byte requested or None, If-Range value) and returns a Reply.
 Behaviour = Callable[[bytes, "int | None", "str | None"], Reply]
 
 
@@ -60,7 +59,7 @@ def honest(data: bytes, start: int | None, if_range: str | None, etag: str = "")
 
 @dataclass
 class LyingServer:
-    """Serves one resource; ``script`` holds the behaviour of each next request."""
+    """A server of one resource whose ``script`` lists the behaviour of each next request."""
 
     url: str = ""
     data: bytes = b""
@@ -135,7 +134,7 @@ def _fetch(url: str, dest: Path) -> int:
         return download(client, url, dest)
 
 
-def test_resume_answered_with_200_restarts_from_zero(server: LyingServer, tmp_path: Path) -> None:
+def test_resume_with_200_restarts(server: LyingServer, tmp_path: Path) -> None:
     server.data = _bundle(1)
     dest = tmp_path / "part"
     server.script = [_cut(10_000), lambda data, start, if_range: Reply(200, data)]
@@ -147,7 +146,7 @@ def test_resume_answered_with_200_restarts_from_zero(server: LyingServer, tmp_pa
     assert server.requests[1]["range"] == "bytes=10000-"
 
 
-def test_wrong_content_range_start_keeps_partial_file(server: LyingServer, tmp_path: Path) -> None:
+def test_wrong_content_range_keeps_partial(server: LyingServer, tmp_path: Path) -> None:
     server.data = _bundle(2)
     dest = tmp_path / "part"
 
@@ -165,9 +164,7 @@ def test_wrong_content_range_start_keeps_partial_file(server: LyingServer, tmp_p
     assert dest.read_bytes() == server.data
 
 
-def test_body_longer_than_announced_total_is_not_written(
-    server: LyingServer, tmp_path: Path
-) -> None:
+def test_body_past_total_not_written(server: LyingServer, tmp_path: Path) -> None:
     server.data = _bundle(3)
     dest = tmp_path / "part"
 
@@ -186,9 +183,7 @@ def test_body_longer_than_announced_total_is_not_written(
     assert dest.read_bytes() == server.data
 
 
-def test_changed_bundle_is_fetched_whole_through_if_range(
-    server: LyingServer, tmp_path: Path
-) -> None:
+def test_changed_bundle_refetched_via_if_range(server: LyingServer, tmp_path: Path) -> None:
     old, new = _bundle(4), _bundle(5)
     dest = tmp_path / "part"
     server.data = old
@@ -205,9 +200,7 @@ def test_changed_bundle_is_fetched_whole_through_if_range(
     assert dest.read_bytes() == new
 
 
-def test_changed_etag_on_partial_reply_restarts_download(
-    server: LyingServer, tmp_path: Path
-) -> None:
+def test_changed_etag_restarts_download(server: LyingServer, tmp_path: Path) -> None:
     old, new = _bundle(6), _bundle(7)
     dest = tmp_path / "part"
 
@@ -239,9 +232,7 @@ def test_complete_download_is_kept_on_416(server: LyingServer, tmp_path: Path) -
 
 
 @pytest.mark.parametrize("origin", ["unknown", "other url"])
-def test_partial_file_of_other_origin_is_not_resumed(
-    server: LyingServer, tmp_path: Path, origin: str
-) -> None:
+def test_foreign_partial_file_not_resumed(server: LyingServer, tmp_path: Path, origin: str) -> None:
     server.data = _bundle(15)
     dest = tmp_path / "part"
     if origin == "other url":
@@ -280,7 +271,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", str(mount_point)], check=False)
 
 
-def test_full_disk_pauses_download_with_clear_error(server: LyingServer, small_disk: Path) -> None:
+def test_full_disk_pauses_download(server: LyingServer, small_disk: Path) -> None:
     server.data = _bundle(9, size=150_000)
     dest = small_disk / "download" / "bundle.zip.part"
     with pytest.raises(UpdateError, match="free space") as caught:
@@ -289,7 +280,7 @@ def test_full_disk_pauses_download_with_clear_error(server: LyingServer, small_d
     assert server.data.startswith(dest.read_bytes())
 
 
-def test_full_disk_keeps_booting_app_and_update_resumes(
+def test_full_disk_update_resumes_later(
     server: LyingServer, tmp_path: Path, small_disk: Path
 ) -> None:
     # The installed app lives on the big disk; only the download folder is small.
@@ -310,9 +301,7 @@ def test_full_disk_keeps_booting_app_and_update_resumes(
     assert journal.update is not None and journal.update.phase == "staged"
 
 
-def test_new_deployment_during_download_never_installs_old_bytes(
-    server: LyingServer, tmp_path: Path
-) -> None:
+def test_new_deployment_discards_old_download(server: LyingServer, tmp_path: Path) -> None:
     ota = OtaManager(tmp_path, kernel_version=1, allow_unsigned=True)
     ota.install_local(_bundle(12, size=2_000))
     old, new = _bundle(13, size=200_000), _bundle(14, size=200_000)
@@ -340,3 +329,22 @@ def test_new_deployment_during_download_never_installs_old_bytes(
     contents = ota.slots.read(journal.update.slot)
     assert contents is not None
     assert contents.app_id == verify_bundle(new, trust=None, allow_unsigned=True).app_id
+
+
+def test_second_deployment_of_same_bundle_is_adopted(server: LyingServer, tmp_path: Path) -> None:
+    ota = OtaManager(tmp_path, kernel_version=1, allow_unsigned=True, background=False)
+    ota.install_local(_bundle(16, size=2_000))
+    server.data = _bundle(17)
+    server.script = [_cut(6_000)]
+    ota.deploy(DeployRequest("DFIRST", server.url))
+    assert ota.download_path.stat().st_size == 6_000
+
+    ota.deploy(DeployRequest("DSECOND", server.url))
+    journal = load_journal(ota.journal_path)
+    assert journal.update is not None
+    assert journal.update.deployment_id == "DSECOND"
+    assert journal.update.phase == "staged"
+    assert server.requests[-1]["range"] == "bytes=6000-"
+    reports = [(r.deployment_id, r.status.value) for r in ota.take_reports()]
+    assert ("DSECOND", "downloading") in reports
+    assert ("DSECOND", "installed") in reports

@@ -18,9 +18,21 @@ from elftools.elf.elffile import ELFFile
 from openvisor.device import AppImage, Device, DeviceConfig, DeviceState
 from openvisor.kernel.crash import CrashLog, CrashReport
 
-# Members of struct attack_request (all uint32_t).
-SEQ, DONE, OP, ADDRESS, ARGS, RESULT = 0, 4, 8, 12, 16, 32
-HARDFAULT_MODE, EXC_RETURN, IRQ_COUNT, TICK_COUNT, PROGRESS, HARDFAULTS = 36, 40, 44, 48, 52, 56
+# Offsets of the members of struct attack_request (all uint32_t).
+FIELDS = {
+    "seq": 0,
+    "done": 4,
+    "op": 8,
+    "address": 12,
+    "args": 16,
+    "result": 32,
+    "hardfault_mode": 36,
+    "exc_return": 40,
+    "irq_count": 44,
+    "tick_count": 48,
+    "progress": 52,
+    "hardfaults": 56,
+}
 WAKE_IRQ = 52  # TIM8_UP
 
 OPS = {
@@ -75,23 +87,26 @@ class Attacker:
     def write(self, address: int, data: bytes) -> None:
         self.machine.mem_write(address, data)
 
-    def field(self, offset: int) -> int:
-        return int(struct.unpack("<I", self.read(self.block + offset, 4))[0])
+    def field(self, name: str, index: int = 0) -> int:
+        """Read a member of the request block (``index`` for ``args``)."""
+        address = self.block + FIELDS[name] + 4 * index
+        return int(struct.unpack("<I", self.read(address, 4))[0])
 
-    def set_field(self, offset: int, value: int) -> None:
-        self.write(self.block + offset, struct.pack("<I", value & 0xFFFF_FFFF))
+    def set_field(self, name: str, value: int, index: int = 0) -> None:
+        address = self.block + FIELDS[name] + 4 * index
+        self.write(address, struct.pack("<I", value & 0xFFFF_FFFF))
 
     def settle(self, micros: int = 5_000) -> None:
         self.device.run_for(micros / 1e6)
 
     def post(self, op: str, address: int = 0, *args: int) -> None:
         """Ask the firmware to run ``op``; do not wait."""
-        self.seq = self.field(SEQ) + 1
-        self.set_field(OP, OPS[op])
-        self.set_field(ADDRESS, address)
+        self.seq = self.field("seq") + 1
+        self.set_field("op", OPS[op])
+        self.set_field("address", address)
         for index, value in enumerate([*args, 0, 0, 0, 0][:4]):
-            self.set_field(ARGS + 4 * index, value)
-        self.set_field(SEQ, self.seq)
+            self.set_field("args", value, index)
+        self.set_field("seq", self.seq)
         self.machine.pend_irq(WAKE_IRQ)
 
     def do(self, op: str, address: int = 0, *args: int, max_us: int = 200_000) -> int:
@@ -102,8 +117,8 @@ class Attacker:
             self.device.step(1_000)
             if self.device.state is not DeviceState.RUNNING:
                 raise AssertionError(f"the app stopped during {op} (state {self.device.state})")
-            if self.field(DONE) == self.seq:
-                return self.field(RESULT)
+            if self.field("done") == self.seq:
+                return self.field("result")
         raise AssertionError(f"{op} did not finish within {max_us} µs of virtual time")
 
     def crash(self, op: str, address: int = 0, *args: int, seconds: float = 0.2) -> CrashReport:
@@ -122,7 +137,7 @@ class Attacker:
         assert self.device.boot_count == boots + 1
         assert self.device.state is DeviceState.RUNNING
         self.settle()
-        assert self.do("read32", self.block + SEQ) == self.seq
+        assert self.do("read32", self.block + FIELDS["seq"]) == self.seq
 
 
 @pytest.fixture

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
@@ -107,3 +110,44 @@ def test_bundle_and_tampered_bundle(firmware: Callable[[str], Path], tmp_path: P
 def test_negative_seconds_rejected(firmware: Callable[[str], Path]) -> None:
     result = invoke(str(firmware("hello")), "--seconds", "-1")
     assert result.exit_code == 2
+
+
+@pytest.mark.skipif(shutil.which("gdb-multiarch") is None, reason="needs gdb-multiarch")
+def test_gdb_holds_app_until_continue(firmware: Callable[[str], Path]) -> None:
+    elf = firmware("k_selftest")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "openvisor.cli.main", "run", str(elf), "--fast", "--gdb", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        match = re.search(r"127\.0\.0\.1:(\d+)", first)
+        assert match, first
+        gdb = subprocess.run(
+            [
+                "gdb-multiarch",
+                "-batch",
+                "-ex",
+                f"target remote 127.0.0.1:{match.group(1)}",
+                "-ex",
+                "info registers pc",
+                "-ex",
+                "continue",
+                str(elf),
+            ],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert "<Reset_Handler>" in gdb.stdout, gdb.stdout + gdb.stderr
+        rest = process.stdout.read()
+        assert process.wait(timeout=60) == 0, rest
+    finally:
+        process.kill()
+        process.wait()
+    assert "[test] selftest: PASS" in rest

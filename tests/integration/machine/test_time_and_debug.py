@@ -254,3 +254,106 @@ def test_stack_limit_violation_faults(assemble: Callable[[str], bytes]) -> None:
     assert machine.current_exception() == 3
     assert machine.bus_read(0xE000_ED28) & (1 << 20)  # CFSR.STKOF
     assert machine.bus_read(0xE000_ED2C) & (1 << 30)  # HFSR.FORCED
+
+
+DIVIDE_IMAGE = """
+.section .text
+.thumb_func
+vectors:
+    .word 0x20080000
+    .word reset
+    .rept 4
+    .word spin
+    .endr
+    .word usagefault
+    .rept 9
+    .word spin
+    .endr
+.thumb_func
+reset:
+    movs r1, #0
+    movs r2, #9
+    sdiv r3, r2, r1
+    ldr r0, =0xE000ED24
+    ldr r4, =0x00040000
+    str r4, [r0]
+    ldr r0, =0xE000ED14
+    movs r4, #0x10
+    str r4, [r0]
+    dsb
+    isb
+    movs r5, #1
+    udiv r3, r2, r1
+    movs r5, #2
+    b spin
+.thumb_func
+usagefault:
+    b usagefault
+.thumb_func
+spin:
+    b spin
+.ltorg
+"""
+
+
+def test_divide_by_zero_trap(assemble: Callable[[str], bytes]) -> None:
+    machine = Machine()
+    machine.load_image(assemble(DIVIDE_IMAGE))
+    machine.reset()
+    machine.run(max_cycles=1_000)
+    # The first SDIV ran with DIV_0_TRP clear and returned 0; the UDIV trapped.
+    assert machine.reg_read("r3") == 0
+    assert machine.reg_read("r5") == 1
+    assert machine.current_exception() == 6
+    assert machine.bus_read(0xE000_ED28) & (1 << 25)  # CFSR.DIVBYZERO
+    frame = machine.reg_read("sp")
+    stacked_pc = int.from_bytes(machine.mem_read(frame + 24, 4), "little")
+    assert machine.mem_read(stacked_pc, 2) == bytes.fromhex("b2fb")  # UDIV r3, r2, r1
+
+
+MASKED_UNPRIVILEGED_IMAGE = """
+.section .text
+.thumb_func
+vectors:
+    .word 0x20080000
+    .word reset
+    .rept 14
+    .word spin
+    .endr
+    .word irq0
+.thumb_func
+reset:
+    ldr r0, =0xE000E100
+    movs r1, #1
+    str r1, [r0]
+    cpsid i
+    movs r0, #1
+    msr control, r0
+    isb
+    movs r2, #0
+loop:
+    adds r2, r2, #1
+    b loop
+.thumb_func
+irq0:
+    b irq0
+.thumb_func
+spin:
+    b spin
+.ltorg
+"""
+
+
+def test_masked_irq_in_unprivileged_thread_progresses(assemble: Callable[[str], bytes]) -> None:
+    machine = Machine()
+    machine.load_image(assemble(MASKED_UNPRIVILEGED_IMAGE))
+    machine.reset()
+    machine.run(max_cycles=100)
+    machine.pend_irq(0)  # masked by PRIMASK, which unprivileged code cannot clear
+    start = time.monotonic()
+    result = machine.run(max_cycles=2_000_000)
+    assert result.reason is RunReason.BUDGET
+    assert time.monotonic() - start < 5.0
+    assert machine.current_exception() == 0
+    assert machine.reg_read("primask") == 1
+    assert machine.reg_read("r2") > 900_000

@@ -1,4 +1,4 @@
-"""Hostile and damaged bundles: every one is refused with a BundleError naming the problem.
+"""Hostile and damaged bundles: every one is rejected with a BundleError naming the problem.
 
 No input may escape as another exception type (ValueError, EOFError,
 RuntimeError ...), because the device and the cloud turn only BundleError
@@ -77,7 +77,7 @@ def test_truncated_zip_is_not_a_zip(signed_bundle: bytes, trust: TrustStore, cut
     assert "ov bundle" in str(error) or "manifest" in str(error)
 
 
-def test_central_directory_with_bad_offsets_is_not_a_zip(signed_bundle: bytes) -> None:
+def test_bad_entry_offset_is_not_a_zip(signed_bundle: bytes) -> None:
     data = bytearray(signed_bundle)
     directory = data.rfind(b"PK\x01\x02")
     # Local header offset of the last entry, far before the start of the file.
@@ -192,9 +192,7 @@ def test_external_flash_region_rejected() -> None:
     assert error.problem == Problem.UNSUPPORTED_REGION
 
 
-def test_signer_id_of_trusted_key_with_another_keys_signature(
-    signer: PrivateKeySigner, trust: TrustStore
-) -> None:
+def test_trusted_signer_id_forged_signature(signer: PrivateKeySigner, trust: TrustStore) -> None:
     body = build_app_body(IMAGE, ManifestOptions())
     forged = schema.OpaqueManifest()
     forged.ParseFromString(build_opaque_manifest(body, PrivateKeySigner.generate()))
@@ -206,7 +204,7 @@ def test_signer_id_of_trusted_key_with_another_keys_signature(
 
 
 @pytest.mark.parametrize("signature", [b"", b"\x00" * 63, b"\x00" * 64, b"\xff" * 64, b"1" * 72])
-def test_signature_of_wrong_length_or_value_is_bad(
+def test_malformed_signature_is_bad(
     signer: PrivateKeySigner, trust: TrustStore, signature: bytes
 ) -> None:
     body = build_app_body(IMAGE, ManifestOptions())
@@ -225,7 +223,7 @@ def test_signature_without_signer_is_unknown_signer(trust: TrustStore) -> None:
 
 
 @pytest.mark.parametrize("field", ["debug_auth_pubkey", "crash_report_pubkey"])
-def test_manifest_key_that_is_not_a_p256_point_rejected(field: str) -> None:
+def test_manifest_key_off_curve_rejected(field: str) -> None:
     body = _one_layer_body()
     not_on_curve = b"\x04" + b"\x01" * 64
     if field == "debug_auth_pubkey":
@@ -238,7 +236,7 @@ def test_manifest_key_that_is_not_a_p256_point_rejected(field: str) -> None:
     assert "P-256" in str(error)
 
 
-def test_non_p256_signing_and_trust_keys_rejected() -> None:
+def test_non_p256_keys_rejected() -> None:
     other_curve = ec.generate_private_key(ec.SECP384R1())
     pem = other_curve.private_bytes(
         serialization.Encoding.PEM,
@@ -254,7 +252,7 @@ def test_non_p256_signing_and_trust_keys_rejected() -> None:
         TrustStore().add(b"\x02" + b"\x01" * 32)
 
 
-def test_layer_hash_name_in_upper_case_is_missing() -> None:
+def test_upper_case_layer_name_missing() -> None:
     body = build_app_body(IMAGE, ManifestOptions())
     entries = {"manifest": build_opaque_manifest(body), layer_entry_name(IMAGE).upper(): IMAGE}
     error = _rejects(

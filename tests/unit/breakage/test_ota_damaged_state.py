@@ -1,4 +1,4 @@
-"""Damaged device state on disk: the device still boots a valid app and says what it repaired."""
+"""Damaged device state on disk: the device still boots a valid app and reports what it repaired."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from openvisor.bundle import (
     ManifestOptions,
     build_app_body,
     build_opaque_manifest,
+    schema,
     write_bundle,
 )
 from openvisor.errors import StateError
@@ -135,7 +136,7 @@ def test_damaged_confirmed_slot_falls_back_to_other_slot(
     assert boot.app_id == first
     assert ota.repairs == [
         (
-            f"confirmed slot b failed its measurement check; slot a (app_id={first}) is the "
+            f"confirmed slot b failed its integrity check; slot a (app_id={first}) is the "
             "confirmed app now"
         )
     ]
@@ -149,7 +150,7 @@ def test_damaged_slot_does_not_fall_back_to_rolled_back_app(tmp_path: Path) -> N
     journal.rejected.append(first)
     save_journal(tmp_path / "ota" / "journal.json", journal)
     (tmp_path / "ota" / "slot-b" / "image.bin").write_bytes(b"")
-    with pytest.raises(StateError, match="slot b .* fails its measurement check and slot a"):
+    with pytest.raises(StateError, match="slot b .* fails its integrity check and slot a"):
         _manager(tmp_path).select_boot()
 
 
@@ -159,3 +160,25 @@ def test_report_of_real_deployment_still_recorded(tmp_path: Path) -> None:
     ota._report(journal, UpdateReport("D1", UpdateStatus.DOWNLOADING))
     ota._report(journal, UpdateReport("", UpdateStatus.TRIAL))
     assert [UpdateReport.from_body(body).deployment_id for body in journal.reports] == ["D1"]
+
+
+def test_changed_manifest_in_confirmed_slot_is_caught(tmp_path: Path) -> None:
+    """A manifest that still matches the image but is not the installed one (bit rot, edits)."""
+    first, second = _two_apps(tmp_path)
+    ota = _manager(tmp_path)
+    manifest_b = ota.slots.slot_dir("b") / "manifest.bin"
+    opaque = schema.OpaqueManifest()
+    opaque.ParseFromString(manifest_b.read_bytes())
+    body = schema.AppBody()
+    body.ParseFromString(opaque.body)
+    body.connectivity.connection_grace_time_sec = 999
+    opaque.body = body.SerializeToString()
+    manifest_b.write_bytes(opaque.SerializeToString())
+    assert ota.slots.read("b") is not None  # the measurement alone does not notice
+
+    boot = ota.select_boot()
+    assert boot is not None
+    assert boot.app_id == first
+    assert "confirmed slot b failed its integrity check" in ota.repairs[0]
+    assert load_journal(ota.journal_path).active_app_id == first
+    assert second != first

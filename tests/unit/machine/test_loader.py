@@ -9,6 +9,7 @@ import pytest
 
 from openvisor.errors import ImageError
 from openvisor.machine.loader import load_elf_file, parse_elf, raw_image
+from openvisor.machine.traps import find_divisions
 
 
 def test_elf_segments_and_symbols(firmware: Callable[[str], Path]) -> None:
@@ -38,3 +39,9 @@ def test_raw_image_limits() -> None:
         raw_image(b"\x00" * (1024 * 1024 + 4))
     image = raw_image(b"\x00" * 16)
     assert image.segments[0].address == 0x0800_0000
+
+
+def test_find_divisions_in_code() -> None:
+    # NOP, SDIV r0, r1, r2 (0xFB91 0xF0F2), UDIV r3, r4, r5 (0xFBB4 0xF3F5), MOVS r0, #1.
+    code = bytes.fromhex("00bf91fbf2f0b4fbf5f30120")
+    assert find_divisions(code, 0x0800_0000) == {0x0800_0002: 2, 0x0800_0006: 5}

@@ -16,6 +16,7 @@ from openvisor.errors import CloudError
 log = logging.getLogger(__name__)
 
 JSON_TYPE = "application/json; charset=utf-8"
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 # Twilio codes for the generic HTTP statuses the framework raises.
 _STATUS_CODES = {
     400: 20001,
@@ -65,7 +66,14 @@ def install_error_handlers(app: FastAPI) -> None:
             name = location[-1] if location else "request"
             problems.append(f"{name}: {error.get('msg', 'invalid')}")
         # Input values are left out on purpose: the body may carry a secret.
-        return error_response(400, CODE_INVALID, "invalid request: " + "; ".join(problems))
+        message = "invalid request: " + "; ".join(problems)
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if request.method in ("POST", "PUT", "PATCH") and content_type not in _FORM_TYPES:
+            message += (
+                f" (the body was sent as {content_type or 'no content type'!r}: send the fields "
+                "form-encoded, Content-Type: application/x-www-form-urlencoded)"
+            )
+        return error_response(400, CODE_INVALID, message)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -42,18 +42,28 @@ class BodySizeLimit:
 
         received = 0
         started = False
+        too_large = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, too_large
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
+                    too_large = True
                     raise _BodyTooLarge
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
+            if too_large:
+                # The body parser turned the overflow into its own error response;
+                # the client gets the 413 instead.
+                if message["type"] == "http.response.start" and not started:
+                    started = True
+                    await _drain(receive)
+                    await _send_too_large(send, limit)
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)

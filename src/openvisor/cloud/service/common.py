@@ -17,6 +17,8 @@ T = TypeVar("T")
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
+# Offsets past this fit no list and no SQL integer column.
+MAX_OFFSET = 2**31 - 1
 
 # Error codes follow Twilio's numbering where Twilio has one, so existing
 # clients show familiar codes: 20003 authentication, 20404 not found,
@@ -33,8 +35,9 @@ CODE_PAGE_TOKEN = 21481
 
 def not_found(kind: str, ident: str) -> CloudError:
     """Build the error for a resource that does not exist in the caller's account."""
+    shown = ident if len(ident) <= 80 else ident[:80] + "..."
     return CloudError(
-        f"{kind} {ident!r} was not found: check the identifier and the account",
+        f"{kind} {shown!r} was not found: check the identifier and the account",
         status=404,
         code=CODE_NOT_FOUND,
     )
@@ -89,11 +92,12 @@ def decode_page_token(token: str) -> int:
         body = token[2:]
         data: Any = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
         offset = data["o"]
-        if not isinstance(offset, int) or offset < 0:
-            raise ValueError("negative offset")
+        if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset <= MAX_OFFSET:
+            raise ValueError("offset out of range")
     except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+        shown = token if len(token) <= 80 else token[:80] + "..."
         raise CloudError(
-            f"invalid PageToken {token!r}: use the next_page_url the previous page returned",
+            f"invalid PageToken {shown!r}: use the next_page_url the previous page returned",
             status=400,
             code=CODE_PAGE_TOKEN,
         ) from exc
@@ -107,6 +111,11 @@ def paginate(session: Session, stmt: Select[T], request: PageRequest) -> PageRes
         offset = decode_page_token(request.page_token)
     else:
         offset = max(request.page, 0) * size
+        if offset > MAX_OFFSET:
+            raise invalid(
+                f"Page {request.page} with PageSize {size} starts past the end of any list: "
+                "ask for a smaller Page, or follow next_page_url"
+            )
     rows = list(session.scalars(stmt.offset(offset).limit(size + 1)))
     return PageResult(
         items=rows[:size],

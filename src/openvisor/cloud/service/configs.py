@@ -45,6 +45,11 @@ def _check_key(key: str) -> None:
         raise invalid(f"Key {key[:20]!r}... is {len(key)} characters long: the maximum is 100")
     if not key.isprintable() or any(c in key for c in "/?#"):
         raise invalid(f"invalid Key {key!r}: use printable characters without '/', '?' or '#'")
+    # Clients that do not percent-encode path values (the SDK) could never
+    # address these keys again: '%' is decoded by the server, and '.' and '..'
+    # are path segments that URL normalisation removes.
+    if "%" in key or key in (".", ".."):
+        raise invalid(f"invalid Key {key!r}: use a key without '%' that is not '.' or '..'")
 
 
 def _check_value(key: str, value: str) -> None:

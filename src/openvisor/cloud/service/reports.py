@@ -11,8 +11,16 @@ from sqlalchemy.orm import Session
 
 from openvisor.cloud import sids
 from openvisor.cloud.models import CrashReport, DebugSession, utcnow
-from openvisor.cloud.service.common import PageRequest, PageResult, conflict, not_found, paginate
-from openvisor.cloud.service.devices import get_device, get_device_by_sid
+from openvisor.cloud.service.common import (
+    PageRequest,
+    PageResult,
+    conflict,
+    invalid,
+    not_found,
+    paginate,
+)
+from openvisor.cloud.service.devices import get_device, get_device_by_sid, parse_public_key
+from openvisor.errors import CloudError
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +70,18 @@ def open_debug_session(
 ) -> DebugSession:
     """Record a new debug session; the relay carries its traffic."""
     device = get_device(session, account_sid, device_ident)
+    try:
+        point = parse_public_key(client_public_key) if client_public_key else b""
+    except CloudError as exc:
+        raise invalid(
+            "invalid ClientPublicKey: send a NIST P-256 public key as PEM or as the base64 of "
+            "its 65-byte uncompressed point, or leave it out"
+        ) from exc
     record = DebugSession(
         sid=sids.new_sid(sids.DEBUG_SESSION),
         account_sid=account_sid,
         device_sid=device.sid,
-        client_public_key=client_public_key[:1000],
+        client_public_key=point.hex(),
     )
     session.add(record)
     session.flush()

@@ -69,8 +69,9 @@ class ExternalFlash:
             index, offset = divmod(address + position, SECTOR_SIZE)
             chunk = min(len(data) - position, SECTOR_SIZE - offset)
             sector = self._sectors.setdefault(index, bytearray(b"\xff" * SECTOR_SIZE))
-            for i in range(chunk):
-                sector[offset + i] &= data[position + i]
+            old = int.from_bytes(sector[offset : offset + chunk], "little")
+            new = int.from_bytes(data[position : position + chunk], "little")
+            sector[offset : offset + chunk] = (old & new).to_bytes(chunk, "little")
             changed.add(index)
             position += chunk
         self._persist(changed)

@@ -21,10 +21,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class TestLog:
+class FactoryTestLog:
     """Whether test logging was initialised, and every line logged so far."""
-
-    __test__ = False  # not a pytest test class
 
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel
@@ -56,7 +54,7 @@ def test_logging_init(kernel: Kernel, r0: int, r1: int, r2: int, r3: int) -> int
     """Hand over a test-logging buffer; the same rules as mvServerLoggingInit."""
     _require_test_mode(kernel)
     check_log_buffer(kernel, r0, r1)
-    kernel.family_state(TestLog).initialised = True
+    kernel.family_state(FactoryTestLog).initialised = True
     return MvStatus.OKAY
 
 
@@ -64,7 +62,7 @@ def test_logging_init(kernel: Kernel, r0: int, r1: int, r2: int, r3: int) -> int
 def test_log(kernel: Kernel, r0: int, r1: int, r2: int, r3: int) -> int:
     """Print the message at ``r0`` (``r1`` bytes, a uint16_t) on the test console."""
     length = r1 & 0xFFFF
-    state = kernel.family_state(TestLog)
+    state = kernel.family_state(FactoryTestLog)
     if not state.initialised:
         raise StatusError(MvStatus.UNAVAILABLE, "mvTestLoggingInit not called")
     kernel.memory.check_read(r0, length)

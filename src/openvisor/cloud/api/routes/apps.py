@@ -10,13 +10,13 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from openvisor.cloud.api.deps import AnyCaller, Caller, DbSession, Paging, State, public_base
+from openvisor.cloud.api.errors import error_response
 from openvisor.cloud.api.responses import json_response, no_content
 from openvisor.cloud.api.views import app_view, manifest_view, page_view
 from openvisor.cloud.models import App, Device
 from openvisor.cloud.service import apps
 from openvisor.cloud.service.accounts import Principal
 from openvisor.cloud.service.common import forbidden, invalid
-from openvisor.errors import CloudError
 
 router = APIRouter(prefix="/v1", tags=["Apps"])
 
@@ -54,10 +54,13 @@ def ranged(request: Request, data: bytes, media_type: str) -> Response:
         if start <= end:
             headers["Content-Range"] = f"bytes {start}-{end}/{size}"
             return Response(data[start : end + 1], 206, headers=headers, media_type=media_type)
-    raise CloudError(
+    # RFC 9110 section 15.5.17: the 416 names the current size, so a client
+    # holding the whole resource already knows it is complete.
+    return error_response(
+        416,
+        20416,
         f"unsatisfiable Range {header!r} for {size} bytes: ask for bytes=START-END within the size",
-        status=416,
-        code=20416,
+        {"Content-Range": f"bytes */{size}"},
     )
 
 

@@ -1,0 +1,143 @@
+"""Hostile exception handling: bad stacks, forged returns, broken vector tables, faults in faults."""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import pytest
+
+PENDSV = 14
+UFSR_INVSTATE = 1 << 17
+UFSR_INVPC = 1 << 18
+UFSR_STKOF = 1 << 20
+
+STACKS = {
+    "MSP in secure SRAM": ("svc_on_sp", 0x3000_0100),
+    "MSP in unmapped space": ("svc_on_sp", 0x6000_0100),
+    "MSP just above the SRAM base": ("svc_on_sp", 0x2000_0008),
+    "PSP in secure SRAM": ("svc_on_psp", 0x3000_0100),
+    "PSP at address zero": ("svc_on_psp", 0x0000_0000),
+}
+
+
+@pytest.mark.parametrize(("op", "sp"), STACKS.values(), ids=STACKS.keys())
+def test_exception_entry_on_a_stack_outside_sram_crashes(attacker: Any, op: str, sp: int) -> None:
+    report = attacker.crash(op, sp)
+    assert report.kind == "fault"
+    assert "stacking" in report.detail
+    frame = (sp - 0x20) & ~7 & 0xFFFF_FFFF
+    assert report.fault_address == frame
+    # The report copies the stack only from SRAM.
+    assert (report.stack == "") == (not 0x2000_0000 <= sp < 0x2008_0000)
+    attacker.restarts()
+
+
+def test_valid_non_secure_exc_return_resumes_thread_mode(attacker: Any) -> None:
+    attacker.set_field("exc_return", 0xFFFF_FFB8)  # Thread mode, MSP, basic frame
+    assert attacker.do("svc") == 0
+    assert attacker.crashes == []
+
+
+def test_exc_return_to_handler_mode_from_thread_is_a_usage_fault(make_attacker: Any) -> None:
+    attacker = make_attacker(stuck_in_fault_s=0.05)
+    attacker.set_field("exc_return", 0xFFFF_FFF1)  # Handler mode, but SVC interrupted Thread mode
+    report = attacker.crash("svc", seconds=0.5)
+    assert report.kind == "stuck-in-fault"
+    assert attacker.machine.exception_unit.cfsr & UFSR_INVPC
+    assert attacker.field("hardfaults") == 1
+
+
+@pytest.mark.parametrize("exc_return", [0xFFFF_FF00, 0xFFFF_FFE9, 0xFEFF_FFFF])
+def test_exc_return_that_unstacks_outside_sram_crashes(attacker: Any, exc_return: int) -> None:
+    attacker.set_field("exc_return", exc_return)
+    report = attacker.crash("svc")
+    assert report.kind == "fault"
+    assert "unstacking" in report.detail
+    attacker.restarts()
+
+
+def test_fault_inside_hardfault_is_a_lockup(attacker: Any) -> None:
+    attacker.set_field("hardfault_mode", 1)
+    report = attacker.crash("udf")
+    assert report.kind == "lockup"
+    assert report.symbols["pc"].startswith("HardFault_Handler+")
+    assert attacker.field("hardfaults") == 1
+    attacker.restarts()
+
+
+def test_hardfault_sleeping_with_interrupts_masked_is_stuck_in_fault(make_attacker: Any) -> None:
+    attacker = make_attacker(stuck_in_fault_s=0.3)
+    attacker.set_field("hardfault_mode", 2)
+    started = attacker.device.kernel.micros()
+    report = attacker.crash("udf", seconds=1.0)
+    assert report.kind == "stuck-in-fault"
+    assert report.symbols["pc"].startswith("HardFault_Handler+")
+    assert 300_000 < report.micros - started <= 300_000 + 2 * attacker.device.config.slice_us
+    attacker.restarts()
+
+
+def test_stack_limit_violation_reaches_the_apps_hardfault(make_attacker: Any) -> None:
+    attacker = make_attacker(stuck_in_fault_s=0.05)
+    report = attacker.crash("msplim", 0, 64, seconds=0.5)
+    assert attacker.machine.exception_unit.cfsr & UFSR_STKOF
+    assert attacker.field("hardfaults") >= 1
+    assert report.kind in ("stuck-in-fault", "lockup")
+    attacker.restarts()
+
+
+VTORS = {
+    "call gateway": (0x0C1F_E000, "lockup"),
+    "secure SRAM": (0x3000_0000, "lockup"),
+    "unmapped space": (0x6000_0000, "lockup"),
+    "peripherals": (0x4000_0000, "lockup"),
+}
+
+
+@pytest.mark.parametrize(("vtor", "kind"), VTORS.values(), ids=VTORS.keys())
+def test_vector_table_outside_app_memory_crashes(attacker: Any, vtor: int, kind: str) -> None:
+    report = attacker.crash("vtor", vtor)
+    assert report.kind == kind
+    assert report.fault_address == vtor + 4 * PENDSV
+    assert "vector table read" in report.detail
+    attacker.restarts()
+
+
+def _sram_vector_table(attacker: Any, pendsv: int) -> int:
+    table = attacker.arena
+    attacker.write(table, attacker.read(0x0800_0000, 4 * (16 + 125)))
+    attacker.write(table + 4 * PENDSV, struct.pack("<I", pendsv))
+    return int(table)
+
+
+def test_vector_table_in_sram_works(attacker: Any) -> None:
+    table = _sram_vector_table(attacker, attacker.symbols["pendsv_counter"] | 1)
+    assert attacker.do("vtor", table) == 1
+    assert attacker.field("irq_count") == 1
+
+
+def test_vector_without_the_thumb_bit_is_an_invstate_fault(make_attacker: Any) -> None:
+    attacker = make_attacker(stuck_in_fault_s=0.05)
+    table = _sram_vector_table(attacker, attacker.symbols["pendsv_counter"] & ~1)
+    report = attacker.crash("vtor", table, seconds=0.5)
+    assert report.kind == "stuck-in-fault"
+    assert attacker.machine.exception_unit.cfsr & UFSR_INVSTATE
+    assert attacker.field("irq_count") == 0
+
+
+def test_garbage_vector_table_in_sram_crashes_on_the_fetch(attacker: Any) -> None:
+    table = attacker.arena
+    attacker.write(table, b"\xa5" * 4 * (16 + 125))
+    report = attacker.crash("vtor", table)
+    assert report.kind == "fault"
+    assert report.access == "fetch"
+    assert report.fault_address == 0xA5A5_A5A4
+    attacker.restarts()
+
+
+def test_system_reset_request_restarts_the_app(attacker: Any) -> None:
+    boots = attacker.device.boot_count
+    attacker.post("write32", 0xE000_ED0C, (0x05FA << 16) | (1 << 2))
+    attacker.device.run_for(0.01, until=lambda: attacker.device.boot_count > boots)
+    assert attacker.device.boot_count == boots + 1
+    assert attacker.crashes == []

@@ -1,0 +1,89 @@
+"""Interrupt floods, extreme SysTick reloads and sleep that never ends: bounded and deterministic."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from openvisor.device import DeviceState
+
+
+def test_wfi_with_everything_masked_ends_each_run_on_its_budget(attacker: Any) -> None:
+    """Nothing can wake the core: virtual time runs on and the app is left alone."""
+    attacker.post("wfi_masked")
+    start = attacker.device.kernel.micros()
+    state = attacker.device.run_for(10.0)
+    assert state is DeviceState.RUNNING
+    assert attacker.device.kernel.micros() - start == 10_000_000
+    assert attacker.machine.sleeping
+    assert attacker.field("progress") == 0
+    assert attacker.crashes == []
+
+
+def test_wfi_with_everything_masked_ends_on_the_watchdog_when_one_is_set(
+    make_attacker: Any,
+) -> None:
+    attacker = make_attacker(watchdog_s=0.5)
+    report = attacker.crash("wfi_masked", seconds=1.0)
+    assert report.kind == "watchdog"
+    attacker.device.run_for(1.2, until=lambda: attacker.device.boot_count > 1)
+    assert attacker.device.boot_count == 2
+
+
+def test_systick_reload_zero_never_fires(attacker: Any) -> None:
+    assert attacker.do("systick", 0, 0, 0, 1_000) > 0
+    assert attacker.field("tick_count") == 0
+    assert attacker.field("progress") == 1_000
+
+
+def test_systick_reload_one_without_interrupt_runs_on(attacker: Any) -> None:
+    attacker.do("systick", 0, 1, 5, 1_000)  # enabled, processor clock, no TICKINT
+    assert attacker.field("tick_count") == 0
+    assert attacker.field("progress") == 1_000
+
+
+def test_systick_reload_one_with_interrupt_still_lets_the_thread_progress(attacker: Any) -> None:
+    cycles = attacker.do("systick", 0, 1, 7, 100, max_us=2_000_000)
+    ticks = attacker.field("tick_count")
+    assert attacker.field("progress") == 100
+    # A tick every 2 cycles: about one per executed handler.
+    assert ticks > 100
+    assert cycles > ticks
+
+
+def test_interrupt_flood_of_every_irq_ends_when_the_app_stops_it(attacker: Any) -> None:
+    cycles = attacker.do("flood", 0, 300, max_us=2_000_000)
+    assert attacker.field("irq_count") >= 300
+    assert cycles > 300
+    # The app still answers after the flood.
+    assert attacker.do("read32", 0xE000_ED00) == 0x410F_D214
+    assert attacker.crashes == []
+
+
+SLICES_US = (50_000, 37, 1)
+
+
+@pytest.mark.parametrize(
+    ("op", "args"),
+    [("systick", (100, 0, 5_000)), ("systick", (7, 0, 1_000)), ("flood", (200,))],
+    ids=["systick-100", "systick-7", "flood"],
+)
+def test_interrupt_storms_observe_the_same_time_whatever_the_slice(
+    make_attacker: Any, op: str, args: tuple[int, ...]
+) -> None:
+    observed = []
+    for slice_us in SLICES_US:
+        attacker = make_attacker(slice_us=slice_us)
+        cycles = attacker.do(op, 0, *args, max_us=2_000_000)
+        observed.append(
+            (
+                cycles,
+                attacker.field("progress"),
+                attacker.field("tick_count"),
+                attacker.field("irq_count"),
+            )
+        )
+    assert observed[0][0] > 0
+    assert observed == [observed[0]] * len(SLICES_US)
+
