@@ -37,7 +37,7 @@ from openvisor.cloud.service.devices import provision_device
 from openvisor.cloud.settings import Settings
 from openvisor.device.device import Device
 from openvisor.device.image import AppImage
-from openvisor.gdb import DeviceDebugger, serve_local
+from openvisor.gdb import serve_local
 from openvisor.gdb.packets import encode_packet
 from openvisor.gdb.proxy import DebugProxy, ProxyOptions
 from openvisor.gdb.tunnel import public_point
@@ -204,7 +204,6 @@ def bench_tunnel(steps: int, workdir: Path) -> list[float]:
             image=AppImage.from_bundle(bundle, name="g_debug", allow_unsigned=True),
             link=link,
         )
-        device.debugger = DeviceDebugger(device)
         link.start()
         link.wait_online(10)
         device_thread = threading.Thread(target=_run_device, args=(device, stop), daemon=True)

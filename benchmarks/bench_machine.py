@@ -11,11 +11,16 @@ Runs, in one process:
    Cortex-M33 board) and timed from start to its semihosting exit, when
    qemu-system-arm is installed;
 4. an SVC round trip (entry and return) in a tight loop;
-5. an idle device: 10 s of virtual time asleep in WFI.
+5. a system call through the call gateway in a tight loop, with a
+   handler that returns at once;
+6. an idle device: 10 s of virtual time asleep in WFI.
 
 Instruction counts come from the machine's exact virtual clock (one cycle
 per instruction); bare Unicorn and QEMU execute the same instruction
 stream apart from start-up, so their rate is that count over their time.
+Each Python-side figure is given in wall time and in the process's CPU
+time: on a shared host the CPU time is what the emulator itself costs,
+and the ratio of CPU times is the fairer comparison with bare Unicorn.
 
 Usage: ``.venv/bin/python benchmarks/bench_machine.py [--rounds N]``
 """
@@ -31,6 +36,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Self
 
 from unicorn import UC_ARCH_ARM, UC_MODE_MCLASS, UC_MODE_THUMB, UC_PROT_ALL, Uc, UcError, arm_const
 
@@ -101,6 +107,47 @@ spin:
 .ltorg
 """
 
+GATEWAY_LOOP = """
+.syntax unified
+.thumb
+.cpu cortex-m33
+.section .text
+vectors:
+    .word 0x20080000
+    .word reset + 1
+    .rept 14
+    .word spin + 1
+    .endr
+.thumb_func
+reset:
+    ldr r4, =ROUNDS
+    ldr r5, =0x0C1FE001
+loop:
+    blx r5
+    subs r4, r4, #1
+    bne loop
+done:
+    wfi
+    b done
+.thumb_func
+spin:
+    b spin
+.ltorg
+"""
+
+
+class Timer:
+    """Wall and process CPU time of a `with` block, in seconds."""
+
+    def __enter__(self) -> Self:
+        self._wall = time.perf_counter()
+        self._cpu = time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.perf_counter() - self._wall
+        self.cpu = time.process_time() - self._cpu
+
 
 def build_firmware() -> Path:
     """Build the firmware tree and return the benchmark ELF."""
@@ -108,8 +155,8 @@ def build_firmware() -> Path:
     return FIRMWARE / "build" / "bm_cpu_bench.elf"
 
 
-def bench_machine(elf: Path, rounds: int) -> tuple[int, float, list[str]]:
-    """Run the benchmark image on the full machine; return (instructions, seconds, console)."""
+def bench_machine(elf: Path, rounds: int) -> tuple[int, Timer, list[str]]:
+    """Run the benchmark image on the full machine; return (instructions, timer, console)."""
     machine = Machine()
     machine.load_elf(elf)
     machine.reset()
@@ -118,16 +165,15 @@ def bench_machine(elf: Path, rounds: int) -> tuple[int, float, list[str]]:
         lambda source, line: machine.request_stop() if line == "bench done" else None
     )
     start_cycles = machine.cycles
-    start = time.perf_counter()
-    result = machine.run(max_cycles=1 << 62)
-    elapsed = time.perf_counter() - start
+    with Timer() as timer:
+        result = machine.run(max_cycles=1 << 62)
     if result.reason is not RunReason.STOP:
         raise SystemExit(f"benchmark image did not finish: {result}")
-    return machine.cycles - start_cycles, elapsed, machine.peripherals.console
+    return machine.cycles - start_cycles, timer, machine.peripherals.console
 
 
-def bench_bare_unicorn(elf: Path, rounds: int) -> float:
-    """Run the same ELF on Unicorn with no hooks; return seconds until it halts in WFI."""
+def bench_bare_unicorn(elf: Path, rounds: int) -> Timer:
+    """Run the same ELF on Unicorn with no hooks; return its time until it halts in WFI."""
     image = load_elf_file(elf)
     uc = Uc(UC_ARCH_ARM, UC_MODE_THUMB | UC_MODE_MCLASS)
     uc.ctl_set_cpu_model(arm_const.UC_CPU_ARM_CORTEX_M33)
@@ -144,14 +190,14 @@ def bench_bare_unicorn(elf: Path, rounds: int) -> float:
     uc.mem_write(MAILBOX, struct.pack("<II", rounds, BENCH_MAGIC))
     initial_sp, reset = struct.unpack("<II", bytes(uc.mem_read(0x0800_0000, 8)))
     uc.reg_write(arm_const.UC_ARM_REG_SP, initial_sp)
-    start = time.perf_counter()
-    try:
-        uc.emu_start(reset | 1, 0)
-    except UcError as exc:
-        raise SystemExit(
-            f"bare Unicorn run failed at {uc.reg_read(arm_const.UC_ARM_REG_PC):#x}: {exc}"
-        )
-    return time.perf_counter() - start
+    with Timer() as timer:
+        try:
+            uc.emu_start(reset | 1, 0)
+        except UcError as exc:
+            raise SystemExit(
+                f"bare Unicorn run failed at {uc.reg_read(arm_const.UC_ARM_REG_PC):#x}: {exc}"
+            ) from exc
+    return timer
 
 
 def bench_qemu(rounds: int, workdir: Path) -> float | None:
@@ -190,25 +236,41 @@ def bench_qemu(rounds: int, workdir: Path) -> float | None:
     return time.perf_counter() - start
 
 
-def bench_svc_round_trip(workdir: Path, rounds: int = 20_000) -> float:
-    """Return the mean wall time of one SVC entry and return, in seconds."""
-    source = workdir / "svc.S"
-    source.write_text(SVC_LOOP.replace("ROUNDS", str(rounds)))
-    subprocess.run(["arm-none-eabi-as", "-o", "svc.o", "svc.S"], cwd=workdir, check=True)
+def _assemble(workdir: Path, name: str, source: str) -> Path:
+    (workdir / f"{name}.S").write_text(source)
+    subprocess.run(["arm-none-eabi-as", "-o", f"{name}.o", f"{name}.S"], cwd=workdir, check=True)
     subprocess.run(
-        ["arm-none-eabi-ld", "-Ttext=0x08000000", "-e", "0x08000000", "-o", "svc.elf", "svc.o"],
+        ["arm-none-eabi-ld", "-Ttext=0x08000000", "-e", "0x08000000", "-o", f"{name}.elf"]
+        + [f"{name}.o"],
         cwd=workdir,
         check=True,
     )
+    return workdir / f"{name}.elf"
+
+
+def bench_loop(elf: Path, rounds: int, *, gateway: bool = False) -> tuple[float, float]:
+    """Run a call loop to its WFI; return (wall, CPU) seconds per round."""
     machine = Machine()
-    machine.load_elf(workdir / "svc.elf")
+    machine.load_elf(elf)
     machine.reset()
-    start = time.perf_counter()
-    result = machine.run(max_cycles=10 * rounds + 1000)
-    elapsed = time.perf_counter() - start
+    if gateway:
+        machine.gateway_handler = lambda machine, address: 0
+    with Timer() as timer:
+        result = machine.run(max_cycles=10 * rounds + 1000)
     if result.reason is not RunReason.SLEEP:
-        raise SystemExit(f"SVC loop did not finish: {result}")
-    return elapsed / rounds
+        raise SystemExit(f"call loop did not finish: {result}")
+    return timer.wall / rounds, timer.cpu / rounds
+
+
+def bench_calls(workdir: Path, rounds: int = 20_000) -> dict[str, tuple[float, float]]:
+    """Time SVC round trips and gateway calls; return {name: (wall, CPU) per call}."""
+    svc = _assemble(workdir, "svc", SVC_LOOP.replace("ROUNDS", str(rounds)))
+    gateway = _assemble(workdir, "gateway", GATEWAY_LOOP.replace("ROUNDS", str(rounds)))
+    results: dict[str, list[tuple[float, float]]] = {"svc": [], "gateway": []}
+    for _ in range(3):
+        results["svc"].append(bench_loop(svc, rounds))
+        results["gateway"].append(bench_loop(gateway, rounds, gateway=True))
+    return {name: min(times) for name, times in results.items()}
 
 
 def bench_idle(pacing: Pacing) -> tuple[float, float]:
@@ -228,7 +290,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=1000, help="benchmark rounds (4 KiB each)")
     parser.add_argument(
-        "--repeat", type=int, default=3, help="alternating runs of machine and bare Unicorn"
+        "--repeat", type=int, default=5, help="alternating runs of machine and bare Unicorn"
     )
     args = parser.parse_args()
 
@@ -236,49 +298,64 @@ def main() -> None:
     subprocess.run(["make", "-C", str(FIRMWARE), "build/bm_blink.elf"], check=True)
     # Alternate the two and keep the best of each, so that load from other
     # processes on the host affects both alike.
-    machine_times = []
-    bare_times = []
+    machine_runs = []
+    bare_runs = []
     for _ in range(args.repeat):
-        instructions, seconds, console = bench_machine(elf, args.rounds)
-        machine_times.append(seconds)
-        bare_times.append(bench_bare_unicorn(elf, args.rounds))
-    machine_seconds = min(machine_times)
-    bare_seconds = min(bare_times)
+        instructions, timer, console = bench_machine(elf, args.rounds)
+        machine_runs.append(timer)
+        bare_runs.append(bench_bare_unicorn(elf, args.rounds))
+    machine_wall = min(run.wall for run in machine_runs)
+    machine_cpu = min(run.cpu for run in machine_runs)
+    bare_wall = min(run.wall for run in bare_runs)
+    bare_cpu = min(run.cpu for run in bare_runs)
     with tempfile.TemporaryDirectory() as temporary:
         workdir = Path(temporary)
         qemu_seconds = bench_qemu(args.rounds, workdir)
-        svc_seconds = bench_svc_round_trip(workdir)
+        calls = bench_calls(workdir)
     idle_cpu, idle_wall = bench_idle(Pacing.FAST)
     paced_cpu, paced_wall = bench_idle(Pacing.REALTIME)
 
-    machine_mips = instructions / machine_seconds / 1e6
-    bare_mips = instructions / bare_seconds / 1e6
+    def mips(seconds: float) -> float:
+        return instructions / seconds / 1e6
+
     load = os.getloadavg()[0]
     print(f"host: {platform.machine()}, {os.cpu_count()} CPUs, load average {load:.1f}")
     print(f"Python {platform.python_version()}, best of {args.repeat} alternating runs")
     print(f"image: bm_cpu_bench, {args.rounds} rounds, {instructions:,} instructions")
     print(f"console: {console[1]} {console[2][:30]}...")
     print()
-    print("| measurement | result |")
-    print("|---|---|")
-    print(f"| full machine | {machine_mips:,.0f} MIPS ({machine_seconds:.2f} s) |")
-    print(f"| bare Unicorn, no hooks | {bare_mips:,.0f} MIPS ({bare_seconds:.2f} s) |")
-    print(f"| full machine / bare Unicorn | {machine_mips / bare_mips:.2f} |")
-    if qemu_seconds is not None:
-        qemu_mips = instructions / qemu_seconds / 1e6
-        print(
-            f"| qemu-system-arm -M mps2-an505 | {qemu_mips:,.0f} MIPS "
-            f"({qemu_seconds:.2f} s, incl. start-up) |"
-        )
-    else:
-        print("| qemu-system-arm | not installed |")
-    print(f"| SVC entry + return | {svc_seconds * 1e6:.1f} µs |")
+    print("| measurement | wall time | CPU time |")
+    print("|---|---|---|")
     print(
-        f"| idle, 10 s virtual in WFI, fast pacing | {idle_cpu:.3f} s CPU, {idle_wall:.3f} s wall |"
+        f"| full machine | {mips(machine_wall):,.0f} MIPS ({machine_wall:.2f} s) "
+        f"| {mips(machine_cpu):,.0f} MIPS ({machine_cpu:.2f} s) |"
     )
     print(
-        f"| idle, 10 s virtual in WFI, real-time pacing | {paced_cpu:.3f} s CPU, "
-        f"{paced_wall:.2f} s wall ({paced_cpu / paced_wall * 100:.2f} % of a core) |"
+        f"| bare Unicorn, no hooks | {mips(bare_wall):,.0f} MIPS ({bare_wall:.2f} s) "
+        f"| {mips(bare_cpu):,.0f} MIPS ({bare_cpu:.2f} s) |"
+    )
+    print(
+        f"| full machine / bare Unicorn | {bare_wall / machine_wall:.2f} "
+        f"| {bare_cpu / machine_cpu:.2f} |"
+    )
+    if qemu_seconds is not None:
+        print(
+            f"| qemu-system-arm -M mps2-an505 (incl. start-up) | {mips(qemu_seconds):,.0f} MIPS "
+            f"({qemu_seconds:.2f} s) | — |"
+        )
+    else:
+        print("| qemu-system-arm | not installed | — |")
+    svc_wall, svc_cpu = calls["svc"]
+    gateway_wall, gateway_cpu = calls["gateway"]
+    print(f"| SVC entry + return | {svc_wall * 1e6:.1f} µs | {svc_cpu * 1e6:.1f} µs |")
+    print(
+        f"| gateway call, empty handler | {gateway_wall * 1e6:.1f} µs "
+        f"| {gateway_cpu * 1e6:.1f} µs |"
+    )
+    print(f"| idle, 10 s virtual in WFI, fast pacing | {idle_wall:.3f} s | {idle_cpu:.3f} s |")
+    print(
+        f"| idle, 10 s virtual in WFI, real-time pacing | {paced_wall:.2f} s "
+        f"| {paced_cpu:.3f} s ({paced_cpu / paced_wall * 100:.2f} % of a core) |"
     )
 
 

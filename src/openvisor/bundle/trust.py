@@ -16,7 +16,7 @@ from pathlib import Path
 
 from openvisor import atomicfile
 from openvisor.bundle.signing import check_public_key, key_id
-from openvisor.errors import StateError
+from openvisor.errors import BundleError, StateError
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class TrustStore:
         try:
             for entry in value["keys"]:
                 store.add(bytes.fromhex(entry["public_key"]), label=entry.get("label", ""))
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, BundleError) as exc:
             raise StateError(
                 f"trust store {path} is malformed ({exc!r}); provision the device again"
             ) from exc

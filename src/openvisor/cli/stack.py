@@ -4,6 +4,7 @@
 
     <state>/cloud.db        SQLite database of the cloud (apps and bundles included)
     <state>/admin.json      the admin account's SID and auth token (mode 0600)
+    <state>/broker.json     the embedded broker's port, reused by the next start
     <state>/devices/UV…/    one state directory per virtual device
     <state>/devices/control.sock   fault requests for `ov device fault`
 """
@@ -24,6 +25,7 @@ from openvisor.errors import LinkError, StateError
 log = logging.getLogger(__name__)
 
 ADMIN_FILE = "admin.json"
+BROKER_FILE = "broker.json"
 DEVICES_DIR = "devices"
 
 
@@ -95,10 +97,7 @@ class LocalStack:
         credentials = self.cloud.credentials
         service_password = secrets.token_hex(16)
         try:
-            self._broker = EmbeddedBroker(
-                service_password=service_password, device_key=self._device_key
-            )
-            self._broker.start()
+            self._broker = self._start_broker(EmbeddedBroker, service_password)
             self._service_link = self._connect_service(service_password)
             self.cloud.broker_url = self._broker.url
             self.cloud.service_link = self._service_link
@@ -127,6 +126,30 @@ class LocalStack:
             self._broker.url,
             len(self.host.device_ids),
         )
+
+    def _start_broker(self, broker_class: Any, service_password: str) -> Any:
+        """Start the embedded broker on the port of the last run, else on a free port.
+
+        Keeping the port keeps the broker URL stored at provisioning valid, so
+        devices run elsewhere (`ov device run`) reconnect after a restart.
+        """
+        path = self.state_dir / BROKER_FILE
+        stored = atomicfile.read_json(path, default={})
+        previous = stored.get("port", 0) if isinstance(stored, dict) else 0
+        for port in dict.fromkeys([int(previous), 0]):
+            broker = broker_class(
+                service_password=service_password, device_key=self._device_key, port=port
+            )
+            try:
+                broker.start()
+            except LinkError:
+                if port == 0:
+                    raise
+                log.info("Broker port taken, picking another (port=%d)", port)
+                continue
+            atomicfile.write_json(path, {"port": broker.port})
+            return broker
+        raise LinkError("the embedded broker did not start")
 
     def _connect_service(self, service_password: str) -> Any:
         """Build the cloud's MQTT link to the embedded broker (the cloud starts it)."""

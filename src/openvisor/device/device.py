@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 CLOCK_HZ = 160_000_000
 CYCLES_PER_US = CLOCK_HZ // 1_000_000
+NO_APP_POLL_US = 1_000_000
+"""How often a device with no application looks for one installed meanwhile."""
 WAKE_STATE_FILE = "kernel/pending-wake.json"
 """The wake reason of a restart still pending (crash back-off, deep sleep)."""
 CORE_REGISTERS = [f"r{i}" for i in range(13)] + ["sp", "lr", "pc", "xpsr"]
@@ -47,8 +49,11 @@ class DeviceState(Enum):
     RUNNING = "running"
     WAITING_RESTART = "waiting-restart"
     """The app stopped (crash back-off, restart, deep sleep) and starts again later."""
+    NO_APP = "no-app"
+    """No application is installed: link and OTA work go on, and the app starts once
+    an update installs one."""
     FINISHED = "finished"
-    """Factory test complete, or no app to run: the device runs no more code."""
+    """Factory test complete: the device runs no more code."""
 
 
 @dataclass
@@ -65,8 +70,8 @@ class DeviceConfig:
     """Longest CPU slice in virtual µs (link work waits at most this long)."""
     deep_sleep_wake_s: float = 60.0
     wall_time_from_host: bool = True
-    """Take wall time from the host clock at boot when there is no link; with a link (or
-    False) ``mvGetWallTime`` returns TIMENOTSET until the cloud's first time sync."""
+    """Take wall time from the host clock at boot when there is no link. With a link, or
+    when False, ``mvGetWallTime`` returns TIMENOTSET until the cloud's first time sync."""
     seed: int | None = None
     """Seed for handle values, for reproducible tests; None = random."""
     kernel: KernelSettings = field(default_factory=KernelSettings)
@@ -144,6 +149,11 @@ class Device:
             from openvisor.ota.bridge import OtaLinkBridge
 
             self._ota_bridge = OtaLinkBridge(ota, link)
+        if link is not None:
+            # Remote debugging: GDB sessions arrive as DebugFrame link messages.
+            from openvisor.gdb import DeviceDebugger
+
+            self.debugger = DeviceDebugger(self)
 
     # Lifetime.
 
@@ -187,8 +197,9 @@ class Device:
     def _start_app(self) -> None:
         image, wake_override = self._select_image()
         if image is None:
-            log.warning("Stop device with no application (device=%s)", self.device_id)
-            self.state = DeviceState.FINISHED
+            if self.state is not DeviceState.NO_APP:
+                log.info("Wait for an application update (device=%s)", self.device_id)
+            self.state = DeviceState.NO_APP
             return
         wake = wake_override or self._next_wake
 
@@ -206,9 +217,10 @@ class Device:
             self._boot_image = image
             self.backoff.policy = image.crash_policy
             self._symbolizer = Symbolizer(image.elf_path) if image.elf_path else None
+        now = self.kernel.micros()
         self.kernel.app_restarted(wake)
         self.machine.reset()
-        self.kernel.attach(self.machine)
+        self.kernel.attach(self.machine, now_us=now)
 
         if self._load_pending_wake() is not None:
             atomicfile.write_json(self.state_dir / WAKE_STATE_FILE, None)
@@ -248,6 +260,15 @@ class Device:
                 self._start_app()
             return self.state
         if self.state is DeviceState.FINISHED:
+            return self.state
+        if self.state is DeviceState.NO_APP:
+            self.kernel.advance(budget_us)
+            self._service_ota()
+            if self.state is DeviceState.NO_APP and self.kernel.micros() >= self._restart_at_us:
+                # An app installed without an update (provisioning) starts within a second.
+                self._restart_at_us = self.kernel.micros() + NO_APP_POLL_US
+                self._start_app()
+            self.kernel.flush()
             return self.state
 
         if debugger is not None and debugger.holds_app():
@@ -344,7 +365,7 @@ class Device:
             self._fault_since_us = None
 
     def _service_ota(self) -> None:
-        if self.ota is None or self.state is not DeviceState.RUNNING:
+        if self.ota is None or self.state not in (DeviceState.RUNNING, DeviceState.NO_APP):
             return
         from openvisor.ota.engine import OtaAction
 

@@ -2,7 +2,7 @@
 
 A :class:`DeviceDebugger` sits on ``device.debugger``. The device consults it
 in every slice: :meth:`DeviceDebugger.service` handles GDB packets (local
-socket or remote tunnel), :meth:`DeviceDebugger.holds_app` says whether the
+socket or remote tunnel), :meth:`DeviceDebugger.holds_app` returns whether the
 application must stay halted this slice, and :meth:`DeviceDebugger.intercept`
 turns a breakpoint, watchpoint or fault that ended a slice into a stop reply
 instead of the device's usual crash handling. Everything else the device

@@ -48,12 +48,10 @@ Handler = Callable[[bytes], bytes | None]
 
 @dataclass
 class StubHooks:
-    """What the stub asks of the device around the core: detach, kill and halt notices."""
+    """Callbacks from the stub to the device when GDB detaches or kills the application."""
 
     on_detach: Callable[[], None] | None = None
     on_kill: Callable[[], None] | None = None
-    on_halted: Callable[[StopEvent], None] | None = None
-    on_resumed: Callable[[], None] | None = None
 
 
 class _ArgumentError(DebugError):
@@ -185,7 +183,7 @@ class GdbStub:
                 args = payload[len(prefix) :]
                 break
         else:
-            # An empty reply tells GDB the packet is not supported.
+            # By RSP convention an empty reply means the packet is not supported.
             log.debug("Reply empty to unsupported packet (packet=%r)", payload[:40])
             return b""
         if self.running and prefix not in (b"?",):
@@ -207,8 +205,6 @@ class GdbStub:
         self.running = False
         self._stepping = False
         self._last_stop = event
-        if self.hooks.on_halted is not None:
-            self.hooks.on_halted(event)
         return self.link.send(self._stop_reply(event))
 
     def _stop_reply(self, event: StopEvent) -> bytes:
@@ -227,8 +223,6 @@ class GdbStub:
         self.running = True
         self._stepping = step
         self._interrupt_requested = False
-        if self.hooks.on_resumed is not None:
-            self.hooks.on_resumed()
 
     # -- handlers -----------------------------------------------------------
 
@@ -415,7 +409,7 @@ class GdbStub:
         return None
 
     def _cmd_vkill(self, args: bytes) -> bytes:
-        # Unlike 'k', 'vKill;pid' expects an answer before GDB drops the connection.
+        # Unlike 'k', 'vKill;pid' expects a reply before GDB drops the connection.
         self._cmd_kill(args)
         return b"OK"
 

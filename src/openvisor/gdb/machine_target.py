@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from openvisor.errors import DebugError, OpenvisorError
 from openvisor.gdb.target import Signal, StopEvent, StopKind, WatchKind, signal_for_fault
+from openvisor.machine import Machine, RunReason, RunResult
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +43,6 @@ _CFSR_CAUSES = (
 )
 
 
-def _reason_name(result: Any) -> str:
-    reason = getattr(result, "reason", result)
-    name = getattr(reason, "name", None) or getattr(reason, "value", None) or str(reason)
-    return str(name).lower()
-
-
 class MachineTarget:
     """A :class:`DebugTarget` over the device's current machine.
 
@@ -61,7 +55,7 @@ class MachineTarget:
 
     def __init__(
         self,
-        machine: Callable[[], Any],
+        machine: Callable[[], Machine | None],
         *,
         restart: Callable[[], None] | None = None,
         drive: bool = True,
@@ -69,14 +63,14 @@ class MachineTarget:
         self._machine = machine
         self._restart = restart
         self._drive = drive
-        self._held: StopEvent | None = None
+        self._pending_stop: StopEvent | None = None
         self._breakpoints: set[int] = set()
         # Fault handler entries, caught like a debug probe's vector catch.
         self._catches: set[int] = set()
         self._watchpoints: set[tuple[int, int, WatchKind]] = set()
 
     @property
-    def machine(self) -> Any:
+    def machine(self) -> Machine:
         """The machine the application runs on now (it may change across app restarts)."""
         machine = self._machine()
         if machine is None:
@@ -175,18 +169,18 @@ class MachineTarget:
         """
         machine = self.machine
         vtor = machine.bus_read(SCB_VTOR) & ~0x7F
-        wanted = set()
+        handlers = set()
         for exception in FAULT_EXCEPTIONS:
             vector = machine.read_word(vtor + 4 * exception)
             if vector:
-                wanted.add(vector & ~1)
-        for address in self._catches - wanted:
+                handlers.add(vector & ~1)
+        for address in self._catches - handlers:
             if address not in self._breakpoints:
                 machine.remove_breakpoint(address)
-        for address in wanted - self._catches:
+        for address in handlers - self._catches:
             if address not in self._breakpoints:
                 machine.add_breakpoint(address)
-        self._catches = wanted
+        self._catches = handlers
 
     # -- run control ------------------------------------------------------------
 
@@ -201,8 +195,8 @@ class MachineTarget:
 
     def resume(self, max_cycles: int) -> StopEvent | None:
         """Run at most ``max_cycles`` (or report a held stop); None while still running."""
-        if self._held is not None:
-            event, self._held = self._held, None
+        if self._pending_stop is not None:
+            event, self._pending_stop = self._pending_stop, None
             return event
         if not self._drive:
             return None
@@ -211,7 +205,7 @@ class MachineTarget:
 
     def reset(self) -> None:
         """Restart the application with wake reason DEBUGGERRESTART and hold it at reset."""
-        self._held = None
+        self._pending_stop = None
         if self._restart is not None:
             self._restart()
         else:
@@ -222,49 +216,45 @@ class MachineTarget:
     @property
     def pending(self) -> bool:
         """Whether a stop is recorded and not yet reported."""
-        return self._held is not None
+        return self._pending_stop is not None
 
     def hold(self, event: StopEvent) -> None:
         """Record a stop found by the device, for the next ``resume`` to report."""
-        self._held = event
+        self._pending_stop = event
 
     def clear_hold(self) -> None:
         """Forget a recorded stop (the application restarts or runs on)."""
-        self._held = None
+        self._pending_stop = None
 
-    def classify(self, result: Any) -> StopEvent | None:
+    def classify(self, result: RunResult) -> StopEvent | None:
         """Translate a machine run result into a stop event; None when the core runs on."""
-        fault = getattr(result, "fault", None)
-        if fault is not None:
-            raw_kind = getattr(fault, "kind", "fault")
-            kind = str(getattr(raw_kind, "value", raw_kind))
+        if result.fault is not None:
+            kind = result.fault.kind.value
             signal = signal_for_fault(kind)
             log.info(
                 "Stop on fault (kind=%s, pc=%#010x, signal=%s)",
                 kind,
-                int(getattr(fault, "pc", 0) or 0),
+                result.fault.pc,
                 signal.name,
             )
-            return StopEvent(StopKind.FAULT, signal, description=kind)
+            return StopEvent(StopKind.FAULT, signal, description=result.fault.description)
 
-        reason = _reason_name(result)
-        if "watch" in reason:
-            address = int(getattr(result, "address", 0) or 0)
+        address = result.address or 0
+        if result.reason is RunReason.WATCHPOINT:
             return StopEvent(
                 StopKind.WATCHPOINT,
                 Signal.SIGTRAP,
                 watch_kind=self._watch_kind_at(address),
                 watch_address=address,
             )
-        if "break" in reason:
-            address = int(getattr(result, "address", 0) or 0)
+        if result.reason is RunReason.BREAKPOINT:
             if address in self._catches and address not in self._breakpoints:
                 return self._caught_fault()
             return StopEvent(StopKind.BREAKPOINT, Signal.SIGTRAP)
-        if "step" in reason:
+        if result.reason is RunReason.STEP:
             return StopEvent(StopKind.STEP, Signal.SIGTRAP)
-        if "crash" in reason or "fault" in reason:
-            return StopEvent(StopKind.FAULT, Signal.SIGSEGV, description=reason)
+        # BUDGET, SLEEP, STOP and RESET leave the core running under the debugger;
+        # the device acts on them as usual.
         return None
 
     def _caught_fault(self) -> StopEvent | None:

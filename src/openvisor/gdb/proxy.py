@@ -44,7 +44,7 @@ READ_CHUNK = 16 * 1024
 
 @dataclass
 class ProxyOptions:
-    """Where the cloud is, who we are, which device and key, and where GDB connects."""
+    """Settings of one ``ov debug`` session: cloud URL, API key, device, debugging key, GDB port."""
 
     api_url: str
     device: str
@@ -58,7 +58,7 @@ class ProxyOptions:
 
 @dataclass
 class ProxyStatus:
-    """What a running proxy reports: the session, the bound port, traffic counters."""
+    """State of a running proxy: the session, the bound port and traffic counters."""
 
     session_sid: str = ""
     port: int = 0
@@ -128,7 +128,7 @@ class DebugProxy:
             )
         except websockets.InvalidStatus as exc:
             raise DebugError(
-                f"the cloud at {self.options.api_url} refused the debug relay upgrade "
+                f"the cloud at {self.options.api_url} rejected the WebSocket upgrade of the debug relay "
                 f"(HTTP {exc.response.status_code}): is it an openvisor cloud?"
             ) from exc
         except (OSError, websockets.InvalidHandshake) as exc:
@@ -142,7 +142,7 @@ class DebugProxy:
         except TimeoutError as exc:
             await self._ws.close()
             raise DebugError(
-                f"device {self.options.device} did not answer the debug handshake within "
+                f"device {self.options.device} did not respond to the debug handshake within "
                 f"{self.options.handshake_timeout:.0f} s: is it online and running an app?"
             ) from exc
         except DebugError:

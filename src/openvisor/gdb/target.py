@@ -35,7 +35,7 @@ class Signal(IntEnum):
 
 
 class StopKind(Enum):
-    """Why the application core stopped."""
+    """Reason the application core stopped."""
 
     HALT = "halt"
     STEP = "step"
@@ -46,7 +46,7 @@ class StopKind(Enum):
 
 
 class WatchKind(Enum):
-    """Which accesses a watchpoint stops on (Z2 write, Z3 read, Z4 access)."""
+    """Access type a watchpoint stops on (Z2 write, Z3 read, Z4 access)."""
 
     WRITE = "watch"
     READ = "rwatch"
@@ -66,7 +66,7 @@ class StopEvent:
 
 @dataclass(frozen=True)
 class MemoryRegion:
-    """One region of the application's map as GDB sees it."""
+    """One region of the application's map, as reported to GDB."""
 
     base: int
     size: int

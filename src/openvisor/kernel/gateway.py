@@ -75,12 +75,12 @@ def syscall(name: str) -> Callable[[Handler], Handler]:
 
 
 def lookup(address: int) -> Call | None:
-    """The call registered at a gateway entry, or None."""
+    """Return the call registered at a gateway entry, or None."""
     return _REGISTRY.get(address)
 
 
 def registered() -> dict[int, Call]:
-    """Every registered call by gateway address."""
+    """Return every registered call by gateway address."""
     return dict(_REGISTRY)
 
 
@@ -95,7 +95,7 @@ def in_gateway(address: int) -> bool:
 
 
 class UnknownEntryError(Exception):
-    """The app branched to a gateway address that holds no call; the app crashes."""
+    """The app branched to a gateway address that has no call, so the app crashes."""
 
     def __init__(self, address: int) -> None:
         super().__init__(f"no system call at gateway address {address:#010x}")

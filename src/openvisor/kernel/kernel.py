@@ -153,9 +153,13 @@ class Kernel:
 
     # Machine.
 
-    def attach(self, machine: MachinePort) -> None:
-        """Serve ``machine``'s calls from now on; virtual time carries on from where it was."""
-        now = self.micros()
+    def attach(self, machine: MachinePort, *, now_us: int | None = None) -> None:
+        """Serve ``machine``'s calls from now on; virtual time carries on from where it was.
+
+        ``now_us`` is the kernel time to carry on from, read before a machine reset
+        that may have cleared the machine's own clock.
+        """
+        now = self.micros() if now_us is None else now_us
         self.machine = machine
         self.memory = AppMemory(machine)
         self._micros_offset = now - machine.micros()

@@ -4,7 +4,8 @@ The hooks in ``_native.c`` are compiled with the host C compiler on first
 use and cached under ``$XDG_CACHE_HOME/openvisor`` (``~/.cache/openvisor``),
 keyed by a hash of the source, so a changed source builds a new library.
 Register access also goes straight to ``libunicorn`` through ctypes: the
-stock binding costs about 1.5 µs per register.
+stock binding costs about 1.5 µs per register. `run` enters the library's
+``ov_run`` loop, which takes SVCall entries and returns without Python.
 """
 
 from __future__ import annotations
@@ -36,6 +37,27 @@ STOP_MEMORY = 8
 
 NO_PENDING = 0x7FFFFFFF
 CACHE_SIZE = 4096  # OV_CACHE_SIZE in _native.c
+
+# Register ids in the order of the OV_R0 ... OV_FAULTMASK indexes in _native.c.
+NATIVE_REGISTERS = (
+    arm_const.UC_ARM_REG_R0,
+    arm_const.UC_ARM_REG_R1,
+    arm_const.UC_ARM_REG_R2,
+    arm_const.UC_ARM_REG_R3,
+    arm_const.UC_ARM_REG_R12,
+    arm_const.UC_ARM_REG_LR,
+    arm_const.UC_ARM_REG_PC,
+    arm_const.UC_ARM_REG_SP,
+    arm_const.UC_ARM_REG_XPSR,
+    arm_const.UC_ARM_REG_XPSR_NZCVQG,
+    arm_const.UC_ARM_REG_IPSR,
+    arm_const.UC_ARM_REG_CONTROL,
+    arm_const.UC_ARM_REG_MSP,
+    arm_const.UC_ARM_REG_PSP,
+    arm_const.UC_ARM_REG_PRIMASK,
+    arm_const.UC_ARM_REG_BASEPRI,
+    arm_const.UC_ARM_REG_FAULTMASK,
+)
 
 _build_lock = threading.Lock()
 _library: ctypes.CDLL | None = None
@@ -69,6 +91,25 @@ class Core(ctypes.Structure):
         ("reg_faultmask", ctypes.c_int32),
         ("block_count", ctypes.c_uint32),
         ("block_address", ctypes.c_uint64),
+        ("emu_start", ctypes.c_void_p),
+        ("reg_write", ctypes.c_void_p),
+        ("regids", ctypes.c_int32 * len(NATIVE_REGISTERS)),
+        ("native", ctypes.c_uint32),
+        ("resync", ctypes.c_uint32),
+        ("vtor", ctypes.c_uint32),
+        ("svc_prio", ctypes.c_int32),
+        ("other_prio", ctypes.c_int32),
+        ("others_active", ctypes.c_uint32),
+        ("sleep_on_exit", ctypes.c_uint32),
+        ("svc_active", ctypes.c_uint32),
+        ("svc_changed", ctypes.c_uint32),
+        ("gateway_base", ctypes.c_uint32),
+        ("gateway_size", ctypes.c_uint32),
+        ("reserved", ctypes.c_uint32),
+        ("stop_pc", ctypes.c_uint32),
+        ("reserved2", ctypes.c_uint32),
+        ("native_entries", ctypes.c_uint64),
+        ("native_returns", ctypes.c_uint64),
         ("cache_keys", ctypes.c_uint64 * CACHE_SIZE),
         ("cache_counts", ctypes.c_uint16 * CACHE_SIZE),
     ]
@@ -122,6 +163,10 @@ def load_library() -> ctypes.CDLL:
                 f"loading the native clock hooks from {target} failed: {exc}; "
                 "delete the file to rebuild it"
             ) from exc
+        _library.ov_run.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+        _library.ov_run.restype = ctypes.c_int
+        _library.ov_finish_call.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint32]
+        _library.ov_finish_call.restype = None
         return _library
 
 
@@ -163,7 +208,29 @@ def new_core() -> Core:
     core.reg_primask = arm_const.UC_ARM_REG_PRIMASK
     core.reg_basepri = arm_const.UC_ARM_REG_BASEPRI
     core.reg_faultmask = arm_const.UC_ARM_REG_FAULTMASK
+    core.emu_start = function_address(uclib.uc_emu_start)
+    core.reg_write = function_address(uclib.uc_reg_write)
+    core.regids[:] = NATIVE_REGISTERS
     return core
+
+
+class NativeLoop:
+    """The library's run loop and call completion, bound to one engine and core."""
+
+    def __init__(self, library: ctypes.CDLL, handle: ctypes.c_void_p, core: Core) -> None:
+        self._run = library.ov_run
+        self._finish_call = library.ov_finish_call
+        self._handle = handle
+        self._core = ctypes.addressof(core)
+
+    def run(self) -> int:
+        """Run from PC through ``ov_run``; return the status of the last ``uc_emu_start``."""
+        status: int = self._run(self._handle, self._core)
+        return status
+
+    def finish_call(self, result: int) -> None:
+        """Set R0 to `result` and continue at LR, ending a gateway call."""
+        self._finish_call(self._handle, self._core, result & 0xFFFFFFFF)
 
 
 def add_native_hook(

@@ -150,6 +150,9 @@ class Machine:
         self._stop_requested = False
         self._reset_requested = False
         self._running = False
+        # Lets the native run loop take SVCall entries and returns (tests compare
+        # it with the Python exception model by clearing this).
+        self._native_exceptions = True
         self._wake = threading.Event()
         self._wall_anchor: float | None = None
         self._cycle_anchor = 0
@@ -201,7 +204,10 @@ class Machine:
         core.sram = ctypes.addressof(self._sram)
         core.sram_base = mm.SRAM_BASE
         core.sram_size = mm.SRAM_SIZE
+        core.gateway_base = mm.GATEWAY_BASE
+        core.gateway_size = mm.GATEWAY_PAGE_SIZE
         self._core = core
+        self._native_loop = _native.NativeLoop(library, self._handle, core)
         _native.add_native_hook(self._handle, UC_HOOK_BLOCK, library.ov_block_hook, core, 1, 0)
         _native.add_native_hook(self._handle, UC_HOOK_INTR, library.ov_interrupt_hook, core, 1, 0)
         _native.add_native_hook(
@@ -217,10 +223,16 @@ class Machine:
         self.peripherals.bus.write(mm.PERIPHERAL_BASE + offset, size, value)
 
     def _ppb_read(self, uc: Any, offset: int, size: int, user_data: object) -> int:
+        if self._core.svc_changed:
+            self._sync_native()
         return self.scs.read(offset, size)
 
     def _ppb_write(self, uc: Any, offset: int, size: int, value: int, user_data: object) -> None:
+        if self._core.svc_changed:
+            self._sync_native()
         self.scs.write(offset, size, value)
+        # NVIC and SCB state the native run loop relies on may have changed.
+        self._core.resync = 1
 
     # Loading and reset
 
@@ -445,11 +457,23 @@ class Machine:
 
     def _publish_priorities(self) -> None:
         nvic = self.nvic
+        if self._core.svc_changed:
+            self._sync_native()
+        self._core.resync = 1
         nvic.changed = False
         pending = nvic.pending_priority()
         self._core.pending_prio = _native.NO_PENDING if pending is None else pending
         self._core.active_prio = nvic.active_priority()
         self._core.group_mask = nvic.group_mask()
+
+    def _sync_native(self) -> None:
+        """Apply SVCall entries and returns taken by the native run loop to the NVIC."""
+        core = self._core
+        core.svc_changed = 0
+        if core.svc_active:
+            self.nvic.activate(nv.SVCALL)
+        else:
+            self.nvic.deactivate(nv.SVCALL)
 
     def current_exception(self) -> int:
         """Return IPSR: the number of the exception being handled, 0 in Thread mode."""

@@ -37,6 +37,11 @@ class DebugState:
         self.halt_on_bkpt = False
 
     @property
+    def hooked(self) -> bool:
+        """Whether any breakpoint or watchpoint hook is installed."""
+        return bool(self._breakpoints or self._watchpoints)
+
+    @property
     def breakpoints(self) -> list[int]:
         """Addresses with a breakpoint."""
         return sorted(self._breakpoints)

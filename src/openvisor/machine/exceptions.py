@@ -45,6 +45,8 @@ EXC_RETURN_SPSEL = 1 << 2
 EXC_RETURN_MODE = 1 << 3
 EXC_RETURN_FTYPE = 1 << 4
 EXC_RETURN_DCRS = 1 << 5
+EXC_RETURN_ES = 1 << 0
+EXC_RETURN_S = 1 << 6
 # Bits 7 and 5 set, S (bit 6) and ES (bit 0) clear: a non-secure exception
 # that stacked on a non-secure stack, e.g. 0xFFFFFFBC for Thread mode on PSP.
 EXC_RETURN_BASE = 0xFFFFFF80 | EXC_RETURN_DCRS
@@ -350,6 +352,18 @@ class ExceptionUnit:
                 UFSR_INVPC, exc_return, f"EXC_RETURN from inactive exception {returning}"
             )
             return
+        if xpsr & XPSR_T:
+            # Unicorn moved bit 0 of the branch target (EXC_RETURN.ES) into EPSR.T.
+            exc_return |= EXC_RETURN_ES
+        if exc_return & (EXC_RETURN_ES | EXC_RETURN_S) or not exc_return & EXC_RETURN_DCRS:
+            # From a non-secure exception these name the Secure state or its
+            # stacking: the integrity check fails with a SecureFault, which
+            # belongs to the microvisor.
+            raise FaultEscalation(
+                FaultKind.INVALID_STATE,
+                f"exception return with EXC_RETURN={exc_return:#010x}, which names the Secure "
+                "state (SecureFault)",
+            )
         to_thread = bool(exc_return & EXC_RETURN_MODE)
         on_psp = to_thread and bool(exc_return & EXC_RETURN_SPSEL)
         extended = not exc_return & EXC_RETURN_FTYPE

@@ -20,6 +20,7 @@ from unicorn.unicorn_py3.unicorn import uclib
 from openvisor.errors import MemoryAccessError
 from openvisor.machine import _native
 from openvisor.machine import memory_map as mm
+from openvisor.machine import nvic as nv
 from openvisor.machine.clock import Pacing
 from openvisor.machine.core import (
     _USAGE_FAULTS,
@@ -171,30 +172,47 @@ def _idle(machine: Machine, end: int) -> bool:
 def _execute(machine: Machine, *, deadline: int, count: int) -> None:
     """Run one native slice and handle what stopped it."""
     core = machine._core
-    if machine.nvic.changed:
+    nvic = machine.nvic
+    debug = machine.debug
+    if nvic.changed:
         machine.exceptions_changed()
+    if (
+        count == 0
+        and machine._native_exceptions
+        and core.pending_prio == _native.NO_PENDING
+        and (not nvic.pending or nvic.best_pending() is None)
+        and not debug.hooked
+    ):
+        if core.resync or not core.native:
+            _publish_native(machine)
+    else:
+        core.native = 0
     if core.pending_prio != _native.NO_PENDING and machine.exception_unit.unprivileged_thread():
         # Unprivileged code cannot change the masks, and the native hook reads
         # them as zero there: without this it would stop at every block.
         core.pending_prio = _native.NO_PENDING
     core.deadline = deadline
     core.stop_flags = 0
-    machine.debug.hit = None
+    debug.hit = None
     if machine._stop_requested or machine._reset_requested:
         core.deadline = 0  # a stop requested from another thread just now
-    begin = machine.pc | 1
     machine._running = True
     try:
-        status = uclib.uc_emu_start(machine._handle, begin, 0, 0, count)
+        if count:
+            status = uclib.uc_emu_start(machine._handle, machine.pc | 1, 0, 0, count)
+        else:
+            status = machine._native_loop.run()
     finally:
         machine._running = False
-    machine.debug.resume_address = None
+        if core.svc_changed:
+            machine._sync_native()
+    debug.resume_address = None
     flags = core.stop_flags
 
     if flags & _native.STOP_MEMORY or status in _MEMORY_STATUSES:
         raise _Finished(_memory_fault(machine, status))
     if flags & _native.STOP_INTERRUPT:
-        _handle_interrupt(machine, int(core.intno))
+        _handle_interrupt(machine, core.intno, machine.pc if count else core.stop_pc & ~1)
     elif status == ucc.UC_ERR_INSN_INVALID:
         _handle_invalid_instruction(machine)
     elif status != ucc.UC_ERR_OK:
@@ -218,6 +236,24 @@ def _execute(machine: Machine, *, deadline: int, count: int) -> None:
             machine.exception_unit.usage_fault(UFSR_DIVBYZERO, address, "division by zero")
             return
         raise _Finished(RunResult(RunReason.WATCHPOINT, 0, address=address))
+
+
+def _publish_native(machine: Machine) -> None:
+    """Let the native run loop take SVCall entries and returns during the next slice.
+
+    The traps' code hooks stop emulation themselves, so they need no check here.
+    """
+    core = machine._core
+    nvic = machine.nvic
+    others = [exception for exception in nvic.active if exception != nv.SVCALL]
+    core.native = 1
+    core.resync = 0
+    core.vtor = machine.exception_unit.vtor
+    core.svc_prio = nvic.group_priority(nv.SVCALL)
+    core.other_prio = min(map(nvic.group_priority, others), default=nv.THREAD_PRIORITY)
+    core.others_active = len(others)
+    core.svc_active = nv.SVCALL in nvic.active
+    core.sleep_on_exit = machine.scs.scr & SCR_SLEEPONEXIT
 
 
 def _check_sleep(machine: Machine, flags: int, count: int) -> None:
@@ -352,8 +388,7 @@ def _memory_fault(machine: Machine, status: int) -> RunResult:
     return RunResult(RunReason.CRASH, 0, record)
 
 
-def _handle_interrupt(machine: Machine, intno: int) -> None:
-    pc = machine.pc
+def _handle_interrupt(machine: Machine, intno: int, pc: int) -> None:
     unit = machine.exception_unit
     if intno == EXCP_SWI:
         svc_address = pc - 2
@@ -427,6 +462,4 @@ def _gateway_call(machine: Machine, address: int) -> None:
         )
         raise _Finished(RunResult(RunReason.CRASH, 0, record))
     status = machine.gateway_handler(machine, address)
-    lr = machine.registers.read(arm.UC_ARM_REG_LR)
-    machine.registers.write(arm.UC_ARM_REG_R0, int(status) & 0xFFFFFFFF)
-    machine.pc = lr & ~1
+    machine._native_loop.finish_call(int(status))

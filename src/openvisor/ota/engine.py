@@ -527,7 +527,8 @@ class OtaManager:
     def _run_update_logged(self) -> None:
         try:
             self.run_update()
-        except UpdateError as exc:
+        except (UpdateError, StateError) as exc:
+            # A damaged trust store is a StateError too; the update waits for it to be fixed.
             log.warning("Pause update (error=%s)", exc)
         except Exception:
             log.exception("Update thread failed")

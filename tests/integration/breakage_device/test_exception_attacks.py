@@ -41,19 +41,42 @@ def test_valid_non_secure_exc_return_resumes_thread_mode(attacker: Any) -> None:
 
 def test_exc_return_to_handler_mode_from_thread_is_a_usage_fault(make_attacker: Any) -> None:
     attacker = make_attacker(stuck_in_fault_s=0.05)
-    attacker.set_field("exc_return", 0xFFFF_FFF1)  # Handler mode, but SVC interrupted Thread mode
+    attacker.set_field("exc_return", 0xFFFF_FFB0)  # Handler mode, but SVC interrupted Thread mode
     report = attacker.crash("svc", seconds=0.5)
     assert report.kind == "stuck-in-fault"
     assert attacker.machine.exception_unit.cfsr & UFSR_INVPC
     assert attacker.field("hardfaults") == 1
 
 
-@pytest.mark.parametrize("exc_return", [0xFFFF_FF00, 0xFFFF_FFE9, 0xFEFF_FFFF])
-def test_exc_return_that_unstacks_outside_sram_crashes(attacker: Any, exc_return: int) -> None:
+SECURE_EXC_RETURNS = {
+    "Armv7-M Thread/PSP (S and ES set)": 0xFFFF_FFFD,
+    "Armv7-M Thread/MSP (S and ES set)": 0xFFFF_FFF9,
+    "extended frame, S and ES set": 0xFFFF_FFE9,
+    "ES set only": 0xFFFF_FFB9,
+    "S set only": 0xFFFF_FFF8,
+    "DCRS clear": 0xFFFF_FF98,
+    "all low bits clear": 0xFFFF_FF00,
+    "FNC_RETURN": 0xFEFF_FFFF,
+}
+
+
+@pytest.mark.parametrize("exc_return", SECURE_EXC_RETURNS.values(), ids=SECURE_EXC_RETURNS.keys())
+def test_exc_return_naming_the_secure_state_crashes(attacker: Any, exc_return: int) -> None:
+    """A SecureFault on silicon: the microvisor ends the app, whatever PSP holds."""
     attacker.set_field("exc_return", exc_return)
     report = attacker.crash("svc")
     assert report.kind == "fault"
+    assert "Secure" in report.detail
+    assert f"{exc_return:#010x}" in report.detail
+    attacker.restarts()
+
+
+def test_exc_return_that_unstacks_outside_sram_crashes(attacker: Any) -> None:
+    attacker.set_field("exc_return", 0xFFFF_FFBC)  # Thread mode on PSP, which is still 0
+    report = attacker.crash("svc")
+    assert report.kind == "fault"
     assert "unstacking" in report.detail
+    assert report.fault_address == 0
     attacker.restarts()
 
 

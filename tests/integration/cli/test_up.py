@@ -117,6 +117,7 @@ def test_up_serves_devices_faults_and_stops(
     # A second start on the same state keeps the account, the devices and their data.
     profile = Path(up_env["OPENVISOR_CONFIG"])
     written = profile.stat().st_mtime_ns
+    broker_port = json.loads((tmp_path / "state" / "broker.json").read_text())["port"]
     restarted = subprocess.Popen(
         [*OV, "up", "--devices", "2", "--port", "0", "--state", str(tmp_path / "state")],
         env=up_env,
@@ -130,6 +131,8 @@ def test_up_serves_devices_faults_and_stops(
         again = json.loads(Path(up_env["OPENVISOR_CONFIG"]).read_text())["profiles"]["default"]
         assert again["api_key"] == stored["api_key"]
         assert sorted(str(d["sid"]) for d in _devices(up_env)) == sids
+        reused = json.loads((tmp_path / "state" / "broker.json").read_text())["port"]
+        assert reused == broker_port
         restarted.send_signal(signal.SIGINT)
         restarted.communicate(timeout=60)
         assert restarted.returncode == 0

@@ -173,7 +173,14 @@ def test_monitor_reset_sets_wake_reason(local: tuple[Device, int], elf: Path, ru
     result = run_gdb(
         elf,
         port,
-        ["break main", "continue", "monitor reset", "maintenance flush register-cache", "info symbol $pc", "detach"],
+        [
+            "break main",
+            "continue",
+            "monitor reset",
+            "maintenance flush register-cache",
+            "info symbol $pc",
+            "detach",
+        ],
     )
     out = result.output
     assert "Application restarted and held at its reset vector" in out, out
@@ -188,3 +195,34 @@ def test_app_waits_for_debugger(local: tuple[Device, int], elf: Path, run_gdb: A
     assert "Reset_Handler in section .text" in out, out
     assert "$1 = 0" in out, out
     assert device.kernel.debugger_attached is False
+
+
+def test_sdk_debug_example(
+    tmp_path: Path, firmware: Callable[[str], Path], device_runner: Any, run_gdb: Any
+) -> None:
+    elf = firmware("dbg_example")
+    device = Device(tmp_path / "example", image=AppImage.from_path(elf))
+    server = serve_local(device, 0)
+    device_runner(device)
+    try:
+        result = run_gdb(
+            elf,
+            server.port,
+            [
+                "break SysTick_Handler",
+                "continue",
+                "backtrace",
+                "delete",
+                "set var g_fault_request = 1",
+                "continue",
+                "backtrace",
+                "kill",
+            ],
+        )
+    finally:
+        server.close()
+    out = result.output
+    assert "Breakpoint 1, SysTick_Handler ()" in out, out
+    assert re.search(r"#1 +<signal handler called>\n#2 +main \(\)", out), out
+    assert "Program received signal SIGSEGV, Segmentation fault." in out, out
+    assert re.search(r"#0 +0x[0-9a-f]+ in fault_now \(\)", out), out

@@ -18,7 +18,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from openvisor.bundle import ManifestOptions, create_bundle
 from openvisor.device.device import Device
 from openvisor.device.image import AppImage
-from openvisor.gdb import DeviceDebugger
 from openvisor.gdb.packets import encode_packet
 from openvisor.gdb.tunnel import public_point
 from openvisor.kernel.abi import MvNetworkReason, MvWakeReason
@@ -57,7 +56,6 @@ def remote(
     cloud.provision(identity.device_id, identity.public_key_pem())
     link = MqttDeviceLink(identity.device_id, parse_broker_url(broker), state_dir=state_dir)
     device = Device(state_dir, image=image, link=link)
-    device.debugger = DeviceDebugger(device)
     wake_reasons: list[MvWakeReason] = []
     device.boot_listeners.append(lambda _count, wake: wake_reasons.append(wake))
     link.start()
@@ -188,6 +186,12 @@ def test_replayed_frame_is_rejected(remote: Remote, cloud: Any, start_proxy: Any
         assert endpoint.attached
         reasons = remote.device.kernel.family_state(NetState).reasons()
         assert reasons & MvNetworkReason.DEBUGGERATTACHED
+
+        # Work the link queues for the kernel still runs while the app is halted.
+        ran = threading.Event()
+        remote.device.kernel.call_soon(lambda _kernel: ran.set())
+        assert ran.wait(5)
+        assert remote.device.debugger.holds_app()
 
         sid, _direction, frame = [item for item in cloud.captured if item[1] == "up"][-1]
         cloud.service_link.send(remote.device_id, DebugFrame(session=sid, data=frame))

@@ -12,6 +12,7 @@ import pytest
 
 from openvisor.bundle import (
     ManifestOptions,
+    TrustStore,
     build_app_body,
     build_opaque_manifest,
     schema,
@@ -182,3 +183,19 @@ def test_changed_manifest_in_confirmed_slot_is_caught(tmp_path: Path) -> None:
     assert "confirmed slot b failed its integrity check" in ota.repairs[0]
     assert load_journal(ota.journal_path).active_app_id == first
     assert second != first
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"not json",
+        b'["keys"]',
+        b'{"keys": [{"public_key": "zz"}]}',
+        b'{"keys": [{"public_key": "04' + b"01" * 64 + b'"}]}',
+    ],
+)
+def test_damaged_trust_store_is_state_error(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "trust.json"
+    path.write_bytes(content)
+    with pytest.raises(StateError, match=f"{path}.*provision the device again|{path}.*remove it"):
+        TrustStore.load(path)

@@ -11,7 +11,9 @@ from openvisor.kernel.abi import (
     MvNetworkReason,
     MvNetworkStatus,
     MvStatus,
+    MvWakeReason,
 )
+from openvisor.kernel.crash import CrashLog, CrashReport
 from openvisor.kernel.structs import NOTIFICATION_SETUP, OPEN_CHANNEL_PARAMS, REQUEST_NETWORK_PARAMS
 from openvisor.link import messages as msg
 
@@ -301,3 +303,35 @@ def test_time_and_logging_control(app: App) -> None:
     buffer = app.alloc(1024, 512)
     app.call("mvServerLoggingInit", buffer, 1024)
     assert app.call("mvServerLog", app.put(b"x"), 1) == MvStatus.LOGGINGDISABLEDBYSERVER
+
+
+def test_crash_reports_flow_to_link(app: App) -> None:
+    report = CrashReport(
+        kind="fault",
+        detail="read of secure memory",
+        micros=5_000,
+        uptime_us=1_000,
+        pc=0x0800_0100,
+        lr=0x0800_0201,
+        sp=0x2000_1000,
+        xpsr=0x0100_0000,
+        fault_address=0x3000_0000,
+        access="read",
+        registers={"r0": 1},
+        stack="00ff",
+    )
+    app.hub.set_reachable(DEVICE, False)
+    app.pump()
+    app.kernel.family_state(CrashLog).record(report)
+    app.kernel.app_restarted(MvWakeReason.APPLICATIONCRASH)
+    assert app.kernel.family_state(CrashLog).reports == []
+    assert app.link.pending() == 1
+    assert not any(isinstance(m, msg.Report) for m in app.received)
+
+    app.hub.set_reachable(DEVICE, True)
+    reports = [m for m in app.received if isinstance(m, msg.Report)]
+    assert len(reports) == 1
+    assert reports[0].report_kind == "crash"
+    assert reports[0].body["pc"] == 0x0800_0100
+    assert reports[0].body["fault_address"] == 0x3000_0000
+    assert reports[0].report_id.startswith(DEVICE)

@@ -55,7 +55,7 @@ def debug(
         fail(
             f"cannot read debugging key {key}: {exc.strerror or exc}",
             hint="pass the private key whose public key went into the bundle "
-            "(`ov bundle ... --debug-key`)",
+            "(`ov bundle create APP.elf OUT.zip --debug-auth-pubkey PUBLIC.pem`)",
         )
     options = ProxyOptions(
         api_url=settings.api_url,

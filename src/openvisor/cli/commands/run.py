@@ -129,7 +129,7 @@ def _run_loop(device: Device, server_log: ServerLog, *, end_us: int | None, fast
     """Step the device until it finishes or virtual time reaches ``end_us`` (None: no limit)."""
     start_wall = time.monotonic()
     start_us = device.kernel.micros()
-    while device.state is not DeviceState.FINISHED:
+    while device.state not in (DeviceState.FINISHED, DeviceState.NO_APP):
         now = device.kernel.micros()
         if end_us is not None and now >= end_us:
             return
@@ -151,8 +151,8 @@ def _exit_status(device: Device, seconds: float) -> int:
     if device.test_status is not None:
         typer.echo(f"mvTestingComplete(status={device.test_status})")
         return min(device.test_status, 255)
-    if device.state is DeviceState.FINISHED:
-        typer.echo("error: the device stopped with no application to run", err=True)
+    if device.state is DeviceState.NO_APP:
+        typer.echo("error: the device has no application to run", err=True)
         return 1
     typer.echo(
         f"error: timed out after {seconds:g} s of virtual time without mvTestingComplete; "

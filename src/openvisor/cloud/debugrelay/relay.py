@@ -99,6 +99,8 @@ class DebugRelay:
         if not isinstance(message, DebugFrame):
             return
         live = self._by_sid.get(message.session)
+        # NOTE: only the instance holding the WebSocket can forward; with a shared
+        # MQTT subscription another instance may get the frame and drop it here.
         if live is None or live.device_sid != device_sid:
             log.debug(
                 "Drop debug frame for no live session (device_sid=%s, session_sid=%s)",
@@ -270,7 +272,7 @@ class DebugRelay:
     async def _close(self, live: _Session) -> None:
         self._by_device.pop(live.device_sid, None)
         self._by_sid.pop(live.sid, None)
-        # An empty frame tells the device kernel the session is over.
+        # An empty frame ends the session on the device kernel's side.
         if self._send is not None:
             self._send(live.device_sid, DebugFrame(session=live.sid, data=b""))
         await asyncio.to_thread(self._record_close, live)

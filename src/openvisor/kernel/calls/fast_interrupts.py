@@ -2,9 +2,9 @@
 mvEnable/DisableAllFastInterrupts.
 
 The emulated core has no secure threads for an interrupt to pre-empt, so fast
-handling changes no timing here: the kernel keeps the bookkeeping and the
-checks (a fast IRQ's vector must point into app memory; a centre's IRQ cannot
-be fast), which is what an application can observe.
+handling changes no timing here. The kernel keeps what an application can
+observe: the bookkeeping and the checks. A fast IRQ's vector must point into
+app memory, and a centre's IRQ cannot be fast.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ SCB_VTOR = 0xE000_ED08
 
 @dataclass
 class FastInterrupts:
-    """Which IRQs are fast, which of those are enabled, and the global gate."""
+    """Fast-interrupt state: the IRQs marked fast, those enabled, and the global gate."""
 
     kernel: Kernel
     fast: set[int] = field(default_factory=set)

@@ -1,8 +1,8 @@
 """Factory testing: mvTestingComplete, mvTestLoggingInit and mvTestLog.
 
 Outside factory test mode these calls return UNAVAILABLE and change nothing.
-In test mode ``mvTestingComplete(status)`` ends the application and the status
-becomes the result of the run; test logs go to the provisioning console
+In test mode ``mvTestingComplete(status)`` ends the application, and the status
+becomes the result of the run. Test logs go to the provisioning console
 (``kernel.test_log_listeners``), not to the cloud.
 """
 

@@ -1,4 +1,5 @@
-"""Network state of one kernel: requests, link status, and traffic from the cloud.
+"""Network state of one kernel: requests, link status, traffic from the cloud,
+and delivery of server logs and crash reports to it.
 
 `NetState` is the kernel family that owns the network requests, the open
 channels, and the binding to the kernel's `DeviceLink`. Link callbacks run
@@ -6,9 +7,9 @@ on the link's thread, so each one only queues work with
 ``kernel.call_soon``. That work runs on the emulation thread between CPU
 slices, where it may write app memory, post notifications and pend IRQs.
 
-Network status follows the link: with at least one live network request
-it is CONNECTED while the link is up and CONNECTING otherwise; with none
-it is DELIBERATELYOFFLINE. Every real change posts NETWORKSTATUSCHANGED to
+Network status follows the link. With at least one live network request
+it is CONNECTED while the link is up and CONNECTING otherwise. With none it
+is DELIBERATELYOFFLINE. Every real change posts NETWORKSTATUSCHANGED to
 each request's centre and calls ``status_listeners`` (system notifications).
 """
 
@@ -29,6 +30,7 @@ from openvisor.kernel.abi import (
 )
 from openvisor.kernel.calls.notifications import NotificationCentres
 from openvisor.kernel.calls.server_log import ServerLog
+from openvisor.kernel.crash import CrashLog
 from openvisor.kernel.handles import HandleKind
 from openvisor.link import messages as msg
 
@@ -77,6 +79,7 @@ class NetState:
             link.on_message(self._on_link_message)
             self.link_online = bool(link.online)
         self.last_status = self.status()
+        self.send_crash_reports()
 
     # ------------------------------------------------------------ requests and status
 
@@ -174,6 +177,33 @@ class NetState:
             log.debug("Send server logs (device=%s, count=%d)", self.kernel.device_id, moved)
         return moved
 
+    # ------------------------------------------------------------ crash reports
+
+    def send_crash_reports(self) -> int:
+        """Move the kernel's crash reports to the link's outbox; return how many moved.
+
+        Reports are durable link messages, so they go to the outbox at once,
+        online or not, and reach the cloud with the next connection.
+        """
+        link = self.kernel.link
+        if link is None:
+            return 0
+        reports = self.kernel.family_state(CrashLog).take()
+        boot = self._log_seq >> 32
+        for report in reports:
+            link.send(
+                msg.Report(
+                    report_kind="crash",
+                    report_id=f"{self.kernel.device_id}-{boot}-{report.crash_count}-{report.micros}",
+                    body=report.to_json(),
+                )
+            )
+        if reports:
+            log.info(
+                "Send crash reports (device=%s, count=%d)", self.kernel.device_id, len(reports)
+            )
+        return len(reports)
+
     def _next_boot(self) -> int:
         # Log sequence numbers are (boot counter << 32) | n, so they stay unique
         # across restarts without a disk write per message.
@@ -210,6 +240,7 @@ class NetState:
         )
         if online:
             self.drain_logs()
+            self.send_crash_reports()
 
     def _on_link_message(self, message: msg.Message) -> None:
         self.kernel.call_soon(lambda kernel: self.apply_message(message))
@@ -249,6 +280,8 @@ class NetState:
         self.open_times_us.clear()
         self.ever_requested = False
         self.last_status = self.status()
+        # The device restarts the app after a crash, with the report recorded.
+        self.send_crash_reports()
 
 
 def attach(kernel: Kernel) -> NetState:
