@@ -35,6 +35,9 @@ enum attack_op {
     OP_CALL_IN_ISR = 18,/* OP_CALL from the TIM8_BRK handler */
     OP_UNMODELLED = 19, /* read args[0] words from address, step 4 */
     OP_LOOP = 20,       /* spin forever, no system calls */
+    OP_TAIL_CALL_IN_ISR = 21, /* an IRQ handler that ends by branching to `address` */
+    OP_FAULT_UNDER_TICKS = 22, /* UDF into a low-priority UsageFault handler that spins while
+                                * SysTick (reload args[0]) busy-loops args[1] times per tick */
 };
 
 struct attack_request {
@@ -60,6 +63,7 @@ typedef uint32_t (*call4_t)(uint32_t, uint32_t, uint32_t, uint32_t);
 
 #define TIM8_BRK_IRQN 51u
 #define TIM8_UP_IRQN 52u
+#define TIM8_TRG_COM_IRQN 53u
 #define NVIC_ISER(n) (*(volatile uint32_t *)(0xE000E100u + 4u * (n)))
 #define NVIC_ISPR(n) (*(volatile uint32_t *)(0xE000E200u + 4u * (n)))
 #define SCB_ICSR (*(volatile uint32_t *)0xE000ED04u)
@@ -68,6 +72,9 @@ typedef uint32_t (*call4_t)(uint32_t, uint32_t, uint32_t, uint32_t);
 #define SYST_RVR (*(volatile uint32_t *)0xE000E014u)
 #define SYST_CVR (*(volatile uint32_t *)0xE000E018u)
 #define ICSR_PENDSVSET (1u << 28)
+#define SCB_SHPR1 (*(volatile uint32_t *)0xE000ED18u)
+#define SCB_SHPR3 (*(volatile uint32_t *)0xE000ED20u)
+#define SCB_SHCSR (*(volatile uint32_t *)0xE000ED24u)
 #define DEMCR (*(volatile uint32_t *)0xE000EDFCu)
 #define DWT_CTRL (*(volatile uint32_t *)0xE0001000u)
 #define DWT_CYCCNT (*(volatile uint32_t *)0xE0001004u)
@@ -102,6 +109,11 @@ void TIM8_UP_IRQHandler(void)
 void SysTick_Handler(void)
 {
     attack.tick_count++;
+    if (attack.op == OP_FAULT_UNDER_TICKS) {
+        for (uint32_t n = 0; n < attack.args[1]; n++) {
+            __asm volatile("nop");
+        }
+    }
 }
 
 void HardFault_Handler(void)
@@ -148,6 +160,26 @@ static void flood_handler(void)
     for (uint32_t n = 0; n < 4u; n++) {
         NVIC_ISPR(n) = 0xFFFFFFFFu;
     }
+}
+
+/* Counts, then tail-calls attack.address with args[0] and args[1], leaving
+ * EXC_RETURN in LR as compilers do for `return call(...)` in a handler: the
+ * callee's return is the exception return. */
+__attribute__((naked)) static void tail_call_handler(void)
+{
+    __asm volatile("ldr r3, =attack\n"
+                   "ldr r2, [r3, %0]\n"
+                   "adds r2, #1\n"
+                   "str r2, [r3, %0]\n"
+                   "ldr r12, [r3, %1]\n"
+                   "ldr r0, [r3, %2]\n"
+                   "ldr r1, [r3, %3]\n"
+                   "bx r12\n"
+                   :
+                   : "i"(__builtin_offsetof(struct attack_request, irq_count)),
+                     "i"(__builtin_offsetof(struct attack_request, address)),
+                     "i"(__builtin_offsetof(struct attack_request, args[0])),
+                     "i"(__builtin_offsetof(struct attack_request, args[1])));
 }
 
 static void pendsv_counter(void)
@@ -289,6 +321,27 @@ static void run_request(void)
         for (uint32_t n = 0; n < attack.args[0]; n++) {
             result += *(volatile uint32_t *)(address + 4u * n);
         }
+        break;
+    case OP_TAIL_CALL_IN_ISR:
+        for (uint32_t n = 0; n < 16u + 125u; n++) {
+            sram_vectors[n] = ((const uint32_t *)0x08000000u)[n];
+        }
+        sram_vectors[16u + TIM8_TRG_COM_IRQN] = (uint32_t)(uintptr_t)tail_call_handler;
+        SCB_VTOR = (uint32_t)(uintptr_t)sram_vectors;
+        NVIC_ISER(TIM8_TRG_COM_IRQN / 32u) = 1u << (TIM8_TRG_COM_IRQN % 32u);
+        NVIC_ISPR(TIM8_TRG_COM_IRQN / 32u) = 1u << (TIM8_TRG_COM_IRQN % 32u);
+        __asm volatile("dsb\nisb");
+        result = attack.irq_count;
+        SCB_VTOR = 0x08000000u;
+        break;
+    case OP_FAULT_UNDER_TICKS:
+        SCB_SHPR1 = 0xF0u << 16;       /* UsageFault: lowest priority */
+        SCB_SHPR3 = 0x00u << 24;       /* SysTick: highest */
+        SCB_SHCSR |= 1u << 18;         /* USGFAULTENA */
+        SYST_RVR = attack.args[0];
+        SYST_CVR = 0;
+        SYST_CSR = 7u;
+        __builtin_trap();
         break;
     case OP_LOOP:
         for (;;) {

@@ -127,8 +127,6 @@ class DeviceHost:
         self._fleet: Any = None
         self._server: socketserver.UnixStreamServer | None = None
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._watcher: threading.Thread | None = None
 
     @property
     def device_ids(self) -> list[str]:
@@ -145,35 +143,6 @@ class DeviceHost:
             self._add(connect_device(state_dir, broker_url=broker_url))
         self._fleet.start()
         self._serve_control()
-        self._stop.clear()
-        self._watcher = threading.Thread(
-            target=self._watch_first_apps, name="device-first-app", daemon=True
-        )
-        self._watcher.start()
-
-    def _watch_first_apps(self) -> None:
-        """Boot devices that had no app once their first deployment is staged.
-
-        The fleet stops running a device that has no app to boot. A provisioned
-        device starts that way, so its first update is downloaded and staged by the
-        OTA bridge but nothing boots it.
-        NOTE: remove once Device waits for a first app on its own.
-        """
-        from openvisor.device.device import DeviceState
-
-        while not self._stop.wait(0.5):
-            with self._lock:
-                for hosted in list(self.devices.values()):
-                    device = hosted.device
-                    if device.state is not DeviceState.FINISHED or device.boot_count:
-                        continue
-                    update = device.ota.journal().update
-                    if update is None or update.phase != "staged":
-                        continue
-                    log.info("Boot first app (device=%s)", device.device_id)
-                    self._fleet.remove(device.device_id)
-                    device.boot()
-                    self._fleet.add(device)
 
     def _add(self, hosted: HostedDevice) -> None:
         hosted.link.start()
@@ -183,10 +152,6 @@ class DeviceHost:
 
     def stop(self) -> None:
         """Close the control socket, stop the fleet (state is flushed) and the links."""
-        self._stop.set()
-        if self._watcher is not None:
-            self._watcher.join(timeout=5)
-            self._watcher = None
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

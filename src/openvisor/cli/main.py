@@ -1,14 +1,13 @@
 """The `ov` command line: global options, error handling and command registration.
 
-Every command module under ``openvisor.cli.commands`` exposes
-``register(app)``, which adds its commands or groups to the root app.
+Each command module under ``openvisor.cli.commands`` (and ``openvisor.cli.demo``)
+exposes ``register(app)``, which adds its commands or groups to the root app;
+``commands.run`` exposes the ``run`` command function itself.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-from collections.abc import Callable
 from typing import Any
 
 import typer
@@ -17,23 +16,21 @@ from typer._click.core import Context as ClickContext  # typer 0.29 vendors clic
 from typer.core import TyperGroup
 
 from openvisor import __version__
-from openvisor.cli.context import CliState, state_of, translated_errors
-
-# Command modules in help order. Each adds its commands in ``register(app)``.
-COMMAND_MODULES: tuple[str, ...] = (
-    "openvisor.cli.demo",
-    "openvisor.cli.commands.up",
-    "openvisor.cli.commands.run",
-    "openvisor.cli.commands.device",
-    "openvisor.cli.commands.apps",
-    "openvisor.cli.commands.deploy",
-    "openvisor.cli.commands.logs",
-    "openvisor.cli.commands.configs",
-    "openvisor.cli.commands.auth",
-    "openvisor.cli.commands.bundle",
-    "openvisor.cli.commands.keys",
-    "openvisor.cli.commands.debug",
+from openvisor.cli import demo
+from openvisor.cli.commands import (
+    apps,
+    auth,
+    bundle,
+    configs,
+    debug,
+    deploy,
+    device,
+    keys,
+    logs,
+    run,
+    up,
 )
+from openvisor.cli.context import CliState, state_of, translated_errors
 
 
 class OvGroup(TyperGroup):
@@ -126,62 +123,14 @@ def root(
     )
 
 
-def add_stand_in(root_app: typer.Typer, name: str, module: str, exc: BaseException) -> None:
-    """Register `ov NAME` as a command that exits 1 explaining why ``module`` failed to load."""
-    settings = {"ignore_unknown_options": True, "allow_extra_args": True}
-    root_app.command(name, context_settings=settings)(_unavailable(name, module, exc))
-
-
-def _unavailable(name: str, module: str, exc: BaseException) -> Callable[[], None]:
-
-    def command() -> None:
-        from openvisor.cli.context import fail
-
-        fail(
-            f"`ov {name}` is unavailable in this installation: importing {module} failed "
-            f"({type(exc).__name__}: {exc})",
-            hint="reinstall with ./scripts/install.sh; run with -vv for the traceback",
-        )
-
-    command.__doc__ = f"Unavailable: {module} failed to import."
-    return command
-
-
 def register_commands(root_app: typer.Typer) -> None:
-    """Import each command module and let it add its commands to ``root_app``."""
-    for module_name in COMMAND_MODULES:
-        try:
-            _register_module(root_app, importlib.import_module(module_name))
-        except Exception as exc:  # a broken module must not take the other commands down
-            logging.getLogger(__name__).debug(
-                "Skip command module (module=%s)", module_name, exc_info=True
-            )
-            add_stand_in(root_app, module_name.rsplit(".", 1)[-1], module_name, exc)
-
-
-def _register_module(root_app: typer.Typer, module: Any) -> None:
-    """Add a module's commands: ``register(app)``, else its ``app`` Typer or same-named function."""
-    name = module.__name__.rsplit(".", 1)[-1]
-    if callable(getattr(module, "register", None)):
+    """Let each command module add its commands to ``root_app``, in help order."""
+    demo.register(root_app)
+    up.register(root_app)
+    # `openvisor.cli.commands.run` is the one command module without register(app).
+    root_app.command("run")(run.run)
+    for module in (device, apps, deploy, logs, configs, auth, bundle, keys, debug):
         module.register(root_app)
-        return
-    sub_app = getattr(module, "app", None)
-    if isinstance(sub_app, typer.Typer):
-        commands = sub_app.registered_commands
-        single = len(commands) == 1 and commands[0].name in (None, name)
-        if single and not sub_app.registered_groups and not sub_app.registered_callback:
-            # A one-command Typer becomes `ov NAME ARGS`, not `ov NAME NAME ARGS`.
-            info = commands[0]
-            info.name = name
-            root_app.registered_commands.append(info)
-        else:
-            root_app.add_typer(sub_app, name=name)
-        return
-    function = getattr(module, name, None)
-    if callable(function):
-        root_app.command(name)(function)
-        return
-    raise TypeError(f"command module {module.__name__} has no register(app), app or {name}()")
 
 
 register_commands(app)

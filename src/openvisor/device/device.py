@@ -353,7 +353,10 @@ class Device:
         if watchdog_us and now - self.kernel.last_call_us > watchdog_us:
             self._crash(CrashKind.WATCHDOG, detail=f"no system call for {self.config.watchdog_s} s")
             return
-        if self.machine.current_exception() in FAULT_EXCEPTIONS:
+        # A fault handler that a higher-priority interrupt preempts is still
+        # stuck: look at every active exception, not only the current one.
+        active = {self.machine.current_exception(), *self.machine.nvic.active}
+        if any(number in FAULT_EXCEPTIONS for number in active):
             if self._fault_since_us is None:
                 self._fault_since_us = now
             elif now - self._fault_since_us > int(self.config.stuck_in_fault_s * 1_000_000):

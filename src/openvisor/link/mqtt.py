@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import logging
 import random
+import socket
 import ssl
 import threading
 import time
@@ -98,6 +99,13 @@ class Backoff:
         return ceiling / 2 + random.uniform(0.0, ceiling / 2)
 
 
+def _disable_nagle(client: paho.Client, userdata: Any, sock: Any) -> None:
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError as exc:
+        log.debug("Could not set TCP_NODELAY on the MQTT socket (error=%s)", exc)
+
+
 class _Connection:
     """One paho client served by a thread that reconnects with back-off."""
 
@@ -128,6 +136,9 @@ class _Connection:
             protocol=paho.MQTTv311,
         )
         self.client.enable_logger(frames_log)
+        # Small frames (debug packets, acks) must not wait for Nagle's algorithm:
+        # with it a round trip through the broker takes tens of milliseconds.
+        self.client.on_socket_open = _disable_nagle
         if address.tls:
             context = ssl.create_default_context(
                 cafile=str(address.ca_file) if address.ca_file else None

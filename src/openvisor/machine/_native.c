@@ -8,8 +8,8 @@
  * `uc_emu_start` returns.
  *
  * `ov_run` calls `uc_emu_start` in a loop and takes the common SVCall
- * entries and returns itself, between two runs, exactly as the Python
- * exception model in exceptions.py does. Any case it does not cover ends
+ * entries and exception returns itself, between two runs, exactly as the
+ * Python exception model in exceptions.py does. Any case it does not cover ends
  * the loop with the stop intact, and Python handles it.
  *
  * The hooks take no Unicorn headers: the few types they need are declared
@@ -36,7 +36,9 @@ typedef int uc_err;
 #define OV_EXCP_SWI 2u
 #define OV_EXCP_EXCEPTION_EXIT 8u
 
+#define OV_NMI 2u
 #define OV_SVCALL 11u
+#define OV_THREAD_PRIORITY 256
 
 #define OV_CONTROL_NPRIV 1u
 #define OV_CONTROL_SPSEL 2u
@@ -95,14 +97,14 @@ struct ov_core {
     uint32_t others_active; /* number of active exceptions other than SVCall */
     uint32_t sleep_on_exit; /* SCR.SLEEPONEXIT */
     uint32_t svc_active;    /* SVCall is active */
-    uint32_t svc_changed;   /* ov_run changed svc_active: Python updates its NVIC */
+    uint32_t lone_active;   /* the only active exception if it is not SVCall, else 0 */
+    uint32_t returned;      /* exception other than SVCall that ov_run returned from, or 0 */
+    uint32_t nvic_changed;  /* ov_run changed svc_active or returned: Python updates its NVIC */
     uint32_t gateway_base;
     uint32_t gateway_size;
-    uint32_t reserved;
     uint32_t stop_pc;        /* PC after the last interrupt stop of ov_run */
-    uint32_t reserved2;
     uint64_t native_entries; /* SVCall entries taken by ov_run */
-    uint64_t native_returns; /* returns from SVCall taken by ov_run */
+    uint64_t native_returns; /* exception returns taken by ov_run */
     /* Direct-mapped cache of flash block sizes: key (address << 12 | size)
      * to instruction count. Flash changes only when an image is loaded,
      * which clears the cache; SRAM blocks are always decoded. */
@@ -379,7 +381,7 @@ static int take_svcall(struct ov_core *core, uc_engine *uc, uint32_t return_addr
     }
 
     core->svc_active = 1;
-    core->svc_changed = 1;
+    core->nvic_changed = 1;
     if (core->svc_prio < core->active_prio) {
         core->active_prio = core->svc_prio;
     }
@@ -391,21 +393,25 @@ static int take_svcall(struct ov_core *core, uc_engine *uc, uint32_t return_addr
     return 1;
 }
 
-/* Return from SVCall through `exc_return` (ExceptionUnit.exception_return);
- * return 0, changing nothing, for any case left to Python. */
-static int return_from_svcall(struct ov_core *core, uc_engine *uc, uint32_t exc_return)
+/* Return from the active exception through `exc_return`
+ * (ExceptionUnit.exception_return) when it is SVCall or the only active
+ * exception; return 0, changing nothing, for any case left to Python. */
+static int return_from_exception(struct ov_core *core, uc_engine *uc, uint32_t exc_return)
 {
     static const int frame_regs[6] = {OV_R0, OV_R1, OV_R2, OV_R3, OV_R12, OV_LR};
-    if (!core->svc_active || core->sleep_on_exit || !(exc_return & OV_EXC_RETURN_FTYPE)) {
+    if (core->sleep_on_exit || !(exc_return & OV_EXC_RETURN_FTYPE)) {
         return 0;
     }
     uint32_t xpsr = reg_get(core, uc, OV_XPSR);
-    if ((xpsr & OV_IPSR_MASK) != OV_SVCALL) {
-        return 0;
-    }
+    uint32_t returning = xpsr & OV_IPSR_MASK;
     int to_thread = (exc_return & OV_EXC_RETURN_MODE) != 0;
-    if (to_thread && core->others_active) {
-        return 0; /* CCR.NONBASETHRDENA decides: left to Python */
+    if (returning == OV_SVCALL && core->svc_active) {
+        if (to_thread && core->others_active) {
+            return 0; /* CCR.NONBASETHRDENA decides: left to Python */
+        }
+    } else if (returning == 0 || returning != core->lone_active || core->svc_active ||
+               !to_thread) {
+        return 0;
     }
     int on_psp = to_thread && (exc_return & OV_EXC_RETURN_SPSEL);
     uint32_t control = reg_get(core, uc, OV_CONTROL);
@@ -433,11 +439,19 @@ static int return_from_svcall(struct ov_core *core, uc_engine *uc, uint32_t exc_
     if (on_psp) {
         new_control |= OV_CONTROL_SPSEL;
     }
-    core->svc_active = 0;
-    core->svc_changed = 1;
-    core->active_prio = core->other_prio;
+    if (returning == OV_SVCALL) {
+        core->svc_active = 0;
+        core->active_prio = core->other_prio;
+    } else {
+        core->returned = returning;
+        core->lone_active = 0;
+        core->others_active = 0;
+        core->other_prio = OV_THREAD_PRIORITY;
+        core->active_prio = OV_THREAD_PRIORITY;
+    }
+    core->nvic_changed = 1;
     switch_mode(core, uc, stacked_ipsr, new_control, msp, psp, stacked_xpsr & ~OV_XPSR_ALIGN,
-                1);
+                returning != OV_NMI);
     for (int i = 0; i < 6; i++) {
         reg_set(core, uc, frame_regs[i], load_word(stack + 4 * i));
     }
@@ -447,8 +461,9 @@ static int return_from_svcall(struct ov_core *core, uc_engine *uc, uint32_t exc_
 }
 
 /* Run from PC until a stop that Python must handle; return the status of
- * the last uc_emu_start. SVCall entries and returns are taken here while
- * `native` is set, nothing is pending and no deadline has passed. */
+ * the last uc_emu_start. SVCall entries, and returns from SVCall or from
+ * the only active exception, are taken here while `native` is set,
+ * nothing is pending and no deadline has passed. */
 uc_err ov_run(uc_engine *uc, struct ov_core *core)
 {
     uint64_t begin = reg_get(core, uc, OV_PC) | 1u;
@@ -464,13 +479,13 @@ uc_err ov_run(uc_engine *uc, struct ov_core *core)
             core->pending_prio != OV_NO_PENDING || core->count >= core->deadline) {
             return status;
         }
-        int taken = 0;
+        int handled = 0;
         if (core->intno == OV_EXCP_SWI) {
-            taken = take_svcall(core, uc, pc);
+            handled = take_svcall(core, uc, pc);
         } else if (core->intno == OV_EXCP_EXCEPTION_EXIT) {
-            taken = return_from_svcall(core, uc, pc);
+            handled = return_from_exception(core, uc, pc);
         }
-        if (!taken) {
+        if (!handled) {
             return status;
         }
         begin = reg_get(core, uc, OV_PC) | 1u;

@@ -5,7 +5,8 @@ use and cached under ``$XDG_CACHE_HOME/openvisor`` (``~/.cache/openvisor``),
 keyed by a hash of the source, so a changed source builds a new library.
 Register access also goes straight to ``libunicorn`` through ctypes: the
 stock binding costs about 1.5 µs per register. `run` enters the library's
-``ov_run`` loop, which takes SVCall entries and returns without Python.
+``ov_run`` loop, which takes SVCall entries and common exception returns
+without Python.
 """
 
 from __future__ import annotations
@@ -102,12 +103,12 @@ class Core(ctypes.Structure):
         ("others_active", ctypes.c_uint32),
         ("sleep_on_exit", ctypes.c_uint32),
         ("svc_active", ctypes.c_uint32),
-        ("svc_changed", ctypes.c_uint32),
+        ("lone_active", ctypes.c_uint32),
+        ("returned", ctypes.c_uint32),
+        ("nvic_changed", ctypes.c_uint32),
         ("gateway_base", ctypes.c_uint32),
         ("gateway_size", ctypes.c_uint32),
-        ("reserved", ctypes.c_uint32),
         ("stop_pc", ctypes.c_uint32),
-        ("reserved2", ctypes.c_uint32),
         ("native_entries", ctypes.c_uint64),
         ("native_returns", ctypes.c_uint64),
         ("cache_keys", ctypes.c_uint64 * CACHE_SIZE),

@@ -150,8 +150,8 @@ class Machine:
         self._stop_requested = False
         self._reset_requested = False
         self._running = False
-        # Lets the native run loop take SVCall entries and returns (tests compare
-        # it with the Python exception model by clearing this).
+        # Lets the native run loop take SVCall entries and exception returns
+        # (tests compare it with the Python exception model by clearing this).
         self._native_exceptions = True
         self._wake = threading.Event()
         self._wall_anchor: float | None = None
@@ -223,12 +223,12 @@ class Machine:
         self.peripherals.bus.write(mm.PERIPHERAL_BASE + offset, size, value)
 
     def _ppb_read(self, uc: Any, offset: int, size: int, user_data: object) -> int:
-        if self._core.svc_changed:
+        if self._core.nvic_changed:
             self._sync_native()
         return self.scs.read(offset, size)
 
     def _ppb_write(self, uc: Any, offset: int, size: int, value: int, user_data: object) -> None:
-        if self._core.svc_changed:
+        if self._core.nvic_changed:
             self._sync_native()
         self.scs.write(offset, size, value)
         # NVIC and SCB state the native run loop relies on may have changed.
@@ -457,7 +457,7 @@ class Machine:
 
     def _publish_priorities(self) -> None:
         nvic = self.nvic
-        if self._core.svc_changed:
+        if self._core.nvic_changed:
             self._sync_native()
         self._core.resync = 1
         nvic.changed = False
@@ -467,13 +467,16 @@ class Machine:
         self._core.group_mask = nvic.group_mask()
 
     def _sync_native(self) -> None:
-        """Apply SVCall entries and returns taken by the native run loop to the NVIC."""
+        """Apply the exception entries and returns of the native run loop to the NVIC."""
         core = self._core
-        core.svc_changed = 0
+        core.nvic_changed = 0
         if core.svc_active:
             self.nvic.activate(nv.SVCALL)
         else:
             self.nvic.deactivate(nv.SVCALL)
+        if core.returned:
+            self.nvic.deactivate(core.returned)
+            core.returned = 0
 
     def current_exception(self) -> int:
         """Return IPSR: the number of the exception being handled, 0 in Thread mode."""

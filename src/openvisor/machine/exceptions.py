@@ -352,9 +352,6 @@ class ExceptionUnit:
                 UFSR_INVPC, exc_return, f"EXC_RETURN from inactive exception {returning}"
             )
             return
-        if xpsr & XPSR_T:
-            # Unicorn moved bit 0 of the branch target (EXC_RETURN.ES) into EPSR.T.
-            exc_return |= EXC_RETURN_ES
         if exc_return & (EXC_RETURN_ES | EXC_RETURN_S) or not exc_return & EXC_RETURN_DCRS:
             # From a non-secure exception these name the Secure state or its
             # stacking: the integrity check fails with a SecureFault, which

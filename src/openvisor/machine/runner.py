@@ -1,11 +1,13 @@
 """The run loop: slices of native execution between virtual-time deadlines.
 
-Each slice calls `uc_emu_start` once. The native block hook ends a slice
-at the first block boundary where the cycle count reaches the deadline
-(the next scheduled event or the end of the budget), so events fire at
-the same instruction whatever the slice size. Between slices the loop
-runs due events, takes pending exceptions, serves gateway calls and
-handles whatever stopped the CPU.
+Each slice is one call of the native ``ov_run`` loop (`uc_emu_start`
+when single-stepping). The native block hook ends a slice at the first
+block boundary where the cycle count reaches the deadline (the next
+scheduled event or the end of the budget), so events fire at the same
+instruction whatever the slice size. Inside a slice ``ov_run`` takes
+SVCall entries and the common exception returns itself. Between slices the loop runs due
+events, takes pending exceptions, serves gateway calls and handles
+whatever else stopped the CPU.
 """
 
 from __future__ import annotations
@@ -204,7 +206,7 @@ def _execute(machine: Machine, *, deadline: int, count: int) -> None:
             status = machine._native_loop.run()
     finally:
         machine._running = False
-        if core.svc_changed:
+        if core.nvic_changed:
             machine._sync_native()
     debug.resume_address = None
     flags = core.stop_flags
@@ -239,7 +241,7 @@ def _execute(machine: Machine, *, deadline: int, count: int) -> None:
 
 
 def _publish_native(machine: Machine) -> None:
-    """Let the native run loop take SVCall entries and returns during the next slice.
+    """Let the native run loop take SVCall entries and exception returns in the next slice.
 
     The traps' code hooks stop emulation themselves, so they need no check here.
     """
@@ -253,6 +255,8 @@ def _publish_native(machine: Machine) -> None:
     core.other_prio = min(map(nvic.group_priority, others), default=nv.THREAD_PRIORITY)
     core.others_active = len(others)
     core.svc_active = nv.SVCALL in nvic.active
+    core.lone_active = others[0] if len(nvic.active) == 1 and others else 0
+    core.returned = 0
     core.sleep_on_exit = machine.scs.scr & SCR_SLEEPONEXIT
 
 
@@ -276,6 +280,8 @@ _MEMORY_STATUSES = {
     ucc.UC_ERR_FETCH_PROT,
 }
 _EXCP_PREFETCH_ABORT = 3  # QEMU exception number of an instruction fetch abort
+_EXC_RETURN_MIN = 0xFF00_0000  # branch targets from here up return from an exception
+_CTL_TLB_FLUSH = (ucc.UC_CTL_IO_WRITE << 30) | ucc.UC_CTL_TLB_FLUSH  # UC_CTL_WRITE(TLB_FLUSH, 0)
 _WFI = 0xBF30
 _WFE = 0xBF20
 _YIELD = 0xBF10
@@ -363,6 +369,9 @@ def _write_it_state(machine: Machine, itstate: int) -> None:
 
 def _memory_fault(machine: Machine, status: int) -> RunResult:
     core = machine._core
+    # Unicorn leaves a TLB entry behind for an access it refused: without a
+    # flush, the same read of the execute-only gateway succeeds after a restart.
+    uclib.uc_ctl(machine._handle, _CTL_TLB_FLUSH)
     address = int(core.mem_address) & 0xFFFFFFFF
     access = _ACCESS.get(int(core.mem_type))
     if access is None:
@@ -398,7 +407,9 @@ def _handle_interrupt(machine: Machine, intno: int, pc: int) -> None:
             unit.supervisor_call(pc)
         return
     if intno == EXCP_EXCEPTION_EXIT:
-        unit.exception_return(pc)
+        # Unicorn moved bit 0 of the branch target (EXC_RETURN.ES) into EPSR.T.
+        thumb = machine.registers.read(arm.UC_ARM_REG_XPSR) & XPSR_T
+        unit.exception_return(pc | (1 if thumb else 0))
         if machine.scs.scr & SCR_SLEEPONEXIT and machine.current_exception() == 0:
             machine._sleeping = True
         return
@@ -462,4 +473,11 @@ def _gateway_call(machine: Machine, address: int) -> None:
         )
         raise _Finished(RunResult(RunReason.CRASH, 0, record))
     status = machine.gateway_handler(machine, address)
+    lr = machine.registers.read(arm.UC_ARM_REG_LR)
+    if lr >= _EXC_RETURN_MIN and machine.current_exception():
+        # A handler that ends by tail-calling the microvisor leaves EXC_RETURN
+        # in LR: the call's return is the exception return, as on silicon.
+        machine.registers.write(arm.UC_ARM_REG_R0, int(status) & 0xFFFFFFFF)
+        machine.exception_unit.exception_return(lr)
+        return
     machine._native_loop.finish_call(int(status))

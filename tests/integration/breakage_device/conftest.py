@@ -56,6 +56,8 @@ OPS = {
     "call_in_isr": 18,
     "unmodelled": 19,
     "loop": 20,
+    "tail_call_in_isr": 21,
+    "fault_under_ticks": 22,
 }
 
 
@@ -79,7 +81,13 @@ class Attacker:
 
     @property
     def crashes(self) -> list[CrashReport]:
+        """The crash reports kept (the newest 32)."""
         return list(self.device.kernel.family_state(CrashLog).reports)
+
+    @property
+    def crash_count(self) -> int:
+        """Crashes since the device was created."""
+        return int(self.device.kernel.family_state(CrashLog).crash_count)
 
     def read(self, address: int, size: int) -> bytes:
         return bytes(self.machine.mem_read(address, size))
@@ -123,12 +131,11 @@ class Attacker:
 
     def crash(self, op: str, address: int = 0, *args: int, seconds: float = 0.2) -> CrashReport:
         """Run ``op``, expect it to crash the app, and return the crash report."""
-        before = len(self.crashes)
+        before = self.crash_count
         self.post(op, address, *args)
-        self.device.run_for(seconds, until=lambda: len(self.crashes) > before)
-        reports = self.crashes
-        assert len(reports) == before + 1, f"{op} at {address:#010x} did not crash the app"
-        return reports[-1]
+        self.device.run_for(seconds, until=lambda: self.crash_count > before)
+        assert self.crash_count == before + 1, f"{op} at {address:#010x} did not crash the app"
+        return self.crashes[-1]
 
     def restarts(self, seconds: float = 1.2) -> None:
         """Run through the crash back-off and assert that the app started again."""

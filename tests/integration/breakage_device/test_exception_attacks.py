@@ -50,11 +50,7 @@ def test_exc_return_to_handler_mode_from_thread_is_a_usage_fault(make_attacker: 
 
 SECURE_EXC_RETURNS = {
     "Armv7-M Thread/PSP (S and ES set)": 0xFFFF_FFFD,
-    "Armv7-M Thread/MSP (S and ES set)": 0xFFFF_FFF9,
     "extended frame, S and ES set": 0xFFFF_FFE9,
-    "ES set only": 0xFFFF_FFB9,
-    "S set only": 0xFFFF_FFF8,
-    "DCRS clear": 0xFFFF_FF98,
     "all low bits clear": 0xFFFF_FF00,
     "FNC_RETURN": 0xFEFF_FFFF,
 }
@@ -164,3 +160,15 @@ def test_system_reset_request_restarts_the_app(attacker: Any) -> None:
     attacker.device.run_for(0.01, until=lambda: attacker.device.boot_count > boots)
     assert attacker.device.boot_count == boots + 1
     assert attacker.crashes == []
+
+
+def test_fault_handler_under_a_busy_higher_priority_interrupt_is_still_stuck(
+    make_attacker: Any,
+) -> None:
+    """SysTick preempts a spinning UsageFault handler and runs at every slice boundary."""
+    attacker = make_attacker(stuck_in_fault_s=0.2)
+    report = attacker.crash("fault_under_ticks", 0, 16_000, 5_300, seconds=0.5)
+    assert report.kind == "stuck-in-fault"
+    assert 6 in attacker.machine.nvic.active  # UsageFault, under SysTick
+    assert attacker.field("tick_count") > 100
+    attacker.restarts()

@@ -103,3 +103,14 @@ def test_external_flash_edges(attacker: Any) -> None:
     assert status == MvStatus.PARAMETERFAULT
     assert call(attacker, "mvExternalFlashEraseBlocking", handle, 0x7F_F000, 0x1000) == 0
     assert attacker.crashes == []
+
+
+def test_system_call_tail_called_by_a_handler_returns_from_the_exception(attacker: Any) -> None:
+    """`return mvX(...)` at the end of an IRQ handler branches with EXC_RETURN in LR."""
+    out = attacker.arena
+    attacker.write(out, bytes(8))
+    address = CALL_ADDRESSES["mvGetMicroseconds"] | 1
+    assert attacker.do("tail_call_in_isr", address, out) == 1  # the handler ran once
+    assert struct.unpack("<Q", attacker.read(out, 8))[0] > 0
+    assert attacker.do("tail_call_in_isr", address, out) == 2  # and the app goes on
+    assert attacker.crashes == []

@@ -142,3 +142,13 @@ def test_unmodelled_register_scan_warns_a_bounded_number_of_times(
     attacker.do("unmodelled", 0x4F00_0000, 16)
     assert len(caplog.records) == before
     assert attacker.crashes == []
+
+
+def test_a_refused_gateway_read_stays_refused_after_the_restart(attacker: Any) -> None:
+    for _ in range(3):
+        report = attacker.crash("read32", 0x0C1F_E010)
+        assert report.detail == "read of call gateway at 0x0c1fe010"
+        attacker.restarts(seconds=10.0)
+    attacker.crash("read8", 0x0C1F_EFFD)
+    attacker.restarts(seconds=65.0)
+    assert attacker.crash("read16", 0x0C1F_E24C).fault_address == 0x0C1F_E24C

@@ -23,6 +23,9 @@ def test_demo_runs_to_rollback_summary(tmp_path: Path) -> None:
     assert "demo v1 starting" in output
     assert "demo v2 starting" in output
     assert "rolled back" in output.lower()
+    assert "APP_CRASHED" in output
+    assert "Crash CR" in output
+    assert "main+0x" in output
     assert re.search(r"demo_v1\s.*succeeded", output)
     assert re.search(r"demo_v2\s.*succeeded", output)
     assert re.search(r"demo_v3\s.*rolled-back", output)

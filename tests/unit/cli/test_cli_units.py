@@ -1,8 +1,7 @@
-"""Command registration, error translation, output helpers and crash symbolization."""
+"""Command registration and help, error translation, output helpers, crash symbolization."""
 
 from __future__ import annotations
 
-import types
 from pathlib import Path
 
 import typer
@@ -11,7 +10,7 @@ from typer.testing import CliRunner
 from openvisor.cli.commands.logs import symbolize
 from openvisor.cli.context import EXIT_UNAUTHORIZED, EXIT_UNREACHABLE, describe_error
 from openvisor.cli.demo import example_elf
-from openvisor.cli.main import _register_module, add_stand_in, app
+from openvisor.cli.main import app
 from openvisor.cli.output import format_bytes, format_seconds, format_time, parse_time
 from openvisor.errors import CloudError, ConfigError
 
@@ -76,32 +75,6 @@ def test_version_flag() -> None:
     result = CliRunner().invoke(app, ["--version"])
     assert result.exit_code == 0
     assert result.output.startswith("ov ")
-
-
-def test_broken_module_becomes_stand_in() -> None:
-    root = typer.Typer()
-    add_stand_in(root, "broken", "openvisor.cli.commands.broken", ImportError("x"))
-    root.command("other")(lambda: None)
-    result = CliRunner().invoke(root, ["broken", "--anything"])
-    assert result.exit_code == 1
-    assert "importing openvisor.cli.commands.broken failed (ImportError: x)" in result.output
-
-
-def test_single_command_typer_registered_flat() -> None:
-    sub = typer.Typer()
-
-    @sub.command()
-    def run(name: str) -> None:
-        typer.echo(f"ran {name}")
-
-    module = types.ModuleType("openvisor.cli.commands.run")
-    module.app = sub  # type: ignore[attr-defined]
-    root = typer.Typer()
-    _register_module(root, module)
-    root.command("noop")(lambda: None)
-    result = CliRunner().invoke(root, ["run", "x"])
-    assert result.exit_code == 0, result.output
-    assert result.output == "ran x\n"
 
 
 def test_unreachable_cloud_message() -> None:

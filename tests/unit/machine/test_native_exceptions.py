@@ -13,10 +13,12 @@ from openvisor.machine import Machine, RunReason
 
 RESULTS = 0x2000_0000
 
-# Four phases of SVCs, each recording what the handlers saw in RESULTS:
+# Six phases of SVCs, each recording what the handlers saw in RESULTS:
 # privileged Thread mode on MSP, on a PSP that is not 8-byte aligned,
-# unprivileged on PSP (SVC #2 restores privilege), and with PRIMASK set,
-# where SVC escalates to HardFault.
+# unprivileged on PSP (SVC #2 restores privilege), with PRIMASK set,
+# with SVCall lowered to priority 0x80 through SHPR2 under BASEPRI 0x40,
+# and from a PendSV handler at priority 0xF0. Phases 4 and 5 escalate to
+# HardFault.
 SVC_PROGRAM = """
 .syntax unified
 .thumb
@@ -31,9 +33,10 @@ vectors:
     .word spin + 1
     .endr
     .word svc_handler + 1
-    .rept 4
     .word spin + 1
-    .endr
+    .word spin + 1
+    .word pendsv_handler + 1
+    .word spin + 1
 .thumb_func
 reset:
     ldr r7, =0x20000000
@@ -68,6 +71,26 @@ reset:
     svc #0
     cpsie i
     str r0, [r7, #32]
+    ldr r1, =0xE000ED1C
+    ldr r2, =0x80000000
+    str r2, [r1]
+    movs r1, #0x40
+    msr basepri, r1
+    svc #0
+    movs r1, #0
+    msr basepri, r1
+    str r0, [r7, #36]
+    ldr r1, =0xE000ED1C
+    movs r2, #0
+    str r2, [r1]
+    ldr r1, =0xE000ED20
+    ldr r2, =0x00F00000
+    str r2, [r1]
+    ldr r1, =0xE000ED04
+    ldr r2, =0x10000000
+    str r2, [r1]
+    isb
+    str r0, [r7, #44]
 done:
     wfi
     b done
@@ -96,6 +119,14 @@ svc_handler:
     msr control, r3
 4:  bx lr
 .thumb_func
+pendsv_handler:
+    ldr r2, =0x20000000
+    ldr r3, [r2, #40]
+    adds r3, r3, #1
+    str r3, [r2, #40]
+    svc #0
+    bx lr
+.thumb_func
 hardfault:
     ldr r2, =0x20000000
     ldr r3, [r2, #4]
@@ -111,7 +142,7 @@ spin:
 .ltorg
 """
 
-SVC_COUNT = 20 + 10 + 5 + 1
+SVC_COUNT = 20 + 10 + 5 + 1 + 1
 STATE_REGISTERS = [f"r{i}" for i in range(13)] + ["sp", "lr", "pc", "xpsr", "msp", "psp"]
 STATE_REGISTERS += ["control", "primask", "faultmask"]
 
@@ -154,19 +185,21 @@ def test_native_svc_results(svc_elf: Path) -> None:
     machine = _boot(svc_elf, native=True)
     result = machine.run(max_cycles=100_000)
     assert result.reason is RunReason.SLEEP
-    svcs, hardfaults, shcsr, hfsr, a, b, c, control, d = struct.unpack(
-        "<9I", machine.mem_read(RESULTS, 36)
+    svcs, hardfaults, shcsr, hfsr, a, b, c, control, d, e, pendsvs, f = struct.unpack(
+        "<12I", machine.mem_read(RESULTS, 48)
     )
     assert svcs == SVC_COUNT
-    assert hardfaults == 1
+    assert hardfaults == 2
+    assert pendsvs == 1
     assert shcsr & (1 << 7), "SHCSR.SVCALLACT must read as set inside the SVC handler"
     assert hfsr & (1 << 30), "SVC with PRIMASK set must escalate to a forced HardFault"
-    assert (a, b, c, d) == (20, 30, 36, 36)
+    assert (a, b, c, d, e, f) == (20, 30, 36, 36, 36, 36)
     assert control == 2, "SVC #2 restores privilege and keeps the PSP selected"
     assert machine.nvic.active == set()
-    # Every SVC but the escalated one went through the native loop.
+    # Every SVC but the two escalated ones went through the native loop, and
+    # so did the returns from the two HardFaults and the PendSV.
     assert machine._core.native_entries == SVC_COUNT
-    assert machine._core.native_returns == SVC_COUNT
+    assert machine._core.native_returns == SVC_COUNT + 3
 
 
 def test_native_svc_matches_python_model(svc_elf: Path) -> None:

@@ -176,7 +176,7 @@ def print_crash(console: Console, record: Any, report: dict[str, Any]) -> None:
         ("uptime", f"{report.get('uptime_us', 0) / 1e6:.3f} s"),
         ("stack", (report.get("stack") or "")[:64] or None),
     ]
-    title = f"Crash {record['sid']} at {format_time(record['date_created'])}"
-    console.print(table(title, ("FIELD", "VALUE"), rows))
+    console.print(f"[bold]Crash {record['sid']}[/] at {format_time(record['date_created'])}")
+    console.print(table(None, ("FIELD", "VALUE"), rows))
     if not names:
         console.print("[dim]No ELF found for this app: pass --elf APP.elf to name addresses.[/]")
