@@ -309,7 +309,7 @@ def run_demo(
             f"update status {record['app']['update_status']}, error code {code} "
             f"({error_code_name(code)})."
         )
-        crash = _wait_crash_report(client, device, steps[-1].app_sid, min(timeout, 20.0))
+        crash = _wait_crash_report(client, device, steps[-1].app_sid, timeout)
         report = dict(crash["report"])
         report["symbols"] = symbolize(report, example_elf("demo_v3"))
         print_crash(console, crash, report)

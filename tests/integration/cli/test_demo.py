@@ -16,7 +16,7 @@ def test_demo_runs_to_rollback_summary(tmp_path: Path) -> None:
         "XDG_CACHE_HOME": str(tmp_path / "cache"),
         "COLUMNS": "160",
     }
-    args = ["demo", "--state", str(tmp_path / "state"), "--log-seconds", "1", "--timeout", "90"]
+    args = ["demo", "--state", str(tmp_path / "state"), "--log-seconds", "1", "--timeout", "120"]
     result = CliRunner().invoke(app, args, env=env)
     output = result.output
     assert result.exit_code == 0, output

@@ -67,8 +67,8 @@ def logs(
         state.err_console.print(
             f"Logging is off for {device}, so it sends no new lines: add --enable to turn it on."
         )
-    # NOTE: the log list has no "newest N" query, so every stored line is read and
-    # the last ``limit`` kept; fine for thousands of lines, slow for millions.
+    # NOTE: the logs API has no "newest N" query, so every stored line is read and only
+    # the last ``limit`` are kept. A device with a long history is slow to show.
     recent: deque[dict[str, Any]] = deque(client.list_logs(device), maxlen=limit)
     last_id = 0
     for entry in recent:
