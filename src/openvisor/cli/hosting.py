@@ -92,19 +92,7 @@ def connect_device(state_dir: Path, *, broker_url: str | None = None) -> HostedD
         config=DeviceConfig(),
         device_id=identity.device_id,
     )
-    # A trial app is confirmed only after the device checks in since the app started, and
-    # the link checks in (Hello, to which the cloud replies with Welcome) only when it connects.
-    # NOTE: remove once Device checks in at every app start by itself.
-    device.boot_listeners.append(lambda _count, _wake: _check_in(link))
     return HostedDevice(state_dir=state_dir, device=device, link=link, http=http)
-
-
-def _check_in(link: Any) -> None:
-    """Send a Hello; the cloud replies with Welcome, which the OTA bridge counts as a check-in."""
-    from openvisor.link.messages import Hello
-
-    if link.online:
-        link.send(Hello())
 
 
 class DeviceHost:

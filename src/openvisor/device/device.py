@@ -231,6 +231,7 @@ class Device:
         self.state = DeviceState.RUNNING
         if self.ota is not None:
             self.ota.app_started(self._app_started_us)
+            self._check_in()
         log.info(
             "Start app (device=%s, image=%s, wake_reason=%s, boot=%d)",
             self.device_id,
@@ -240,6 +241,18 @@ class Device:
         )
         for listener in list(self.boot_listeners):
             listener(self.boot_count, wake)
+
+    def _check_in(self) -> None:
+        """Check in with the cloud, so a trial app can count a check-in since it started.
+
+        The link also checks in whenever it connects; the cloud answers each check-in
+        with ``Welcome``, which the OTA bridge records.
+        """
+        if self.link is None or not self.link.online:
+            return
+        from openvisor.link.messages import Hello
+
+        self.link.send(Hello())
 
     # Slices.
 

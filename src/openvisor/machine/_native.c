@@ -320,12 +320,12 @@ static int take_svcall(struct ov_core *core, uc_engine *uc, uint32_t return_addr
     uint32_t psp;
     if (unprivileged) {
         /* Unprivileged reads of MSP, PSP and the masks return zero: read them
-         * with IPSR briefly non-zero, where PSP names the inactive SP. */
-        uint32_t sp = reg_get(core, uc, OV_SP);
+         * with IPSR briefly non-zero. The IPSR write banks SP as exception
+         * entry does, so MSP and PSP then read their own values
+         * (ExceptionUnit.stack_pointers). */
         reg_set(core, uc, OV_IPSR, 1);
-        uint32_t inactive = reg_get(core, uc, OV_PSP);
-        msp = (control & OV_CONTROL_SPSEL) ? inactive : sp;
-        psp = (control & OV_CONTROL_SPSEL) ? sp : inactive;
+        msp = reg_get(core, uc, OV_MSP);
+        psp = reg_get(core, uc, OV_PSP);
     } else {
         msp = reg_get(core, uc, OV_MSP);
         psp = reg_get(core, uc, OV_PSP);

@@ -165,20 +165,19 @@ class ExceptionUnit:
 
     def stack_pointers(self, xpsr: int, control: int, sp: int) -> tuple[int, int]:
         """Return (MSP, PSP), also when the core runs unprivileged."""
-        handler_mode = (xpsr & XPSR_IPSR_MASK) != 0
         if not self._unprivileged_thread(xpsr, control):
             msp, psp = self.regs.read_many([arm.UC_ARM_REG_MSP, arm.UC_ARM_REG_PSP])
             return msp, psp
-        # With IPSR non-zero Unicorn treats the live SP slot as MSP, so the
-        # PSP register then names the inactive stack pointer.
+        # An IPSR write banks SP like exception entry does: with IPSR non-zero
+        # the live slot holds MSP and the other one PSP, whichever CONTROL.SPSEL
+        # selected before, so both registers read their own values. Writing
+        # IPSR back to zero restores the Thread mode banking.
         self.regs.write(arm.UC_ARM_REG_IPSR, 1)
         try:
-            inactive = self.regs.read(arm.UC_ARM_REG_PSP)
+            msp, psp = self.regs.read_many([arm.UC_ARM_REG_MSP, arm.UC_ARM_REG_PSP])
         finally:
             self.regs.write(arm.UC_ARM_REG_IPSR, 0)
-        if not handler_mode and control & CONTROL_SPSEL:
-            return inactive, sp
-        return sp, inactive
+        return msp, psp
 
     def snapshot(self) -> list[int]:
         """Read R0-R3, R12, LR, xPSR, CONTROL, SP, MSP, PSP and the masks in one call."""

@@ -128,6 +128,10 @@ def step_once(machine: Machine) -> RunResult:
         exception_before = machine.current_exception()
         machine.debug.resume_address = start_pc
         core.counting = 0
+        # uc_emu_start with a count adds its counting hook without dropping
+        # the blocks that runs translated before: such a block never reaches
+        # the hook, so the step would run on without end.
+        machine._uc.ctl_flush_tb()
         try:
             _execute(machine, deadline=core.count + 1, count=1)
         finally:

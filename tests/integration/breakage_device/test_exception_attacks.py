@@ -22,7 +22,7 @@ STACKS = {
 
 
 @pytest.mark.parametrize(("op", "sp"), STACKS.values(), ids=STACKS.keys())
-def test_exception_entry_on_a_stack_outside_sram_crashes(attacker: Any, op: str, sp: int) -> None:
+def test_stacking_outside_sram_crashes(attacker: Any, op: str, sp: int) -> None:
     report = attacker.crash(op, sp)
     assert report.kind == "fault"
     assert "stacking" in report.detail
@@ -33,13 +33,13 @@ def test_exception_entry_on_a_stack_outside_sram_crashes(attacker: Any, op: str,
     attacker.restarts()
 
 
-def test_valid_non_secure_exc_return_resumes_thread_mode(attacker: Any) -> None:
+def test_non_secure_exc_return_resumes(attacker: Any) -> None:
     attacker.set_field("exc_return", 0xFFFF_FFB8)  # Thread mode, MSP, basic frame
     assert attacker.do("svc") == 0
     assert attacker.crashes == []
 
 
-def test_exc_return_to_handler_mode_from_thread_is_a_usage_fault(make_attacker: Any) -> None:
+def test_exc_return_mode_mismatch_faults(make_attacker: Any) -> None:
     attacker = make_attacker(stuck_in_fault_s=0.05)
     attacker.set_field("exc_return", 0xFFFF_FFB0)  # Handler mode, but SVC interrupted Thread mode
     report = attacker.crash("svc", seconds=0.5)
@@ -57,7 +57,7 @@ SECURE_EXC_RETURNS = {
 
 
 @pytest.mark.parametrize("exc_return", SECURE_EXC_RETURNS.values(), ids=SECURE_EXC_RETURNS.keys())
-def test_exc_return_naming_the_secure_state_crashes(attacker: Any, exc_return: int) -> None:
+def test_secure_exc_return_crashes(attacker: Any, exc_return: int) -> None:
     """A SecureFault on silicon: the microvisor ends the app, whatever PSP holds."""
     attacker.set_field("exc_return", exc_return)
     report = attacker.crash("svc")
@@ -67,7 +67,7 @@ def test_exc_return_naming_the_secure_state_crashes(attacker: Any, exc_return: i
     attacker.restarts()
 
 
-def test_exc_return_that_unstacks_outside_sram_crashes(attacker: Any) -> None:
+def test_unstacking_outside_sram_crashes(attacker: Any) -> None:
     attacker.set_field("exc_return", 0xFFFF_FFBC)  # Thread mode on PSP, which is still 0
     report = attacker.crash("svc")
     assert report.kind == "fault"
@@ -76,7 +76,7 @@ def test_exc_return_that_unstacks_outside_sram_crashes(attacker: Any) -> None:
     attacker.restarts()
 
 
-def test_fault_inside_hardfault_is_a_lockup(attacker: Any) -> None:
+def test_fault_in_hardfault_locks_up(attacker: Any) -> None:
     attacker.set_field("hardfault_mode", 1)
     report = attacker.crash("udf")
     assert report.kind == "lockup"
@@ -85,7 +85,7 @@ def test_fault_inside_hardfault_is_a_lockup(attacker: Any) -> None:
     attacker.restarts()
 
 
-def test_hardfault_sleeping_with_interrupts_masked_is_stuck_in_fault(make_attacker: Any) -> None:
+def test_hardfault_asleep_is_stuck(make_attacker: Any) -> None:
     attacker = make_attacker(stuck_in_fault_s=0.3)
     attacker.set_field("hardfault_mode", 2)
     started = attacker.device.kernel.micros()
@@ -96,7 +96,7 @@ def test_hardfault_sleeping_with_interrupts_masked_is_stuck_in_fault(make_attack
     attacker.restarts()
 
 
-def test_stack_limit_violation_reaches_the_apps_hardfault(make_attacker: Any) -> None:
+def test_stack_limit_reaches_hardfault(make_attacker: Any) -> None:
     attacker = make_attacker(stuck_in_fault_s=0.05)
     report = attacker.crash("msplim", 0, 64, seconds=0.5)
     assert attacker.machine.exception_unit.cfsr & UFSR_STKOF
@@ -114,7 +114,7 @@ VTORS = {
 
 
 @pytest.mark.parametrize(("vtor", "kind"), VTORS.values(), ids=VTORS.keys())
-def test_vector_table_outside_app_memory_crashes(attacker: Any, vtor: int, kind: str) -> None:
+def test_foreign_vector_table_crashes(attacker: Any, vtor: int, kind: str) -> None:
     report = attacker.crash("vtor", vtor)
     assert report.kind == kind
     assert report.fault_address == vtor + 4 * PENDSV
@@ -129,13 +129,13 @@ def _sram_vector_table(attacker: Any, pendsv: int) -> int:
     return int(table)
 
 
-def test_vector_table_in_sram_works(attacker: Any) -> None:
+def test_sram_vector_table_works(attacker: Any) -> None:
     table = _sram_vector_table(attacker, attacker.symbols["pendsv_counter"] | 1)
     assert attacker.do("vtor", table) == 1
     assert attacker.field("irq_count") == 1
 
 
-def test_vector_without_the_thumb_bit_is_an_invstate_fault(make_attacker: Any) -> None:
+def test_vector_without_thumb_bit_faults(make_attacker: Any) -> None:
     attacker = make_attacker(stuck_in_fault_s=0.05)
     table = _sram_vector_table(attacker, attacker.symbols["pendsv_counter"] & ~1)
     report = attacker.crash("vtor", table, seconds=0.5)
@@ -144,7 +144,7 @@ def test_vector_without_the_thumb_bit_is_an_invstate_fault(make_attacker: Any) -
     assert attacker.field("irq_count") == 0
 
 
-def test_garbage_vector_table_in_sram_crashes_on_the_fetch(attacker: Any) -> None:
+def test_garbage_vector_table_crashes(attacker: Any) -> None:
     table = attacker.arena
     attacker.write(table, b"\xa5" * 4 * (16 + 125))
     report = attacker.crash("vtor", table)
@@ -154,7 +154,7 @@ def test_garbage_vector_table_in_sram_crashes_on_the_fetch(attacker: Any) -> Non
     attacker.restarts()
 
 
-def test_system_reset_request_restarts_the_app(attacker: Any) -> None:
+def test_system_reset_restarts_app(attacker: Any) -> None:
     boots = attacker.device.boot_count
     attacker.post("write32", 0xE000_ED0C, (0x05FA << 16) | (1 << 2))
     attacker.device.run_for(0.01, until=lambda: attacker.device.boot_count > boots)
@@ -162,7 +162,7 @@ def test_system_reset_request_restarts_the_app(attacker: Any) -> None:
     assert attacker.crashes == []
 
 
-def test_fault_handler_under_a_busy_higher_priority_interrupt_is_still_stuck(
+def test_preempted_fault_handler_is_stuck(
     make_attacker: Any,
 ) -> None:
     """SysTick preempts a spinning UsageFault handler and runs at every slice boundary."""

@@ -9,7 +9,7 @@ import pytest
 from openvisor.device import DeviceState
 
 
-def test_wfi_with_everything_masked_ends_each_run_on_its_budget(attacker: Any) -> None:
+def test_masked_wfi_idles_on_budget(attacker: Any) -> None:
     """Nothing can wake the core: virtual time runs on and the app is left alone."""
     attacker.post("wfi_masked")
     start = attacker.device.kernel.micros()
@@ -21,7 +21,7 @@ def test_wfi_with_everything_masked_ends_each_run_on_its_budget(attacker: Any) -
     assert attacker.crashes == []
 
 
-def test_wfi_with_everything_masked_ends_on_the_watchdog_when_one_is_set(
+def test_masked_wfi_meets_watchdog(
     make_attacker: Any,
 ) -> None:
     attacker = make_attacker(watchdog_s=0.5)
@@ -37,13 +37,13 @@ def test_systick_reload_zero_never_fires(attacker: Any) -> None:
     assert attacker.field("progress") == 1_000
 
 
-def test_systick_reload_one_without_interrupt_runs_on(attacker: Any) -> None:
+def test_systick_reload_one_polled(attacker: Any) -> None:
     attacker.do("systick", 0, 1, 5, 1_000)  # enabled, processor clock, no TICKINT
     assert attacker.field("tick_count") == 0
     assert attacker.field("progress") == 1_000
 
 
-def test_systick_reload_one_with_interrupt_ends_the_run_on_its_budget(attacker: Any) -> None:
+def test_systick_reload_one_interrupts(attacker: Any) -> None:
     """A tick every 2 cycles keeps the core in SysTick_Handler; the run still ends on time."""
     attacker.post("systick", 0, 1, 7, 0)
     start = attacker.device.kernel.micros()
@@ -54,7 +54,7 @@ def test_systick_reload_one_with_interrupt_ends_the_run_on_its_budget(attacker: 
     assert attacker.crashes == []
 
 
-def test_interrupt_flood_of_every_irq_ends_when_the_app_stops_it(attacker: Any) -> None:
+def test_flood_of_every_irq(attacker: Any) -> None:
     cycles = attacker.do("flood", 0, 300, max_us=2_000_000)
     assert attacker.field("irq_count") >= 300
     assert cycles > 300
@@ -71,7 +71,7 @@ SLICES_US = (50_000, 37, 1)
     [("systick", (100, 0, 5_000)), ("systick", (7, 0, 300)), ("flood", (200,))],
     ids=["systick-100", "systick-7", "flood"],
 )
-def test_interrupt_storms_observe_the_same_time_whatever_the_slice(
+def test_storm_time_ignores_slicing(
     make_attacker: Any, op: str, args: tuple[int, ...]
 ) -> None:
     observed = []
@@ -88,4 +88,3 @@ def test_interrupt_storms_observe_the_same_time_whatever_the_slice(
         )
     assert observed[0][0] > 0
     assert observed == [observed[0]] * len(SLICES_US)
-

@@ -27,24 +27,32 @@ BAD_POINTERS = {
     ),
     "device id wrapping": ("mvGetDeviceId", (WRAP, 34), MvStatus.PARAMETERFAULT),
     "device id past the SRAM end": ("mvGetDeviceId", (SRAM_END - 16, 34), MvStatus.PARAMETERFAULT),
-    "device id huge length": ("mvGetDeviceId", (0x2000_0000, 0xFFFF_FFFF), MvStatus.INVALIDBUFFERSIZE),
+    "device id huge length": (
+        "mvGetDeviceId",
+        (0x2000_0000, 0xFFFF_FFFF),
+        MvStatus.INVALIDBUFFERSIZE,
+    ),
     "log buffer huge": ("mvServerLoggingInit", (0x2000_0000, 0xFFFF_FE00), MvStatus.PARAMETERFAULT),
     "log buffer wrapping": ("mvServerLoggingInit", (0xFFFF_FE00, 1024), MvStatus.PARAMETERFAULT),
     "log buffer in flash": ("mvServerLoggingInit", (0x0800_0000, 1024), MvStatus.PARAMETERFAULT),
-    "log buffer in secure SRAM": ("mvServerLoggingInit", (0x3000_0000, 1024), MvStatus.PARAMETERFAULT),
+    "log buffer in secure SRAM": (
+        "mvServerLoggingInit",
+        (0x3000_0000, 1024),
+        MvStatus.PARAMETERFAULT,
+    ),
 }
 
 
 @pytest.mark.parametrize("in_isr", [False, True], ids=["thread", "handler"])
 @pytest.mark.parametrize(("name", "args", "status"), BAD_POINTERS.values(), ids=BAD_POINTERS.keys())
-def test_bad_pointer_returns_the_documented_status(
+def test_bad_pointer_status(
     attacker: Any, name: str, args: tuple[int, ...], status: MvStatus, in_isr: bool
 ) -> None:
     assert call(attacker, name, *args, in_isr=in_isr) == status
     assert attacker.crashes == []
 
 
-def test_output_at_the_last_sram_word_works(attacker: Any) -> None:
+def test_output_at_sram_end_works(attacker: Any) -> None:
     assert call(attacker, "mvGetMicroseconds", SRAM_END - 8) == MvStatus.OKAY
     assert struct.unpack("<Q", attacker.read(SRAM_END - 8, 8))[0] > 0
 
@@ -55,7 +63,7 @@ def _setup_notifications(attacker: Any, buffer: int, size: int, irq: int) -> MvS
     return call(attacker, "mvSetupNotifications", setup, attacker.arena + 1100)
 
 
-def test_notification_buffers_that_overlap_or_leave_sram_are_refused(attacker: Any) -> None:
+def test_bad_notification_buffers_rejected(attacker: Any) -> None:
     first = attacker.arena + 4096
     assert _setup_notifications(attacker, first, 64, 60) == MvStatus.OKAY
     assert _setup_notifications(attacker, first + 32, 64, 61) == MvStatus.BUFFERALREADYINUSE
@@ -69,13 +77,13 @@ def test_notification_buffers_that_overlap_or_leave_sram_are_refused(attacker: A
     assert attacker.crashes == []
 
 
-def test_notification_buffer_over_the_stack_is_the_apps_own_business(attacker: Any) -> None:
+def test_notification_buffer_on_stack_accepted(attacker: Any) -> None:
     """The stack is app SRAM: the kernel accepts it, and whatever follows is a normal crash."""
     assert _setup_notifications(attacker, SRAM_END - 256, 256, 60) == MvStatus.OKAY
     assert call(attacker, "mvGetMicroseconds", attacker.arena) == MvStatus.OKAY
 
 
-def test_log_flood_is_rate_limited_without_harm(attacker: Any) -> None:
+def test_log_flood_rate_limited(attacker: Any) -> None:
     assert call(attacker, "mvServerLoggingInit", attacker.arena + 8192, 4096) == MvStatus.OKAY
     accepted = attacker.do("log_flood", 0, 3000, max_us=5_000_000)
     assert 0 < accepted <= 50  # a burst of at most 50, then the rate limit
@@ -105,7 +113,7 @@ def test_external_flash_edges(attacker: Any) -> None:
     assert attacker.crashes == []
 
 
-def test_system_call_tail_called_by_a_handler_returns_from_the_exception(attacker: Any) -> None:
+def test_handler_tail_call_returns(attacker: Any) -> None:
     """`return mvX(...)` at the end of an IRQ handler branches with EXC_RETURN in LR."""
     out = attacker.arena
     attacker.write(out, bytes(8))

@@ -26,7 +26,7 @@ FETCHES = {
 
 
 @pytest.mark.parametrize("target", FETCHES.values(), ids=FETCHES.keys())
-def test_branch_outside_the_map_crashes_with_the_target(attacker: Any, target: int) -> None:
+def test_branch_outside_map_crashes(attacker: Any, target: int) -> None:
     report = attacker.crash("call", target)
     assert report.kind == "fault"
     assert report.access == "fetch"
@@ -49,14 +49,14 @@ GATEWAY_HOLES = {
 
 
 @pytest.mark.parametrize("target", GATEWAY_HOLES.values(), ids=GATEWAY_HOLES.keys())
-def test_gateway_address_without_a_call_crashes(attacker: Any, target: int) -> None:
+def test_gateway_hole_crashes(attacker: Any, target: int) -> None:
     report = attacker.crash("call", target | 1)
     assert report.kind == "gateway"
     assert report.fault_address == target
     attacker.restarts()
 
 
-def test_every_gateway_entry_is_a_call_and_every_gap_crashes(attacker: Any) -> None:
+def test_gateway_entry_halves_crash(attacker: Any) -> None:
     calls = {address & ~1 for address in CALL_ADDRESSES.values()}
     # The documented entries are exactly the 8-byte slots that hold a call.
     assert calls <= set(range(0x0C1F_E000, 0x0C1F_E250, 8))
@@ -66,7 +66,7 @@ def test_every_gateway_entry_is_a_call_and_every_gap_crashes(attacker: Any) -> N
     assert report.kind == "gateway"
 
 
-def test_gateway_call_without_the_thumb_bit_is_the_apps_usage_fault(make_attacker: Any) -> None:
+def test_gateway_call_without_thumb_bit(make_attacker: Any) -> None:
     """BLX to an even address faults in the app (INVSTATE), as on silicon."""
     attacker = make_attacker(stuck_in_fault_s=0.05)
     report = attacker.crash("call", CALL_ADDRESSES["mvGetMicroseconds"] & ~1, seconds=0.5)
@@ -91,7 +91,7 @@ ACCESSES = {
 @pytest.mark.parametrize(
     ("op", "address", "fault_address", "access", "region"), ACCESSES.values(), ids=ACCESSES.keys()
 )
-def test_data_access_outside_the_map_crashes(
+def test_data_access_outside_map_crashes(
     attacker: Any, op: str, address: int, fault_address: int, access: str, region: str
 ) -> None:
     flash_before = attacker.read(0x0800_0000, 0x200)
@@ -106,7 +106,7 @@ def test_data_access_outside_the_map_crashes(
     attacker.restarts()
 
 
-def test_peripheral_accesses_of_any_size_and_offset_never_stop_the_app(attacker: Any) -> None:
+def test_odd_peripheral_accesses_survive(attacker: Any) -> None:
     """Byte and halfword accesses at odd offsets read zero or merge; the app runs on."""
     cases = [
         ("read8", 0x4000_4425),  # USART2, inside a register
@@ -128,7 +128,7 @@ def test_peripheral_accesses_of_any_size_and_offset_never_stop_the_app(attacker:
     assert attacker.do("read32", 0xE000_ED00) == 0x410F_D214  # CPUID still answers
 
 
-def test_unmodelled_register_scan_warns_a_bounded_number_of_times(
+def test_unmodelled_scan_warnings_bounded(
     attacker: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level("WARNING")
@@ -144,7 +144,7 @@ def test_unmodelled_register_scan_warns_a_bounded_number_of_times(
     assert attacker.crashes == []
 
 
-def test_a_refused_gateway_read_stays_refused_after_the_restart(attacker: Any) -> None:
+def test_gateway_read_rejected_after_restart(attacker: Any) -> None:
     for _ in range(3):
         report = attacker.crash("read32", 0x0C1F_E010)
         assert report.detail == "read of call gateway at 0x0c1fe010"

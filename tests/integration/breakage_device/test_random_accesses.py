@@ -69,8 +69,9 @@ def test_random_accesses_at_region_edges(make_attacker: Any) -> None:
         attacker.post(op, address, rng.getrandbits(32))
         attacker.device.run_for(
             1.5,
-            until=lambda c=crashes: attacker.crash_count > c
-            or attacker.field("done") == attacker.seq,
+            until=lambda c=crashes: (
+                attacker.crash_count > c or attacker.field("done") == attacker.seq
+            ),
         )
         outcome = "crash" if attacker.crash_count > crashes else "done"
         if outcome == "done":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 import time
 from collections.abc import Callable
 
@@ -125,6 +126,30 @@ def test_step_executes_one_instruction(boot: Callable[..., Machine]) -> None:
     for _ in range(50):
         assert machine.step().reason is RunReason.STEP
     assert machine.cycles == cycles + 51
+
+
+# A hang inside Unicorn keeps the signal method from ever firing.
+@pytest.mark.timeout(60, method="thread")
+def test_step_after_run_advances_through_cached_code(boot: Callable[..., Machine]) -> None:
+    """Stepping into code that a run already translated executes one instruction."""
+    machine = boot("g_debug")
+    assert machine.run(max_cycles=100_000).reason is RunReason.BUDGET
+    counter = machine.symbols.by_name["counter"]
+    main = machine.symbols.by_name["main"]
+    counter_before = struct.unpack("<I", machine.mem_read(counter, 4))[0]
+    in_main = 0
+    for _ in range(2_000):
+        pc = machine.pc
+        cycles = machine.cycles
+        result = machine.step()
+        assert result.reason is RunReason.STEP, result
+        assert machine.pc != pc, f"step at {pc:#010x} did not advance"
+        assert machine.cycles - cycles <= 1
+        if main <= pc < main + 0x60:
+            in_main += 1
+    counter_after = struct.unpack("<I", machine.mem_read(counter, 4))[0]
+    assert in_main > 100
+    assert counter_after > counter_before
 
 
 def test_watchpoint_stops_after_write(boot: Callable[..., Machine]) -> None:

@@ -239,3 +239,119 @@ def test_native_svc_stops_at_scheduled_event(svc_elf: Path) -> None:
     reference.run(max_cycles=100_000)
     assert seen == expected
     assert seen and seen[0][0] >= at_cycle
+
+
+# Unprivileged Thread mode on PSP asks for PendSV through SVC #1; PendSV
+# runs at the lowest priority (0xFF, below SVCall at 0), so it is taken on
+# the way back to Thread mode, and its handler makes a second SVC. That
+# frame belongs on MSP below PendSV's own stack, never in the PSP area.
+# The SVC handler records the EXC_RETURN it got and MSP after stacking.
+PENDSV_SVC_PROGRAM = """
+.syntax unified
+.thumb
+.cpu cortex-m33
+.section .text
+vectors:
+    .word 0x20080000
+    .word reset + 1
+    .rept 9
+    .word spin + 1
+    .endr
+    .word svc_handler + 1
+    .word spin + 1
+    .word spin + 1
+    .word pendsv_handler + 1
+    .word spin + 1
+.thumb_func
+reset:
+    ldr r7, =0x20000000
+    ldr r1, =0xE000ED20
+    ldr r2, =0x00FF0000
+    str r2, [r1]
+    ldr r1, =0x20004000
+    msr psp, r1
+    movs r1, #3
+    msr control, r1
+    isb
+    movs r5, #0x55
+    svc #1
+    str r5, [r7, #16]
+    mov r1, sp
+    str r1, [r7, #20]
+done:
+    wfi
+    b done
+.thumb_func
+pendsv_handler:
+    ldr r2, =0x20000000
+    mov r3, sp
+    str r3, [r2, #24]
+    svc #7
+    ldr r2, =0x20000000
+    ldr r3, [r2, #4]
+    adds r3, r3, #1
+    str r3, [r2, #4]
+    bx lr
+.thumb_func
+svc_handler:
+    ldr r2, =0x20000000
+    ldr r3, [r2]
+    adds r3, r3, #1
+    str r3, [r2]
+    str lr, [r2, #8]
+    mrs r1, msp
+    str r1, [r2, #12]
+    cmp r3, #1
+    bne 1f
+    ldr r1, =0xE000ED04
+    ldr r3, =0x10000000
+    str r3, [r1]
+1:  bx lr
+.thumb_func
+spin:
+    b spin
+.ltorg
+"""
+
+
+@pytest.fixture(scope="module")
+def pendsv_svc_elf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if shutil.which("arm-none-eabi-as") is None:
+        pytest.skip("arm-none-eabi-as is not installed (Debian: apt-get install gcc-arm-none-eabi)")
+    workdir = tmp_path_factory.mktemp("pendsv_svc")
+    (workdir / "pendsv_svc.S").write_text(PENDSV_SVC_PROGRAM)
+    subprocess.run(["arm-none-eabi-as", "-o", "p.o", "pendsv_svc.S"], cwd=workdir, check=True)
+    subprocess.run(
+        ["arm-none-eabi-ld", "-Ttext=0x08000000", "-e", "0x08000000", "-o", "p.elf", "p.o"],
+        cwd=workdir,
+        check=True,
+    )
+    return workdir / "p.elf"
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native", "python"])
+def test_svc_inside_pendsv_over_psp_thread_stacks_on_msp(
+    pendsv_svc_elf: Path, native: bool
+) -> None:
+    machine = _boot(pendsv_svc_elf, native=native)
+    result = machine.run(max_cycles=100_000)
+    assert result.reason is RunReason.SLEEP, result.fault
+    svcs, pendsvs, svc_lr, svc_msp, marker, thread_sp, pendsv_sp = struct.unpack(
+        "<7I", machine.mem_read(RESULTS, 28)
+    )
+    assert (svcs, pendsvs) == (2, 1)
+    assert svc_lr == 0xFFFF_FFB0, "SVC from Handler mode returns to Handler mode on MSP"
+    assert pendsv_sp == 0x2008_0000, "PendSV runs on MSP, which Thread mode never touched"
+    assert svc_msp == pendsv_sp - 0x20, "the SVC frame sits on MSP below PendSV's stack"
+    assert marker == 0x55
+    assert thread_sp == 0x2000_4000, "Thread mode resumes on its own PSP"
+    assert machine.reg_read("control") == 3, "Thread mode stays unprivileged on PSP"
+    assert machine.nvic.active == set()
+
+
+def test_svc_inside_pendsv_native_matches_python_model(pendsv_svc_elf: Path) -> None:
+    native = _boot(pendsv_svc_elf, native=True)
+    python = _boot(pendsv_svc_elf, native=False)
+    native.run(max_cycles=100_000)
+    python.run(max_cycles=100_000)
+    assert _state(native) == _state(python)
