@@ -264,7 +264,9 @@ def run_demo(
         state.reconfigure(api_url=stack.cloud.url, api_key=stack.cloud.credentials.key)
         client = state.client()
         device = stack.device_ids[0]
-        console.print(f"Cloud API: {stack.cloud.url}/v1   (OpenAPI docs: {stack.cloud.url}/docs)")
+        console.print(
+            f"Cloud API URL: {stack.cloud.url}   (--api-url; OpenAPI docs: {stack.cloud.url}/docs)"
+        )
         console.print(f"MQTT broker: {stack.broker_url}")
         console.print(f"Device: {device}")
         tail = LogTail(client, device, console)

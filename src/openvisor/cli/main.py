@@ -31,6 +31,7 @@ from openvisor.cli.commands import (
     up,
 )
 from openvisor.cli.context import CliState, state_of, translated_errors
+from openvisor.cli.helpformat import tidy_command, tidy_param
 
 
 class OvGroup(TyperGroup):
@@ -39,6 +40,20 @@ class OvGroup(TyperGroup):
     def list_commands(self, ctx: ClickContext) -> list[str]:
         """Keep registration order in `ov --help` instead of sorting by name."""
         return list(self.commands)
+
+    def get_params(self, ctx: ClickContext) -> list[Any]:
+        """The root options, with placeholders fit for `--help`."""
+        params = super().get_params(ctx)
+        for param in params:
+            tidy_param(param)
+        return params
+
+    def get_command(self, ctx: ClickContext, cmd_name: str) -> Any:
+        """Look up a subcommand, with placeholders fit for `--help`."""
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            tidy_command(command, ctx)
+        return command
 
     def invoke(self, ctx: ClickContext) -> Any:
         """Run the chosen command, translating errors and closing the REST client."""

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from enum import Enum
 from typing import Any
 
 from rich.console import Console
+from rich.live import Live
 from rich.table import Table
 
 
@@ -109,3 +111,27 @@ def table(
     if count == 0:
         result.caption = empty
     return result
+
+
+def app_label(app_sid: str | None, names: Mapping[str, str | None]) -> str | None:
+    """Name an app for a table: its unique name when it has one, else a shortened SID."""
+    if not app_sid:
+        return None
+    name = names.get(app_sid)
+    if name:
+        return name
+    return app_sid[:10] + "…"
+
+
+@contextmanager
+def live_view(console: Console, *, refresh_per_second: float = 8) -> Iterator[Live]:
+    """A rich `Live` display that always ends its last line, even when output is not a terminal.
+
+    On a terminal `Live` leaves the cursor below the display; written to a file
+    or a pipe it prints the final render without a line end, so the next text
+    would run on.
+    """
+    with Live(console=console, refresh_per_second=refresh_per_second, transient=False) as live:
+        yield live
+    if not console.is_terminal:
+        console.file.write("\n")

@@ -175,8 +175,12 @@ def _split_key(value: str) -> tuple[str, str | None]:
 
 
 def validate_api_url(url: str) -> str:
-    """Check that ``url`` is an http(s) URL and return it without a trailing slash."""
-    stripped = url.strip().rstrip("/")
+    """Check that ``url`` is an http(s) URL and return its base, without ``/v1`` or a slash.
+
+    ``http://127.0.0.1:8080/v1`` (the API root) and ``http://127.0.0.1:8080`` name the
+    same cloud; ov adds ``/v1`` to each request itself.
+    """
+    stripped = url.strip().rstrip("/").removesuffix("/v1").rstrip("/")
     parts = urlsplit(stripped)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(

@@ -463,6 +463,7 @@ class Device:
             registers=registers,
             stack=stack.hex(),
             symbols=symbols,
+            app_id=self._boot_image.app_id if self._boot_image is not None else "",
         )
 
 

@@ -50,6 +50,8 @@ typedef int uc_err;
 #define OV_EXC_RETURN_SPSEL 4u
 #define OV_EXC_RETURN_MODE 8u
 #define OV_EXC_RETURN_FTYPE 0x10u
+#define OV_EXC_RETURN_DCRS 0x20u
+#define OV_EXC_RETURN_S 0x40u
 #define OV_BASIC_FRAME 32u
 
 /* Indexes into ov_core.regids, filled with Unicorn register ids by Python. */
@@ -403,6 +405,10 @@ static int return_from_exception(struct ov_core *core, uc_engine *uc, uint32_t e
         return 0;
     }
     uint32_t xpsr = reg_get(core, uc, OV_XPSR);
+    if ((exc_return & OV_EXC_RETURN_S) || !(exc_return & OV_EXC_RETURN_DCRS) ||
+        (xpsr & OV_XPSR_T)) {
+        return 0; /* S, ES (now in EPSR.T) or DCRS name the Secure state: left to Python */
+    }
     uint32_t returning = xpsr & OV_IPSR_MASK;
     int to_thread = (exc_return & OV_EXC_RETURN_MODE) != 0;
     if (returning == OV_SVCALL && core->svc_active) {

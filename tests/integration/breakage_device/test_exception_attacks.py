@@ -50,6 +50,10 @@ def test_exc_return_mode_mismatch_faults(make_attacker: Any) -> None:
 
 SECURE_EXC_RETURNS = {
     "Armv7-M Thread/PSP (S and ES set)": 0xFFFF_FFFD,
+    "Armv7-M Thread/MSP (S and ES set)": 0xFFFF_FFF9,
+    "ES set only": 0xFFFF_FFB9,
+    "S set only": 0xFFFF_FFF8,
+    "DCRS clear": 0xFFFF_FF98,
     "extended frame, S and ES set": 0xFFFF_FFE9,
     "all low bits clear": 0xFFFF_FF00,
     "FNC_RETURN": 0xFEFF_FFFF,

@@ -128,9 +128,7 @@ def test_odd_peripheral_accesses_survive(attacker: Any) -> None:
     assert attacker.do("read32", 0xE000_ED00) == 0x410F_D214  # CPUID still answers
 
 
-def test_unmodelled_scan_warnings_bounded(
-    attacker: Any, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_unmodelled_scan_warnings_bounded(attacker: Any, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level("WARNING")
     assert attacker.do("unmodelled", 0x4F00_0000, 4096, max_us=2_000_000) == 0
     assert attacker.do("unmodelled", 0xE004_0000, 4096, max_us=2_000_000) == 0

@@ -61,6 +61,21 @@ def load_bundle(path: Path) -> LoadedBundle:
     return LoadedBundle(data=data, app_id=app_id, elf=elf)
 
 
+def app_names(client: Any) -> dict[str, str | None]:
+    """Map each of the account's app SIDs to its unique name (None when it has none)."""
+    return {record["sid"]: record["unique_name"] for record in client.list_apps()}
+
+
+def free_app_name(client: Any, stem: str) -> str:
+    """``stem``, or ``stem-2``, ``stem-3``... when an app already has that unique name."""
+    taken = {name for name in app_names(client).values() if name}
+    name, number = stem, 1
+    while name in taken:
+        number += 1
+        name = f"{stem}-{number}"
+    return name
+
+
 def upload(state: CliState, path: Path, unique_name: str | None) -> Any:
     """Upload a bundle or ELF and return the created app record."""
     bundle = load_bundle(path)

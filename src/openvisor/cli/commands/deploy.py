@@ -9,13 +9,12 @@ from typing import Any
 
 import typer
 from rich.console import Group
-from rich.live import Live
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 
-from openvisor.cli.commands.apps import upload
+from openvisor.cli.commands.apps import app_names, free_app_name, upload
 from openvisor.cli.context import CliState, fail, state_of
-from openvisor.cli.output import print_json, table, text
+from openvisor.cli.output import app_label, live_view, print_json, table, text
 from openvisor.errors import UpdateError
 
 deployments_app = typer.Typer(
@@ -95,7 +94,7 @@ def watch_deployment(
     client = state.client()
     started = time.monotonic()
     rows: list[Any] = []
-    with Live(console=state.console, refresh_per_second=8, transient=False) as live:
+    with live_view(state.console) as live:
         while True:
             rows = list(client.list_deployment_devices(deployment_sid))
             live.update(Group(_device_table(rows, started)))
@@ -106,7 +105,6 @@ def watch_deployment(
             if time.monotonic() - started > timeout:
                 break
             time.sleep(interval)
-    state.console.print()
     pending = [f"{row['device_sid']} ({row['status']})" for row in rows]
     raise UpdateError(
         f"deployment {deployment_sid} did not finish within {timeout:.0f} s "
@@ -152,9 +150,17 @@ def deploy(
             f"(got {', '.join(chosen) or 'none'})"
         )
     client = state.client()
-    if Path(app).exists():
-        app_sid = upload(state, Path(app), name)["sid"]
-        state.console.print(f"Uploaded {app} as app {app_sid}.")
+    path = Path(app)
+    if path.exists():
+        record = upload(state, path, name or free_app_name(client, path.stem))
+        app_sid = record["sid"]
+        state.console.print(f"Uploaded {app} as app {record['unique_name']} ({app_sid}).")
+    elif "/" in app or app.endswith((".elf", ".zip")):
+        fail(
+            f"file not found: {app}",
+            hint="check the path (build firmware with `make -C firmware`), "
+            "or pass an uploaded app's SID or unique name",
+        )
     else:
         app_sid = client.get_app(app)["sid"]
     if all_devices:
@@ -199,7 +205,11 @@ def deployments_list(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
     if as_json:
         print_json(state.console, items)
         return
-    rows = ((d["sid"], d["app_sid"], _target(d), d["status"], d["date_created"]) for d in items)
+    names = app_names(state.client())
+    rows = (
+        (d["sid"], app_label(d["app_sid"], names), _target(d), d["status"], d["date_created"])
+        for d in items
+    )
     columns = ("SID", "APP", "TARGET", "STATUS", "CREATED")
     state.console.print(table("Deployments", columns, rows, empty="no deployments"))
 

@@ -6,8 +6,9 @@ from typing import Any
 
 import typer
 
+from openvisor.cli.commands.apps import app_names
 from openvisor.cli.context import state_of
-from openvisor.cli.output import print_json, table
+from openvisor.cli.output import app_label, print_json, table
 
 device_app = typer.Typer(
     help="List, provision, tag, run and break virtual devices.", no_args_is_help=True
@@ -30,13 +31,15 @@ def _presence(device: dict[str, Any]) -> str:
     return "online" if device["presence"]["online"] else "offline"
 
 
-def _device_rows(items: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+def _device_rows(
+    items: list[dict[str, Any]], names: dict[str, str | None]
+) -> list[tuple[Any, ...]]:
     return [
         (
             device["sid"],
             device["unique_name"],
             _presence(device),
-            device["app"]["reported_sid"],
+            app_label(device["app"]["reported_sid"], names),
             device["app"]["update_status"],
             device["tags"],
             device["presence"]["date_last_seen"],
@@ -57,7 +60,8 @@ def devices(
         print_json(state.console, items)
         return
     columns = ("SID", "NAME", "PRESENCE", "RUNNING APP", "UPDATE", "TAGS", "LAST SEEN")
-    state.console.print(table("Devices", columns, _device_rows(items), empty="no devices"))
+    rows = _device_rows(items, app_names(state.client()))
+    state.console.print(table("Devices", columns, rows, empty="no devices"))
 
 
 @device_app.command("list")
@@ -78,19 +82,26 @@ def device_show(
 ) -> None:
     """Show one device in detail."""
     state = state_of(ctx)
-    record = state.client().get_device(device)
+    client = state.client()
+    record = client.get_device(device)
     if as_json:
         print_json(state.console, record)
         return
     app = record["app"]
+    names = app_names(client)
+
+    def named(app_sid: str | None) -> str | None:
+        name = names.get(app_sid or "")
+        return f"{name} ({app_sid})" if name else app_sid
+
     rows = [
         ("sid", record["sid"]),
         ("unique name", record["unique_name"]),
         ("presence", _presence(record)),
         ("last seen", record["presence"]["date_last_seen"]),
         ("tags", record["tags"]),
-        ("target app", app["target_sid"]),
-        ("running app", app["reported_sid"]),
+        ("target app", named(app["target_sid"])),
+        ("running app", named(app["reported_sid"])),
         ("update status", app["update_status"]),
         ("update error code", app["update_error_code"]),
         ("logging", "enabled" if record["logging"]["enabled"] else "disabled"),

@@ -43,7 +43,7 @@ def run(
         typer.Option(
             "--state",
             metavar="DIR",
-            help="Device state directory to use and keep [default: a temporary one].",
+            help="Device state directory to use and keep (default: a temporary one).",
             show_default=False,
         ),
     ] = None,

@@ -58,7 +58,7 @@ def up(
         )
         stored.save()
         rows = [
-            ("API", f"{stack.cloud.url}/v1"),
+            ("API URL", f"{stack.cloud.url}   (--api-url; REST root {stack.cloud.url}/v1)"),
             ("API docs", f"{stack.cloud.url}/docs"),
             ("MQTT broker", stack.broker_url),
             ("state", str(folder)),

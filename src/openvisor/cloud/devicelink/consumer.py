@@ -242,12 +242,11 @@ class DeviceLinkConsumer:
         try:
             with session_scope(self.sessions) as session:
                 if report.report_kind == "crash":
-                    app_sid = report.body.get("app_sid")
                     reports.record_crash(
                         session,
                         device_id,
                         dict(report.body),
-                        app_sid=app_sid if isinstance(app_sid, str) else None,
+                        app_sid=self._app_of_crash(session, device_id, report.body),
                     )
                 elif report.report_kind == "update":
                     self._store_update(session, device_id, report.body)
@@ -280,6 +279,29 @@ class DeviceLinkConsumer:
             error_code=int(body.get("error_code", 0) or 0),
             detail=str(body.get("message", "") or body.get("reason", "")),
         )
+
+    @staticmethod
+    def _app_of_crash(session: Session, device_id: str, body: Any) -> str | None:
+        """The SID of the crashed app, from the report's ``app_id`` (the bundle's id)."""
+        app_sid = body.get("app_sid")
+        if isinstance(app_sid, str) and app_sid:
+            return app_sid
+        app_id = str(body.get("app_id", "") or "").lower()
+        if not app_id:
+            return None
+        device = devices.get_device_by_sid(session, device_id)
+        matches = list(
+            session.scalars(
+                select(App.sid)
+                .where(App.account_sid == device.account_sid, App.hash == "sha256:" + app_id)
+                .order_by(App.date_created)
+            )
+        )
+        # The same bundle may be uploaded more than once; the device's own apps come first.
+        for known in (device.reported_app_sid, device.target_app_sid):
+            if known in matches:
+                return known
+        return matches[-1] if matches else None
 
     @staticmethod
     def _app_of_update(session: Session, device_id: str, body: dict[str, Any]) -> str | None:

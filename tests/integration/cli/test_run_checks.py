@@ -1,0 +1,64 @@
+"""`ov run` refuses files that cannot be an application and reports errors like other commands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from elftools.elf.elffile import ELFFile
+from typer.testing import CliRunner
+
+from openvisor.cli.main import app
+
+EXIT_BAD_IMAGE = 2
+
+
+def _run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["run", "--fast", "--seconds", "1", *args])
+    return result.exit_code, result.output
+
+
+def test_text_file_is_refused_before_boot(tmp_path: Path) -> None:
+    text = tmp_path / "README.md"
+    text.write_text("# openvisor\n\nRun Microvisor applications on virtual devices.\n" * 4)
+    code, output = _run(str(text))
+    assert code == EXIT_BAD_IMAGE
+    assert output.startswith("Error: ")
+    assert str(text) in output
+    assert "vector table" in output
+    assert "[boot" not in output
+
+
+def test_elf_with_broken_vector_table_is_refused(
+    tmp_path: Path, firmware: Callable[[str], Path]
+) -> None:
+    elf = firmware("hello")
+    data = bytearray(elf.read_bytes())
+    with elf.open("rb") as stream:
+        for segment in ELFFile(stream).iter_segments():
+            if segment["p_type"] == "PT_LOAD" and segment["p_paddr"] == 0x0800_0000:
+                offset = segment["p_offset"]
+                break
+        else:
+            raise AssertionError("hello.elf has no segment at the start of flash")
+    data[offset : offset + 8] = b"\xff" * 8
+    broken = tmp_path / "broken.elf"
+    broken.write_bytes(bytes(data))
+    code, output = _run(str(broken))
+    assert code == EXIT_BAD_IMAGE
+    assert "vector table" in output
+    assert str(broken) in output
+
+
+def test_missing_file_error_matches_other_commands(tmp_path: Path) -> None:
+    code, output = _run(str(tmp_path / "nosuch.elf"))
+    assert code == EXIT_BAD_IMAGE
+    assert output.startswith("Error: ")
+    assert "error:" not in output
+
+
+def test_good_elf_still_runs(firmware: Callable[[str], Path]) -> None:
+    code, output = _run(str(firmware("hello")))
+    assert "[boot 1]" in output
+    assert "vector table" not in output
+    assert code in (0, 124)
