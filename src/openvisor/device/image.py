@@ -12,7 +12,10 @@ from openvisor.kernel.abi import KERNEL_VERSION
 from openvisor.kernel.crash import CrashPolicy
 
 ELF_MAGIC = b"\x7fELF"
+APP_FLASH_BASE = 0x0800_0000
 APP_FLASH_SIZE = 1 << 20
+APP_SRAM_BASE = 0x2000_0000
+APP_SRAM_SIZE = 512 << 10
 
 
 @dataclass(frozen=True)
@@ -89,3 +92,52 @@ def policy_from_manifest(crash: dict[str, Any]) -> CrashPolicy:
         maximum_restart_ms=int(crash.get("maximum_restart_ms", 0) or 0),
         include_stack_bytes=int(crash.get("include_stack_bytes", 0) or 0),
     )
+
+
+def vector_table_problem(image: AppImage, source: Path | str) -> str | None:
+    """Say why ``image`` cannot start, judged by its vector table, or return None.
+
+    The first two words at the start of application flash are the initial stack
+    pointer, which must lie in application SRAM, and the reset vector, which
+    must be a Thumb address (odd) in application flash.
+    """
+    head = _flash_head(image)
+    if head is None or len(head) < 8:
+        return (
+            f"{source} has no vector table at {APP_FLASH_BASE:#010x}: "
+            "pass an application ELF, a bundle or a raw image of application flash"
+        )
+    initial_sp = int.from_bytes(head[0:4], "little")
+    reset = int.from_bytes(head[4:8], "little")
+    sp_ok = APP_SRAM_BASE < initial_sp <= APP_SRAM_BASE + APP_SRAM_SIZE
+    reset_ok = bool(reset & 1) and APP_FLASH_BASE <= reset & ~1 < APP_FLASH_BASE + APP_FLASH_SIZE
+    if sp_ok and reset_ok:
+        return None
+    return (
+        f"{source} does not start with an application vector table (initial SP "
+        f"{initial_sp:#010x}, reset vector {reset:#010x}; expected SP in SRAM "
+        f"{APP_SRAM_BASE:#010x}-{APP_SRAM_BASE + APP_SRAM_SIZE:#010x} and an odd reset "
+        f"address in flash {APP_FLASH_BASE:#010x}-{APP_FLASH_BASE + APP_FLASH_SIZE:#010x}): "
+        "pass an application ELF, a bundle or a raw image linked at 0x08000000"
+    )
+
+
+def _flash_head(image: AppImage) -> bytes | None:
+    """The first 8 bytes the image puts at the start of application flash."""
+    if image.data or image.elf_path is None:
+        return image.data[:8]
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+
+    try:
+        with open(image.elf_path, "rb") as stream:
+            for segment in ELFFile(stream).iter_segments():
+                if segment["p_type"] != "PT_LOAD":
+                    continue
+                start = int(segment["p_paddr"])
+                if start <= APP_FLASH_BASE < start + int(segment["p_filesz"]):
+                    skip = APP_FLASH_BASE - start
+                    return bytes(segment.data()[skip : skip + 8])
+    except (OSError, ELFError):
+        return None
+    return None

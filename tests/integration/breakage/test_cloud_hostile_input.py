@@ -373,7 +373,9 @@ def test_unsatisfiable_range_names_the_size(
 # ---- debug sessions ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("key", ["nope", "BAAA", "x" * 5000])
+@pytest.mark.parametrize(
+    "key", ["nope", "BAAA", "x" * 5000], ids=["word", "short-base64", "5000-chars"]
+)
 def test_debug_session_key_must_be_p256(
     http: httpx.Client, hostile_service: Any, cloud_helpers: ModuleType, account: Any, key: str
 ) -> None:

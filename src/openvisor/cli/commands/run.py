@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from openvisor.device import AppImage, Device, DeviceConfig, DeviceState
+from openvisor.device.image import vector_table_problem
 from openvisor.errors import BundleError, ImageError
 from openvisor.kernel.calls.server_log import LogRecord, ServerLog
 from openvisor.kernel.crash import CrashReport
@@ -89,7 +90,11 @@ def _run_device(
     try:
         image = AppImage.from_path(app)
     except (ImageError, BundleError) as exc:
-        typer.echo(f"error: cannot load {app}: {exc}", err=True)
+        _error(f"cannot load {app}: {exc}")
+        return EXIT_BAD_IMAGE
+    problem = vector_table_problem(image, app)
+    if problem is not None:
+        _error(problem)
         return EXIT_BAD_IMAGE
 
     config = DeviceConfig(factory_test=True, watchdog_s=watchdog)
@@ -112,7 +117,7 @@ def _run_device(
     try:
         device.boot()
     except ImageError as exc:
-        typer.echo(f"error: cannot load {app}: {exc}", err=True)
+        _error(f"cannot load {app}: {exc}")
         return EXIT_BAD_IMAGE
 
     end_us = device.kernel.micros() + int(seconds * 1_000_000)
@@ -152,14 +157,18 @@ def _exit_status(device: Device, seconds: float) -> int:
         typer.echo(f"mvTestingComplete(status={device.test_status})")
         return min(device.test_status, 255)
     if device.state is DeviceState.NO_APP:
-        typer.echo("error: the device has no application to run", err=True)
+        _error("the device has no application to run")
         return 1
-    typer.echo(
-        f"error: timed out after {seconds:g} s of virtual time without mvTestingComplete; "
-        "raise --seconds or make the app call mvTestingComplete",
-        err=True,
+    _error(
+        f"timed out after {seconds:g} s of virtual time without mvTestingComplete; "
+        "raise --seconds or make the app call mvTestingComplete"
     )
     return EXIT_TIMEOUT
+
+
+def _error(message: str) -> None:
+    """Print ``message`` to standard error in the style of every other `ov` command."""
+    typer.echo(f"Error: {message}", err=True)
 
 
 def _print_server_log(record: LogRecord) -> None:
