@@ -31,7 +31,7 @@ from rich.rule import Rule
 
 from openvisor.cli.commands.apps import load_bundle
 from openvisor.cli.commands.deploy import FINAL_STATUSES, watch_deployment
-from openvisor.cli.commands.logs import print_crash, symbolize
+from openvisor.cli.commands.logs import find_elf, print_crash, symbolize
 from openvisor.cli.context import CliState, fail, state_of
 from openvisor.cli.output import format_bytes, format_seconds, format_time, parse_time, table
 from openvisor.errors import OpenvisorError, UpdateError
@@ -92,6 +92,8 @@ class LogTail:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_id = 0
+        self.last_message: str | None = None
+        """The newest log line seen, or None before the first one."""
 
     def start(self) -> None:
         """Start polling for lines logged after the ones already seen."""
@@ -116,6 +118,7 @@ class LogTail:
             if entry["id"] <= self.last_id:
                 continue
             self.last_id = entry["id"]
+            self.last_message = entry["message"]
             self._console.print(f"  [dim]device log[/] {escape(entry['message'])}", highlight=False)
 
     def _run(self) -> None:
@@ -138,8 +141,19 @@ def _step(console: Console, number: int, title: str, explanation: str) -> None:
     console.print(explanation, highlight=False)
 
 
-def _deploy(state: CliState, device: str, version: str, *, timeout: float) -> Step:
-    """Upload an example ELF and deploy it to the device, showing progress until final."""
+def _deploy(
+    state: CliState,
+    device: str,
+    version: str,
+    *,
+    timeout: float,
+    running: tuple[str, LogTail] | None = None,
+) -> Step:
+    """Upload an example ELF and deploy it to the device, showing progress until final.
+
+    With ``running`` (the version on the device and its log tail), each new
+    status before the switch is shown with the running version's latest log line.
+    """
     client = state.client()
     bundle = load_bundle(example_elf(version))
     app = client.upload_bundle(bundle.data, unique_name=version)
@@ -148,8 +162,25 @@ def _deploy(state: CliState, device: str, version: str, *, timeout: float) -> St
         "the cloud signs it)."
     )
     deployment = client.create_deployment(app["sid"], target_type="device", target=device)
+    shown: set[str] = set()
+
+    def show_running(rows: list[Any]) -> None:
+        if running is None:
+            return
+        for row in rows:
+            status = row["status"]
+            if status in ("pending", "downloading", "installed") and status not in shown:
+                shown.add(status)
+                current, tail = running
+                latest = tail.last_message or "no log line yet"
+                state.console.print(
+                    f"  {current} keeps running while {version} is {status}; "
+                    f"its latest log line: {escape(latest)}",
+                    highlight=False,
+                )
+
     try:
-        watch_deployment(state, deployment["sid"], timeout=timeout)
+        watch_deployment(state, deployment["sid"], timeout=timeout, on_poll=show_running)
     except UpdateError as exc:
         raise UpdateError(f"{exc}\n{diagnose_stall(client, device, deployment['sid'])}") from exc
     return Step(version=version, app_sid=app["sid"], deployment_sid=deployment["sid"])
@@ -211,7 +242,7 @@ def _wait_crash_report(client: Any, device: str, app_sid: str, timeout: float) -
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for crash in client.list_crash_reports(device):
-            if crash["app_sid"] in (app_sid, None):
+            if crash["app_sid"] == app_sid:
                 return crash
         time.sleep(0.5)
     raise OpenvisorError(
@@ -290,7 +321,9 @@ def run_demo(
             "v2 downloads into the spare slot while v1 keeps running and logging; "
             "the device switches only once v2 is verified and installed.",
         )
-        steps.append(_deploy(state, device, "demo_v2", timeout=timeout))
+        steps.append(
+            _deploy(state, device, "demo_v2", timeout=timeout, running=("demo_v1", tail))
+        )
         _wait_running(client, device, steps[-1].app_sid, timeout)
         time.sleep(log_seconds)
 
@@ -313,7 +346,8 @@ def run_demo(
         )
         crash = _wait_crash_report(client, device, steps[-1].app_sid, timeout)
         report = dict(crash["report"])
-        report["symbols"] = symbolize(report, example_elf("demo_v3"))
+        # The report names the crashed app, so its ELF is found as `ov crashes` finds it.
+        report["symbols"] = symbolize(report, find_elf(client, crash["app_sid"]))
         print_crash(console, crash, report)
 
         _step(console, 5, "Summary", "Read back from the cloud's REST API.")

@@ -106,7 +106,8 @@ def symbolize(report: dict[str, Any], elf: Path | None) -> dict[str, str]:
     return names
 
 
-def _find_elf(client: Any, app_sid: str | None, explicit: Path | None) -> Path | None:
+def find_elf(client: Any, app_sid: str | None, explicit: Path | None = None) -> Path | None:
+    """The ELF to name a crash's addresses: ``explicit``, else the one stored for the app."""
     if explicit is not None:
         return explicit
     if not app_sid:
@@ -143,7 +144,7 @@ def crashes(
         report = dict(record["report"])
         app_sid = record["app_sid"]
         if app_sid not in elfs:
-            elfs[app_sid] = _find_elf(client, app_sid, elf)
+            elfs[app_sid] = find_elf(client, app_sid, elf)
         report["symbols"] = symbolize(report, elfs[app_sid])
         if as_json:
             typer.echo(json.dumps({**record, "report": report}))

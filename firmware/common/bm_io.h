@@ -1,5 +1,5 @@
-/* Bare-metal helpers shared by the bm_* test images (each image keeps its
- * own copy): register addresses and a polling console on USART2. */
+/* Bare-metal helpers shared by the bm_* test images: register addresses and
+ * a polling console on USART2. */
 #ifndef BM_IO_H
 #define BM_IO_H
 
