@@ -151,8 +151,8 @@ def _deploy(
 ) -> Step:
     """Upload an example ELF and deploy it to the device, showing progress until final.
 
-    With ``running`` (the version on the device and its log tail), each new
-    status before the switch is shown with the running version's latest log line.
+    With ``running`` (the version on the device and its log tail), each status
+    before the new version boots is shown with the running version's latest log line.
     """
     client = state.client()
     bundle = load_bundle(example_elf(version))
@@ -162,15 +162,16 @@ def _deploy(
         "the cloud signs it)."
     )
     deployment = client.create_deployment(app["sid"], target_type="device", target=device)
-    shown: set[str] = set()
+    announced: set[str] = set()
 
     def show_running(rows: list[Any]) -> None:
         if running is None:
             return
         for row in rows:
             status = row["status"]
-            if status in ("pending", "downloading", "installed") and status not in shown:
-                shown.add(status)
+            # From "installed" on, the new version boots on trial, so the old one no longer runs.
+            if status in ("pending", "downloading") and status not in announced:
+                announced.add(status)
                 current, tail = running
                 latest = tail.last_message or "no log line yet"
                 state.console.print(
@@ -321,9 +322,7 @@ def run_demo(
             "v2 downloads into the spare slot while v1 keeps running and logging; "
             "the device switches only once v2 is verified and installed.",
         )
-        steps.append(
-            _deploy(state, device, "demo_v2", timeout=timeout, running=("demo_v1", tail))
-        )
+        steps.append(_deploy(state, device, "demo_v2", timeout=timeout, running=("demo_v1", tail)))
         _wait_running(client, device, steps[-1].app_sid, timeout)
         time.sleep(log_seconds)
 

@@ -19,7 +19,7 @@ def tidy_param(param: Any) -> None:
         return
     setattr(param, _TIDIED, True)
     if getattr(param, "param_type_name", "") == "argument":
-        # The argument's name column already shows its metavar; the type column stays empty.
+        # The name column already shows an argument's metavar, so the type column stays empty.
         param.display_type_rich = lambda ctx: None
         return
     if getattr(param, "is_flag", False) or getattr(param, "count", False):

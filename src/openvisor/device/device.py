@@ -40,6 +40,10 @@ NO_APP_POLL_US = 1_000_000
 """How often a device with no application looks for one installed meanwhile."""
 WAKE_STATE_FILE = "kernel/pending-wake.json"
 """The wake reason of a restart still pending (crash back-off, deep sleep)."""
+QUICK_RESTART_US = 1_000_000
+"""An app that restarts itself this soon after it started counts as a restart loop."""
+FREE_QUICK_RESTARTS = 3
+"""Quick restarts in a row that happen at once; later ones wait as after a crash."""
 CORE_REGISTERS = [f"r{i}" for i in range(13)] + ["sp", "lr", "pc", "xpsr"]
 
 
@@ -131,6 +135,9 @@ class Device:
         self.boot_count = 0
         self.crash_log = self.kernel.family_state(CrashLog)
         self.backoff = RestartBackoff(image.crash_policy if image else CrashPolicy())
+        self.restart_backoff = RestartBackoff(self.backoff.policy)
+        """Holds back an app that keeps restarting itself (mvRestart, AIRCR.SYSRESETREQ)."""
+        self._quick_restarts = 0
         self.boot_listeners: list[Callable[[int, MvWakeReason], None]] = []
         self.crash_listeners: list[Callable[[CrashReport], None]] = []
         self.machine_listeners: list[Callable[[Any], None]] = []
@@ -206,16 +213,14 @@ class Device:
         if self.machine is None:
             self.machine = self._new_machine()
         try:
-            if image.elf_path is not None and not image.data:
-                self.machine.load_elf(image.elf_path)
-            else:
-                self.machine.load_image(image.data)
+            self.machine.install_image(image.loaded)
         except ImageError:
             self.state = DeviceState.FINISHED
             raise
         if image is not self._boot_image:
             self._boot_image = image
             self.backoff.policy = image.crash_policy
+            self.restart_backoff.policy = image.crash_policy
             self._symbolizer = Symbolizer(image.elf_path) if image.elf_path else None
         now = self.kernel.micros()
         self.kernel.app_restarted(wake)
@@ -307,7 +312,7 @@ class Device:
         elif getattr(result.reason, "value", None) == "reset":
             # NOTE: the wake reason after an app's own AIRCR.SYSRESETREQ is undocumented.
             log.info("Restart app on its system reset request (device=%s)", self.device_id)
-            self._schedule_restart(MvWakeReason.COLDBOOT, 0)
+            self._schedule_restart(MvWakeReason.COLDBOOT, self._self_restart_delay_us())
         else:
             self._check_timers()
         self._service_ota()
@@ -340,9 +345,37 @@ class Device:
             return
         wake = app_exit.wake_reason
         restart = app_exit.kind is ExitKind.RESTART
+        delay_us = app_exit.delay_us
         if restart and self.ota is not None and self.ota.restart_requested():
             wake = MvWakeReason.APPLICATIONUPDATE
-        self._schedule_restart(wake, app_exit.delay_us)
+        elif restart:
+            delay_us = max(delay_us, self._self_restart_delay_us())
+        self._schedule_restart(wake, delay_us)
+
+    def _self_restart_delay_us(self) -> int:
+        """Return the wait before an app's own restart: none, unless it is in a restart loop.
+
+        After :data:`FREE_QUICK_RESTARTS` restarts in a row each within
+        :data:`QUICK_RESTART_US` of starting, the app waits the crash back-off
+        (the policy's minimum, doubling up to its maximum), so a restart loop
+        cannot hold the host.
+        """
+        uptime = self.kernel.micros() - self._app_started_us
+        if uptime >= QUICK_RESTART_US:
+            self._quick_restarts = 0
+            self.restart_backoff.last_delay_us = 0
+            return 0
+        self._quick_restarts += 1
+        if self._quick_restarts <= FREE_QUICK_RESTARTS:
+            return 0
+        delay = self.restart_backoff.next_delay_us(uptime)
+        log.warning(
+            "Hold back restart loop (device=%s, quick_restarts=%d, restart_in_ms=%d)",
+            self.device_id,
+            self._quick_restarts,
+            delay // 1000,
+        )
+        return delay
 
     def _schedule_restart(self, wake: MvWakeReason, delay_us: int) -> None:
         self._next_wake = wake

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import zipfile
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openvisor.errors import ImageError
 from openvisor.kernel.abi import KERNEL_VERSION
 from openvisor.kernel.crash import CrashPolicy
+
+if TYPE_CHECKING:
+    from openvisor.machine.loader import LoadedImage
 
 ELF_MAGIC = b"\x7fELF"
 APP_FLASH_BASE = 0x0800_0000
@@ -24,6 +28,8 @@ class AppImage:
 
     ``elf_path`` is set for ELF images (loaded with symbols, used to symbolize
     crash reports); otherwise ``data`` is the raw flash image from 0x0800_0000.
+    The image is read and parsed once, on first use (:attr:`loaded`); every
+    later boot reloads flash from those segments.
     """
 
     name: str
@@ -33,6 +39,15 @@ class AppImage:
     app_id: str = ""
     debug_auth_pubkey: bytes = b""
     """The bundle's debugging public key (65-byte P-256 point); empty: not debuggable remotely."""
+
+    @cached_property
+    def loaded(self) -> LoadedImage:
+        """The parsed segments and symbols, read from ``elf_path`` or ``data`` once."""
+        from openvisor.machine.loader import load_elf_file, raw_image
+
+        if self.elf_path is not None and not self.data:
+            return load_elf_file(self.elf_path)
+        return raw_image(self.data)
 
     @classmethod
     def from_path(

@@ -239,16 +239,17 @@ class Machine:
     def load_elf(self, path: str | Path | bytes) -> LoadedImage:
         """Load an ELF image (a path or the file's bytes) into flash and SRAM."""
         image = parse_elf(path) if isinstance(path, bytes) else load_elf_file(path)
-        self._install_image(image)
+        self.install_image(image)
         return image
 
     def load_image(self, data: bytes) -> LoadedImage:
         """Load a raw flash image placed at 0x0800_0000."""
         image = raw_image(data)
-        self._install_image(image)
+        self.install_image(image)
         return image
 
-    def _install_image(self, image: LoadedImage) -> None:
+    def install_image(self, image: LoadedImage) -> None:
+        """Erase flash and place an already parsed image (kept to boot it again cheaply)."""
         self.traps.disarm()
         ctypes.memset(self._flash, 0xFF, mm.FLASH_SIZE)
         for segment in image.segments:

@@ -25,8 +25,10 @@ class SysTick:
     """SysTick registers CSR, RVR, CVR and CALIB over the virtual clock.
 
     The counter is not stored: while enabled it is computed from the cycle
-    at which it was last written, and one scheduled event per wrap sets
-    COUNTFLAG and pends the SysTick exception when TICKINT is set.
+    at which it was last written. COUNTFLAG is computed the same way when CSR
+    is read (did the counter reach 0 since the last read?). Only with TICKINT
+    set is there a scheduled event, one per wrap, which pends the SysTick
+    exception. So a timer that is only polled costs nothing per wrap.
     """
 
     def __init__(self, machine: Machine) -> None:
@@ -35,6 +37,7 @@ class SysTick:
         self.rvr = 0
         self._value = 0  # counter value at _anchor (or the frozen value while disabled)
         self._anchor = 0
+        self._flag_since = 0  # cycle from which a zero of the counter sets COUNTFLAG
         self._event: ScheduledEvent | None = None
 
     def reset(self) -> None:
@@ -44,13 +47,15 @@ class SysTick:
         self.rvr = 0
         self._value = 0
         self._anchor = 0
+        self._flag_since = 0
 
     @property
     def _divider(self) -> int:
         return 1 if self.csr & CSR_CLKSOURCE else EXTERNAL_DIVIDER
 
-    def _ticks_since_anchor(self) -> int:
-        return (self.machine.cycles - self._anchor) // self._divider
+    def _ticks_since_anchor(self, cycle: int | None = None) -> int:
+        now = self.machine.cycles if cycle is None else cycle
+        return (now - self._anchor) // self._divider
 
     def current_value(self) -> int:
         """Return CVR as the program would read it now."""
@@ -63,9 +68,8 @@ class SysTick:
             return 0
         return self.rvr - (ticks - self._value - 1) % (self.rvr + 1)
 
-    def _next_zero_tick(self) -> int | None:
-        """Return the tick (from the anchor) at which the counter next reaches 0."""
-        ticks = self._ticks_since_anchor()
+    def _next_zero_tick(self, ticks: int) -> int | None:
+        """Return the first tick after ``ticks`` (from the anchor) at which the counter is 0."""
         if ticks < self._value:
             return self._value
         if self.rvr == 0:
@@ -79,30 +83,40 @@ class SysTick:
             self._event.cancel()
             self._event = None
 
+    def _settle_flag(self) -> None:
+        """Set COUNTFLAG if the counter reached 0 since ``_flag_since``, then look from now."""
+        now = self.machine.cycles
+        if self.csr & CSR_ENABLE and not self.csr & CSR_COUNTFLAG:
+            since = max(self._flag_since, self._anchor)
+            tick = self._next_zero_tick(self._ticks_since_anchor(since))
+            if tick is not None and tick <= self._ticks_since_anchor(now):
+                self.csr |= CSR_COUNTFLAG
+        self._flag_since = now
+
     def _reschedule(self) -> None:
         self._cancel()
-        if not self.csr & CSR_ENABLE:
+        if self.csr & (CSR_ENABLE | CSR_TICKINT) != CSR_ENABLE | CSR_TICKINT:
             return
-        tick = self._next_zero_tick()
+        tick = self._next_zero_tick(self._ticks_since_anchor())
         if tick is None:
             return
         self._event = self.machine.schedule(self._anchor + tick * self._divider, self._on_zero)
 
     def _on_zero(self) -> None:
         self._event = None
-        self.csr |= CSR_COUNTFLAG
-        if self.csr & CSR_TICKINT:
-            self.machine.nvic.set_pending(nv.SYSTICK)
-            self.machine.exceptions_changed()
+        self.machine.nvic.set_pending(nv.SYSTICK)
+        self.machine.exceptions_changed()
         self._reschedule()
 
     def _reanchor(self) -> None:
+        self._settle_flag()
         self._value = self.current_value()
         self._anchor = self.machine.cycles
 
     def read(self, offset: int) -> int:
         """Read CSR (0x0), RVR (0x4), CVR (0x8) or CALIB (0xC)."""
         if offset == 0x0:
+            self._settle_flag()
             value = self.csr
             self.csr &= ~CSR_COUNTFLAG
             return value
@@ -128,5 +142,6 @@ class SysTick:
         elif offset == 0x8:
             self._value = 0
             self._anchor = self.machine.cycles
+            self._flag_since = self._anchor
             self.csr &= ~CSR_COUNTFLAG
             self._reschedule()

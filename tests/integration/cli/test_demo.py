@@ -31,7 +31,9 @@ def test_demo_runs_to_rollback_summary(tmp_path: Path) -> None:
     assert re.search(r"demo_v3\s.*rolled-back", output)
     assert "Demo complete." in output
     # v1 is shown running while v2 is on its way.
-    assert re.search(r"demo_v1 keeps running while demo_v2 is (pending|downloading|installed)", output)
+    assert re.search(
+        r"demo_v1 keeps running while demo_v2 is (pending|downloading); .*demo v1", output
+    )
     # Each progress caption ends its line, so the next output starts on its own.
     for line in output.splitlines():
         assert not re.search(r"s elapsed\s*\S", line), line

@@ -47,7 +47,7 @@ def _symbol_address(elf: Path, name: str) -> int:
         return int(symbol["st_value"]) & ~1
 
 
-def test_device_crash_report_is_symbolized_without_elf_flag(
+def test_crashes_symbolized_without_elf_flag(
     ov: OvRunner,
     hub: MemoryHub,
     provision: Callable[..., str],
@@ -64,17 +64,30 @@ def test_device_crash_report_is_symbolized_without_elf_flag(
     link.start()
     try:
         body = {
-            "kind": "fault", "detail": "", "micros": 5, "uptime_us": 5, "pc": main + 4,
-            "lr": main, "sp": 0x2007_FFE0, "xpsr": 0, "fault_address": None, "access": "",
-            "registers": {}, "stack": "", "symbols": {}, "restart_delay_us": 0,
-            "crash_count": 1, "app_id": app_id,
+            "kind": "fault",
+            "detail": "",
+            "micros": 5,
+            "uptime_us": 5,
+            "pc": main + 4,
+            "lr": main,
+            "sp": 0x2007_FFE0,
+            "xpsr": 0,
+            "fault_address": None,
+            "access": "",
+            "registers": {},
+            "stack": "",
+            "symbols": {},
+            "restart_delay_us": 0,
+            "crash_count": 1,
+            "app_id": app_id,
         }
         link.send(msg.Report(report_kind="crash", report_id=f"{device}-1", body=body))
     finally:
         link.stop()
     records = [json.loads(line) for line in ov.ok("crashes", device, "--json").stdout.splitlines()]
     hello_apps = {
-        a["sid"] for a in json.loads(ov.ok("apps", "list", "--json").output)
+        a["sid"]
+        for a in json.loads(ov.ok("apps", "list", "--json").output)
         if a["hash"] == "sha256:" + app_id
     }
     assert app["sid"] in hello_apps
@@ -83,7 +96,7 @@ def test_device_crash_report_is_symbolized_without_elf_flag(
 
 
 @pytest.mark.parametrize("name", ["nosuch.elf", "firmware/build/nosuch.elf", "missing.zip"])
-def test_deploy_of_missing_file_says_file_not_found(
+def test_deploy_missing_file_not_found(
     ov: OvRunner, provision: Callable[..., str], name: str
 ) -> None:
     device = provision()
@@ -93,7 +106,7 @@ def test_deploy_of_missing_file_says_file_not_found(
     assert "app" not in result.output.split("file not found")[0].lower()
 
 
-def test_deploy_names_the_app_after_the_file(
+def test_deploy_names_app_after_file(
     ov: OvRunner, provision: Callable[..., str], firmware: Callable[[str], Path]
 ) -> None:
     device = provision()
@@ -109,7 +122,7 @@ def test_deploy_names_the_app_after_the_file(
     assert "KA" not in listing.replace("KA…", "")
 
 
-def test_devices_show_the_running_app_name(
+def test_devices_show_running_app_name(
     ov: OvRunner,
     hub: MemoryHub,
     provision: Callable[..., str],
@@ -134,5 +147,5 @@ def test_devices_show_the_running_app_name(
     row = next(line for line in ov.ok("devices").output.splitlines() if device in line)
     assert "shown-name" in row
     assert app["sid"] not in row
-    shown = ov.ok("device", "show", device).output
-    assert "shown-name" in shown
+    details = ov.ok("device", "show", device).output
+    assert "shown-name" in details

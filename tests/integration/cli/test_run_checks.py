@@ -1,4 +1,4 @@
-"""`ov run` refuses files that cannot be an application and reports errors like other commands."""
+"""`ov run` rejects files that cannot be an application and reports errors like other commands."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def _run(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_text_file_is_refused_before_boot(tmp_path: Path) -> None:
+def test_run_rejects_text_file(tmp_path: Path) -> None:
     text = tmp_path / "README.md"
     text.write_text("# openvisor\n\nRun Microvisor applications on virtual devices.\n" * 4)
     code, output = _run(str(text))
@@ -29,7 +29,7 @@ def test_text_file_is_refused_before_boot(tmp_path: Path) -> None:
     assert "[boot" not in output
 
 
-def test_elf_with_broken_vector_table_is_refused(
+def test_run_rejects_broken_vector_table(
     tmp_path: Path, firmware: Callable[[str], Path]
 ) -> None:
     elf = firmware("hello")
@@ -47,7 +47,7 @@ def test_elf_with_broken_vector_table_is_refused(
     assert str(broken) in output
 
 
-def test_missing_file_error_matches_other_commands(tmp_path: Path) -> None:
+def test_run_missing_file_error_style(tmp_path: Path) -> None:
     code, output = _run(str(tmp_path / "nosuch.elf"))
     assert code == EXIT_BAD_IMAGE
     assert output.startswith("Error: ")

@@ -25,10 +25,20 @@ def test_crash_report_carries_the_app_id(tmp_path: Path) -> None:
     assert CrashReport.from_json(saved.to_json()).app_id == image.app_id
 
 
-def test_saved_report_without_app_id_still_loads() -> None:
+def test_old_saved_report_loads() -> None:
     value = CrashReport(
-        kind="fault", detail="", micros=1, uptime_us=1, pc=0, lr=0, sp=0, xpsr=0,
-        fault_address=None, access="", registers={}, stack="",
+        kind="fault",
+        detail="",
+        micros=1,
+        uptime_us=1,
+        pc=0,
+        lr=0,
+        sp=0,
+        xpsr=0,
+        fault_address=None,
+        access="",
+        registers={},
+        stack="",
     ).to_json()
     value.pop("app_id", None)
     assert CrashReport.from_json(value).app_id == ""

@@ -15,7 +15,7 @@ from openvisor.cli.output import app_label, live_view
 from openvisor.cli.profile import validate_api_url
 
 
-def test_api_url_with_v1_suffix_is_the_base_url() -> None:
+def test_api_url_drops_v1_suffix() -> None:
     assert validate_api_url("http://127.0.0.1:8080/v1") == "http://127.0.0.1:8080"
     assert validate_api_url("http://127.0.0.1:8080/v1/") == "http://127.0.0.1:8080"
     assert validate_api_url("http://127.0.0.1:8080/") == "http://127.0.0.1:8080"
@@ -45,7 +45,7 @@ def test_run_state_help_reads_cleanly() -> None:
     assert "to use and keep" in result.output
 
 
-def test_live_view_ends_its_line_when_output_is_not_a_terminal() -> None:
+def test_live_view_ends_line_off_terminal() -> None:
     stream = io.StringIO()
     console = Console(file=stream, force_terminal=False, width=80)
     with live_view(console) as live:
@@ -55,7 +55,7 @@ def test_live_view_ends_its_line_when_output_is_not_a_terminal() -> None:
     assert "\ndevice log next line" in stream.getvalue()
 
 
-def test_app_label_prefers_the_unique_name() -> None:
+def test_app_label_prefers_unique_name() -> None:
     sid = "KA" + "0123456789abcdef" * 2
     assert app_label(sid, {sid: "demo_v1"}) == "demo_v1"
     assert app_label(sid, {}) == "KA01234567…"

@@ -9,7 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def test_license_is_an_spdx_expression_with_a_backend_that_reads_it() -> None:
+def test_license_is_spdx_expression() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert project["project"]["license"] == "Apache-2.0"
     requires = project["build-system"]["requires"]
