@@ -180,6 +180,8 @@ def _deploy(
                     highlight=False,
                 )
 
+    # A fresh deployment is pending by definition; later polls may already find it installed.
+    show_running([{"status": "pending"}])
     try:
         watch_deployment(state, deployment["sid"], timeout=timeout, on_poll=show_running)
     except UpdateError as exc:
