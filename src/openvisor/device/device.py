@@ -152,6 +152,8 @@ class Device:
         self._symbolizer: Symbolizer | None = None
         self._boot_image: AppImage | None = None
         self._ota_bridge: Any = None
+        self._update_restart_held = False
+        """Whether an update became due while GDB halted the app, so it applies on resume."""
         if ota is not None and link is not None:
             from openvisor.ota.bridge import OtaLinkBridge
 
@@ -233,6 +235,7 @@ class Device:
         self._app_started_us = self.kernel.micros()
         self.kernel.last_call_us = self._app_started_us
         self._fault_since_us = None
+        self._update_restart_held = False
         self.state = DeviceState.RUNNING
         if self.ota is not None:
             self.ota.app_started(self._app_started_us)
@@ -295,12 +298,18 @@ class Device:
             self.kernel.advance(budget_us)
             self.kernel.last_call_us = self.kernel.micros()
             self._fault_since_us = None
-            self._service_ota()
+            self._service_ota(app_held=True)
+            self.kernel.flush()
+            return self.state
+        if self._update_restart_held:
+            self._update_restart_held = False
+            log.info("Apply update after debugger resumed app (device=%s)", self.device_id)
+            self._schedule_restart(MvWakeReason.APPLICATIONUPDATE, 0)
             self.kernel.flush()
             return self.state
         result = self.machine.run(max_cycles=budget_us * CYCLES_PER_US)
         if debugger is not None and debugger.intercept(result):
-            self._service_ota()
+            self._service_ota(app_held=True)
             self.kernel.flush()
             return self.state
         app_exit = self.kernel.take_exit()
@@ -413,7 +422,8 @@ class Device:
         else:
             self._fault_since_us = None
 
-    def _service_ota(self) -> None:
+    def _service_ota(self, *, app_held: bool = False) -> None:
+        """Advance OTA and act on its result. A restart into an update waits while ``app_held``."""
         if self.ota is None or self.state not in (DeviceState.RUNNING, DeviceState.NO_APP):
             return
         from openvisor.ota.engine import OtaAction
@@ -427,6 +437,10 @@ class Device:
             self._ota_bridge.send_reports()
         if action is OtaAction.NOTIFY_UPDATE_DOWNLOADED:
             notifications.emit(MvSystemNotificationSource.UPDATE, MvEventType.UPDATEDOWNLOADED)
+        elif action is OtaAction.RESTART_FOR_UPDATE and app_held:
+            if not self._update_restart_held:
+                log.info("Hold update until debugger resumes app (device=%s)", self.device_id)
+            self._update_restart_held = True
         elif action is OtaAction.RESTART_FOR_UPDATE:
             self._schedule_restart(MvWakeReason.APPLICATIONUPDATE, 0)
 
