@@ -219,6 +219,7 @@ def bench_qemu(rounds: int, workdir: Path) -> float | None:
             "-DBENCH_BARE",
             f"-DDEFAULT_ROUNDS={rounds}u",
             f"-I{FIRMWARE / 'apps' / 'bm_cpu_bench'}",
+            f"-I{FIRMWARE / 'common'}",
             str(FIRMWARE / "apps" / "bm_cpu_bench" / "main.c"),
             str(ROOT / "sdk" / "startup" / "startup.c"),
             f"-I{ROOT / 'sdk' / 'include'}",
