@@ -87,12 +87,17 @@ class OtaLinkBridge:
             log.info("Trust cloud signing keys (added=%d, path=%s)", added, self.ota.trust_path)
 
     def send_reports(self) -> int:
-        """Send pending update reports as durable link messages; return how many were sent."""
-        reports = self.ota.take_reports()
+        """Send pending update reports as durable link messages; return how many were sent.
+
+        Each report leaves the journal only after the link has stored it in its outbox,
+        so a process killed in between sends that report twice rather than never.
+        """
+        reports = self.ota.peek_reports()
         for report in reports:
             self.link.send(
                 messages.Report(
                     report_kind="update", report_id=report.deployment_id, body=report.to_body()
                 )
             )
+            self.ota.drop_reports(1)
         return len(reports)

@@ -174,6 +174,24 @@ class OtaManager:
         journal.reports.append(report.to_body())
         del journal.reports[:-MAX_PENDING_REPORTS]
 
+    def peek_reports(self) -> list[UpdateReport]:
+        """Return the update reports not yet sent to the cloud, leaving them in the journal."""
+        with self._lock:
+            return [UpdateReport.from_body(body) for body in self._journal.reports]
+
+    def drop_reports(self, count: int) -> None:
+        """Remove the oldest ``count`` reports once the link has stored them durably.
+
+        New reports are only ever appended, so the oldest ``count`` are the ones a
+        preceding :meth:`peek_reports` returned.
+        """
+        with self._lock:
+            if count <= 0 or not self._journal.reports:
+                return
+            journal = self._load()
+            journal.reports = journal.reports[count:]
+            self._save(journal, "report")
+
     def take_reports(self) -> list[UpdateReport]:
         """Remove and return the update reports not yet sent to the cloud."""
         with self._lock:

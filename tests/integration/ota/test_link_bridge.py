@@ -90,3 +90,76 @@ def test_bridge_deploys_and_reports(
     assert all(r.report_kind == "update" for r in reports)
     assert all(r.report_id == "DP7" for r in reports)
     assert bridge.send_reports() == 0
+
+
+class _LinkDyingAfter:
+    """A device link whose process dies (raises) on the send after ``count`` stored reports.
+
+    A real SIGKILL between the outbox write and the journal update cannot be placed
+    from a test at this exact line, so the death is an exception here.
+    """
+
+    def __init__(self, link: Any, count: int) -> None:
+        self._link = link
+        self._left = count
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._link, name)
+
+    def send(self, message: messages.Message) -> bool:
+        if self._left == 0:
+            raise RuntimeError("power cut")
+        self._left -= 1
+        return bool(self._link.send(message))
+
+
+def test_reports_survive_death_mid_send(
+    tmp_path: Path,
+    bundle_server: Any,
+    app_versions: dict[str, Any],
+    signer: PrivateKeySigner,
+) -> None:
+    v1, v2 = app_versions["v1"], app_versions["v2"]
+    hub = MemoryHub()
+    service = hub.service_link()
+    received: list[messages.Message] = []
+    service.on_message(lambda device_id, message: received.append(message))
+    service.start()
+    link = hub.device_link(DEVICE_ID, state_dir=tmp_path)
+    link.start()
+    ota = OtaManager(
+        tmp_path / "device",
+        kernel_version=1,
+        background=False,
+        http_client=httpx.Client(timeout=10),
+    )
+    bridge = OtaLinkBridge(ota, link)
+    service.send(DEVICE_ID, messages.Welcome(signing_keys_pem=(signer.public_pem().decode(),)))
+    ota.install_local(v1.bundle)
+    assert ota.select_boot() is not None
+    ota.app_started(0)
+    url = bundle_server.add("/bundles/v2.zip", v2.bundle)
+    ota.deploy(
+        deploy_request(
+            messages.UpdateOffer(
+                deployment_sid="DP8", bundle_sid="KA8", url=url, body={"app_hash": v2.app_id}
+            )
+        )
+    )
+    assert len(ota.peek_reports()) == 2  # downloading, installed
+
+    dying = OtaLinkBridge(ota, _LinkDyingAfter(link, count=1))
+    try:
+        dying.send_reports()
+    except RuntimeError:
+        pass
+    else:
+        raise AssertionError("the link did not die mid-send")
+
+    # The first report reached the outbox; the second is still in the journal.
+    remaining = [report.status.value for report in ota.peek_reports()]
+    assert remaining == ["installed"]
+
+    assert bridge.send_reports() == 1
+    statuses = [m.body["status"] for m in received if isinstance(m, messages.Report)]
+    assert statuses == ["downloading", "installed"]
