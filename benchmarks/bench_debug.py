@@ -161,7 +161,7 @@ def bench_local(steps: int, workdir: Path) -> list[float]:
 def bench_tunnel(steps: int, workdir: Path) -> list[float]:
     broker_port = _free_port()
     config = workdir / "mosquitto.conf"
-    # set_tcp_nodelay: without it Mosquitto holds small frames for Nagle's algorithm.
+    # set_tcp_nodelay: without it Mosquitto delays small frames for Nagle's algorithm.
     config.write_text(
         f"listener {broker_port} 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n"
     )

@@ -194,7 +194,7 @@ struct MvOpenChannelParams {
     };
 };
 
-/* Why a channel closed (4 bytes). */
+/* Reason a channel closed (4 bytes). */
 enum MvClosureReason {
     MV_CLOSUREREASON_NONE = 0x0,                 /* still open, or reason unknown */
     MV_CLOSUREREASON_CHANNELCLOSEDBYSERVER = 0x1,
@@ -464,7 +464,7 @@ struct MvMqttMessage {
     uint8_t *retain;
 };
 
-/* Why an MQTT message was lost (4 bytes). */
+/* Reason an MQTT message was lost (4 bytes). */
 enum MvMqttLostMessageReason {
     MV_MQTTLOSTMESSAGEREASON_DEVICERECEIVEBUFFERTOOSMALL = 0x0,
     MV_MQTTLOSTMESSAGEREASON__MAX = 0xffffffff,
@@ -516,7 +516,7 @@ enum MvDeepSleepMode {
     MV_DEEPSLEEPMODE__MAX = 0xff,
 };
 
-/* Why the application (re)started (1 byte). */
+/* Reason the application (re)started (1 byte). */
 enum MvWakeReason {
     MV_WAKEREASON_COLDBOOT = 0x0,                /* also waking from SHUTDOWN */
     MV_WAKEREASON_REMOTEMICROVISORRESTART = 0x1,
@@ -563,7 +563,7 @@ struct MvExternalFlashInfo {
 /* Wi-Fi                                                                    */
 /* ------------------------------------------------------------------------ */
 
-/* How mvSetWifiConfig applies its settings (1 byte). */
+/* Mode in which mvSetWifiConfig applies its settings (1 byte). */
 enum MvWifiConfigMode {
     MV_WIFICONFIGMODE_APPLYNOW = 0x0,            /* store and use for every reconnection */
     MV_WIFICONFIGMODE_CLEARNOW = 0x1,            /* erase and stop reconnecting */

@@ -253,7 +253,7 @@ class Device:
     def _check_in(self) -> None:
         """Check in with the cloud, so a trial app can count a check-in since it started.
 
-        The link also checks in whenever it connects; the cloud answers each check-in
+        The link also checks in whenever it connects. The cloud replies to each check-in
         with ``Welcome``, which the OTA bridge records.
         """
         if self.link is None or not self.link.online:

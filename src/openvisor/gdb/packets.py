@@ -33,7 +33,7 @@ MAX_PACKET_BYTES = 64 * 1024
 
 
 class EventKind(Enum):
-    """What one unit of received bytes was."""
+    """Kind of one unit of received bytes."""
 
     PACKET = "packet"
     ACK = "ack"

@@ -68,7 +68,7 @@ class RemoteDebugEndpoint:
 
     @property
     def halted(self) -> bool:
-        """Whether a debugger holds the application halted right now."""
+        """Return whether a debugger keeps the application halted right now."""
         return self.attachment is not None and self.attachment.halted
 
     @property

@@ -84,7 +84,7 @@ _LABEL_TO_CLIENT = b"d2c\x00"
 
 
 class RejectReason(IntEnum):
-    """Why a device ended a debug session."""
+    """Reason a device ended a debug session."""
 
     BAD_KEY = 1
     NOT_DEBUGGABLE = 2
@@ -300,7 +300,7 @@ class DeviceTunnel:
         self.rejected_frames = 0
 
     def accept(self, client_hello: bytes) -> bytes:
-        """Answer a client HELLO with the device HELLO, or raise DebugAuthError."""
+        """Reply to a client HELLO with the device HELLO, or raise DebugAuthError."""
         if not self._static_point:
             raise DebugAuthError(
                 "the running application's bundle has no debug_auth_pubkey: rebuild the "

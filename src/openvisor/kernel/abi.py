@@ -111,7 +111,7 @@ class MvChannelType(IntEnum):
 
 
 class MvClosureReason(IntEnum):
-    """Why a channel closed (4 bytes)."""
+    """Reason a channel closed (4 bytes)."""
 
     NONE = 0
     CHANNELCLOSEDBYSERVER = 1
@@ -206,7 +206,7 @@ class MvMqttRequestState(IntEnum):
 
 
 class MvMqttLostMessageReason(IntEnum):
-    """Why an MQTT message was lost (4 bytes)."""
+    """Reason an MQTT message was lost (4 bytes)."""
 
     DEVICERECEIVEBUFFERTOOSMALL = 0
 
@@ -236,7 +236,7 @@ class MvDeepSleepMode(IntEnum):
 
 
 class MvWakeReason(IntEnum):
-    """Why the application (re)started (1 byte)."""
+    """Reason the application (re)started (1 byte)."""
 
     COLDBOOT = 0
     REMOTEMICROVISORRESTART = 1
