@@ -159,40 +159,41 @@ class LogEntry(Base):
     date_received: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
-class CrashReport(Base):
-    __tablename__ = "crash_reports"
+class DeviceRecord:
+    """Columns of a record about one device: its SID, account, device and creation time.
+
+    Crash reports, update outcomes and debug sessions list newest first by
+    ``date_created`` and are addressed under their device.
+    """
 
     sid: Mapped[str] = mapped_column(SID, primary_key=True)
     account_sid: Mapped[str] = mapped_column(SID, index=True)
     device_sid: Mapped[str] = mapped_column(ForeignKey("devices.sid"), index=True)
-    app_sid: Mapped[str | None] = mapped_column(SID, nullable=True)
-    report: Mapped[str] = mapped_column(Text)
     date_created: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
-class UpdateOutcome(Base):
+class CrashReport(DeviceRecord, Base):
+    __tablename__ = "crash_reports"
+
+    app_sid: Mapped[str | None] = mapped_column(SID, nullable=True)
+    report: Mapped[str] = mapped_column(Text)
+
+
+class UpdateOutcome(DeviceRecord, Base):
     __tablename__ = "update_outcomes"
 
-    sid: Mapped[str] = mapped_column(SID, primary_key=True)
-    account_sid: Mapped[str] = mapped_column(SID, index=True)
-    device_sid: Mapped[str] = mapped_column(ForeignKey("devices.sid"), index=True)
     app_sid: Mapped[str | None] = mapped_column(SID, nullable=True)
     deployment_sid: Mapped[str | None] = mapped_column(SID, nullable=True)
     outcome: Mapped[str] = mapped_column(String(20))
     error_code: Mapped[int] = mapped_column(Integer, default=0)
     detail: Mapped[str] = mapped_column(Text, default="")
-    date_created: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
-class DebugSession(Base):
+class DebugSession(DeviceRecord, Base):
     __tablename__ = "debug_sessions"
 
-    sid: Mapped[str] = mapped_column(SID, primary_key=True)
-    account_sid: Mapped[str] = mapped_column(SID, index=True)
-    device_sid: Mapped[str] = mapped_column(ForeignKey("devices.sid"), index=True)
     status: Mapped[str] = mapped_column(String(10), default="open")
     client_public_key: Mapped[str] = mapped_column(Text, default="")
-    date_created: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     date_ended: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 

@@ -17,6 +17,7 @@ import abc
 from collections.abc import Callable
 
 from openvisor.link.messages import Message
+from openvisor.link.outbox import Outbox
 
 MessageCallback = Callable[[Message], None]
 StatusCallback = Callable[[bool], None]
@@ -41,6 +42,11 @@ class DeviceLink(abc.ABC):
 
     device_id: str
 
+    def __init__(self, outbox: Outbox) -> None:
+        self._outbox = outbox
+        self._message_callbacks: list[MessageCallback] = []
+        self._status_callbacks: list[StatusCallback] = []
+
     @abc.abstractmethod
     def start(self) -> None:
         """Start connecting in the background; reconnects until `stop`."""
@@ -58,17 +64,17 @@ class DeviceLink(abc.ABC):
     def send(self, message: Message) -> bool:
         """Send ``message``; return False when a non-durable message was dropped offline."""
 
-    @abc.abstractmethod
     def on_message(self, callback: MessageCallback) -> None:
         """Register ``callback`` for every message the cloud sends this device."""
+        self._message_callbacks.append(callback)
 
-    @abc.abstractmethod
     def on_status(self, callback: StatusCallback) -> None:
         """Register ``callback(online)`` for every connect and disconnect."""
+        self._status_callbacks.append(callback)
 
-    @abc.abstractmethod
     def pending(self) -> int:
-        """Return the number of durable messages not yet acknowledged by the broker."""
+        """Return the number of durable messages the hub or broker has not yet accepted."""
+        return len(self._outbox)
 
 
 class ServiceLink(abc.ABC):

@@ -60,18 +60,26 @@ _POLICIES: dict[str, _Policy] = {}
 _keys = itertools.count(1)
 
 
+@dataclass
+class PolicyConfig:
+    """The key of the broker's policy in the policy table."""
+
+    policy: str = ""
+
+
+def _policy_of(context: BaseContext) -> _Policy:
+    # amqtt fills ``context.config`` from the plugin's ``Config`` dataclass.
+    return _POLICIES[context.config.policy]
+
+
 class LinkAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
     """Authenticate the service account and devices (see the module docstring)."""
 
-    @dataclass
-    class Config:
-        """The key of the broker's policy in the policy table."""
-
-        policy: str = ""
+    Config = PolicyConfig
 
     def __init__(self, context: BaseContext) -> None:
         super().__init__(context)
-        self._policy = _POLICIES[self.config.policy]
+        self._policy = _policy_of(context)
 
     async def authenticate(self, *, session: Session) -> bool:
         """Return whether the session's username and password are valid."""
@@ -97,15 +105,11 @@ class LinkAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
 class LinkTopicPlugin(BaseTopicPlugin):  # type: ignore[misc]
     """Confine each device to its own topics (see the module docstring)."""
 
-    @dataclass
-    class Config:
-        """The key of the broker's policy in the policy table."""
-
-        policy: str = ""
+    Config = PolicyConfig
 
     def __init__(self, context: BaseContext) -> None:
         super().__init__(context)
-        self._policy = _POLICIES[self.config.policy]
+        self._policy = _policy_of(context)
 
     async def topic_filtering(
         self,
@@ -147,7 +151,9 @@ class _LinkBroker(Broker):  # type: ignore[misc]
         # amqtt 0.12.1 calls this for a subscription the topic plugins refused
         # (SUBACK 0x80), and on every connect for every filter any client holds,
         # which would hand a device other devices' retained presence. Send only
-        # for filters this session holds.
+        # for filters this session holds. Asking the topic plugin instead would
+        # log a false "Reject topic access" for every filter of other clients,
+        # such as the service's wildcards, each time a device connects.
         holders = self._subscriptions.get(subscription[0], [])
         if not any(holder.client_id == session.client_id for holder, _ in holders):
             return

@@ -16,11 +16,9 @@ from openvisor.errors import LinkError
 from openvisor.link import messages
 from openvisor.link.base import (
     DeviceLink,
-    MessageCallback,
     PresenceCallback,
     ServiceLink,
     ServiceMessageCallback,
-    StatusCallback,
 )
 from openvisor.link.messages import Message
 from openvisor.link.outbox import Outbox
@@ -103,12 +101,10 @@ class MemoryDeviceLink(DeviceLink):
     """A device's in-memory link; see `MemoryHub`."""
 
     def __init__(self, hub: MemoryHub, device_id: str, outbox: Outbox) -> None:
+        super().__init__(outbox)
         self.device_id = device_id
         self._hub = hub
-        self._outbox = outbox
         self._lock = threading.RLock()
-        self._message_callbacks: list[MessageCallback] = []
-        self._status_callbacks: list[StatusCallback] = []
         self._started = False
         self._connected = False
         # Cloud-to-device messages sent while the device was away, kept as a
@@ -142,18 +138,6 @@ class MemoryDeviceLink(DeviceLink):
             return False
         self._hub._deliver_up(self.device_id, payload)
         return True
-
-    def on_message(self, callback: MessageCallback) -> None:
-        """Register ``callback`` for cloud messages."""
-        self._message_callbacks.append(callback)
-
-    def on_status(self, callback: StatusCallback) -> None:
-        """Register ``callback(online)``."""
-        self._status_callbacks.append(callback)
-
-    def pending(self) -> int:
-        """Return the number of queued durable messages."""
-        return len(self._outbox)
 
     def _flush_one(self, seq: int, payload: bytes) -> None:
         self._hub._deliver_up(self.device_id, payload)

@@ -32,11 +32,9 @@ from openvisor.errors import ConfigError, LinkError
 from openvisor.link import messages, topics
 from openvisor.link.base import (
     DeviceLink,
-    MessageCallback,
     PresenceCallback,
     ServiceLink,
     ServiceMessageCallback,
-    StatusCallback,
 )
 from openvisor.link.messages import Hello, Message
 from openvisor.link.outbox import Outbox
@@ -260,12 +258,10 @@ class MqttDeviceLink(DeviceLink):
         # Welcome: wall time, logging state and its bundle-signing keys.
         self._hello = hello or Hello()
         folder = state_dir / "link" / "outbox" if state_dir is not None else None
-        self._outbox = Outbox(folder)
+        super().__init__(Outbox(folder))
         self._lock = threading.Lock()
         # Outbox entries handed to paho, with paho's delivery handle.
         self._in_flight: list[tuple[int, paho.MQTTMessageInfo]] = []
-        self._message_callbacks: list[MessageCallback] = []
-        self._status_callbacks: list[StatusCallback] = []
         if address.username is None:
             address = BrokerAddress(**{**address.__dict__, "username": device_id})
         self._conn = _Connection(
@@ -321,18 +317,6 @@ class MqttDeviceLink(DeviceLink):
             return False
         self._publish(message)
         return True
-
-    def on_message(self, callback: MessageCallback) -> None:
-        """Register ``callback`` for cloud messages (runs on the MQTT thread)."""
-        self._message_callbacks.append(callback)
-
-    def on_status(self, callback: StatusCallback) -> None:
-        """Register ``callback(online)`` (runs on the MQTT thread)."""
-        self._status_callbacks.append(callback)
-
-    def pending(self) -> int:
-        """Return the number of durable messages the broker has not acknowledged."""
-        return len(self._outbox)
 
     def wait_online(self, timeout: float) -> bool:
         """Block until connected or ``timeout`` seconds pass; return whether connected."""

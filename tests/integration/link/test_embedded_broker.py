@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import time
 from collections.abc import Iterator
@@ -239,3 +240,51 @@ def test_devices_confined_to_own_topics(tmp_path: Path, broker, keys, service) -
         victim_link.stop()
     assert (victim.device_id, TimeRequest()) not in received
     assert sniffed == []
+
+
+def test_broker_logs_only_real_rejections(  # type: ignore[no-untyped-def]
+    tmp_path: Path, broker, keys, service, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="openvisor.link.broker")
+    # The first device leaves a retained presence message, so the second
+    # device's connect walks the service's wildcard filters with retained
+    # messages to match.
+    links = []
+    for name in ("a", "b"):
+        _, link = make_device(tmp_path, broker, keys, name)
+        link.start()
+        assert link.wait_online(10)
+        links.append(link)
+    _, _, presence = service
+    assert wait_until(lambda: len({device for device, online in presence if online}) == 2)
+    for link in links:
+        link.stop()
+    rejections = [r for r in caplog.records if r.getMessage().startswith("Reject topic access")]
+    assert rejections == []
+
+    # A device that subscribes to the service's wildcard filter is rejected and logged.
+    rogue = DeviceIdentity.create(tmp_path / "rogue")
+    keys[rogue.device_id] = rogue.public_key_pem()
+    client = paho.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=rogue.device_id,
+        protocol=paho.MQTTv311,
+    )
+    client.username_pw_set(rogue.device_id, rogue.mqtt_password())
+    granted: list[list[int]] = []
+    client.on_subscribe = lambda c, u, mid, codes, p: granted.append([x.value for x in codes])
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    try:
+        client.subscribe("ov/d/+/up/#", qos=1)
+        assert wait_until(lambda: bool(granted))
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    assert granted == [[0x80]]
+    rejections = [r for r in caplog.records if r.getMessage().startswith("Reject topic access")]
+    assert len(rejections) == 1
+    assert rejections[0].levelno == logging.WARNING
+    assert f"username={rogue.device_id}" in rejections[0].getMessage()
+    assert "action=subscribe" in rejections[0].getMessage()
+    assert "topic=ov/d/+/up/#" in rejections[0].getMessage()

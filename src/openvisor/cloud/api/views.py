@@ -24,6 +24,7 @@ from openvisor.cloud.models import (
     Deployment,
     DeploymentDevice,
     Device,
+    DeviceRecord,
     LogEntry,
     UpdateOutcome,
 )
@@ -185,46 +186,48 @@ def log_view(entry: LogEntry) -> JSON:
     }
 
 
-def crash_view(base: str, record: CrashReport) -> JSON:
-    """View of a crash report."""
+def _device_record_view(base: str, record: DeviceRecord, collection: str, fields: JSON) -> JSON:
+    """View of a record under ``/v1/Devices/{sid}/<collection>``: ids, ``fields`` and url."""
     return {
         "sid": record.sid,
         "account_sid": record.account_sid,
         "device_sid": record.device_sid,
+        **fields,
+        "url": f"{base}/v1/Devices/{record.device_sid}/{collection}/{record.sid}",
+    }
+
+
+def crash_view(base: str, record: CrashReport) -> JSON:
+    """View of a crash report."""
+    fields = {
         "app_sid": record.app_sid,
         "report": json.loads(record.report),
         "date_created": iso(record.date_created),
-        "url": f"{base}/v1/Devices/{record.device_sid}/CrashReports/{record.sid}",
     }
+    return _device_record_view(base, record, "CrashReports", fields)
 
 
 def outcome_view(base: str, record: UpdateOutcome) -> JSON:
     """View of an update outcome."""
-    return {
-        "sid": record.sid,
-        "account_sid": record.account_sid,
-        "device_sid": record.device_sid,
+    fields = {
         "app_sid": record.app_sid,
         "deployment_sid": record.deployment_sid,
         "outcome": record.outcome,
         "error_code": record.error_code,
         "detail": record.detail,
         "date_created": iso(record.date_created),
-        "url": f"{base}/v1/Devices/{record.device_sid}/UpdateOutcomes/{record.sid}",
     }
+    return _device_record_view(base, record, "UpdateOutcomes", fields)
 
 
 def debug_session_view(base: str, record: DebugSession) -> JSON:
     """View of a debug session record."""
-    return {
-        "sid": record.sid,
-        "account_sid": record.account_sid,
-        "device_sid": record.device_sid,
+    fields = {
         "status": record.status,
         "date_created": iso(record.date_created),
         "date_ended": iso(record.date_ended),
-        "url": f"{base}/v1/Devices/{record.device_sid}/DebugSessions/{record.sid}",
     }
+    return _device_record_view(base, record, "DebugSessions", fields)
 
 
 def page_view(

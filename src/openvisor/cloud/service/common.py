@@ -106,6 +106,8 @@ def decode_page_token(token: str) -> int:
 
 def paginate(session: Session, stmt: Select[T], request: PageRequest) -> PageResult[T]:
     """Run an ordered select for one page; ``PageToken`` wins over ``Page``."""
+    # NOTE: a page token carries the offset of its page's first row, so rows
+    # added or removed before that offset make the next page repeat or skip rows.
     size = min(max(request.page_size, 1), MAX_PAGE_SIZE)
     if request.page_token:
         offset = decode_page_token(request.page_token)

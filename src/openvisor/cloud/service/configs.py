@@ -103,18 +103,8 @@ def create_entry(
     _check_value(key, value)
     if session.get(ConfigEntry, (owner_sid, store, key)) is not None:
         raise conflict(f"{_label(store)} {key!r} already exists: update it or delete it first")
-    entry = ConfigEntry(
-        owner_sid=owner_sid,
-        store=store,
-        key=key,
-        account_sid=account_sid,
-        value=box.seal(value) if store == SECRET else value,
-        date_updated=utcnow(),
-    )
-    session.add(entry)
-    _announce(session, owner_sid, store, key)
-    session.flush()
-    log.info("Created %s (owner_sid=%s, key=%s)", store, owner_sid, key)
+    entry = ConfigEntry(owner_sid=owner_sid, store=store, key=key, account_sid=account_sid)
+    _write_value(session, entry, value, box, "Created")
     return entry
 
 
@@ -131,12 +121,21 @@ def update_entry(
     """Replace the value of a config or secret (a secret's ``date_rotated`` moves)."""
     entry = get_entry(session, account_sid, owner_sid, store, key)
     _check_value(key, value)
-    entry.value = box.seal(value) if store == SECRET else value
-    entry.date_updated = utcnow()
-    _announce(session, owner_sid, store, key)
-    session.flush()
-    log.info("Updated %s (owner_sid=%s, key=%s)", store, owner_sid, key)
+    _write_value(session, entry, value, box, "Updated")
     return entry
+
+
+def _write_value(
+    session: Session, entry: ConfigEntry, value: str, box: SecretBox, verb: str
+) -> None:
+    # Secret values are stored sealed, and fetch_for_device opens them.
+    entry.value = box.seal(value) if entry.store == SECRET else value
+    entry.date_updated = utcnow()
+    # This adds a new entry. An entry loaded through the session is already in it.
+    session.add(entry)
+    _announce(session, entry.owner_sid, entry.store, entry.key)
+    session.flush()
+    log.info("%s %s (owner_sid=%s, key=%s)", verb, entry.store, entry.owner_sid, entry.key)
 
 
 def delete_entry(session: Session, account_sid: str, owner_sid: str, store: str, key: str) -> None:

@@ -29,6 +29,7 @@ from openvisor.cloud.service.common import (
 from openvisor.cloud.service.devices import (
     get_device,
     get_device_by_sid,
+    list_device_records,
     resolve_app,
     set_target_app,
 )
@@ -302,10 +303,4 @@ def list_update_outcomes(
     session: Session, account_sid: str, device_ident: str, paging: PageRequest
 ) -> PageResult[UpdateOutcome]:
     """List a device's update outcomes, newest first."""
-    device = get_device(session, account_sid, device_ident)
-    stmt = (
-        select(UpdateOutcome)
-        .where(UpdateOutcome.device_sid == device.sid)
-        .order_by(UpdateOutcome.date_created.desc(), UpdateOutcome.sid)
-    )
-    return paginate(session, stmt, paging)
+    return list_device_records(session, UpdateOutcome, account_sid, device_ident, paging)

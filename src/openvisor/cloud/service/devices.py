@@ -8,6 +8,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -15,7 +16,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from openvisor.cloud import sids
-from openvisor.cloud.models import App, Device, DeviceTag, utcnow
+from openvisor.cloud.models import App, Device, DeviceRecord, DeviceTag, utcnow
 from openvisor.cloud.security import hash_token, new_token
 from openvisor.cloud.service import commands
 from openvisor.cloud.service.common import (
@@ -28,6 +29,10 @@ from openvisor.cloud.service.common import (
 )
 
 log = logging.getLogger(__name__)
+
+# Resources that an account addresses by SID or by unique name.
+NamedT = TypeVar("NamedT", App, Device)
+RecordT = TypeVar("RecordT", bound=DeviceRecord)
 
 # LoggingEnabled=True turns logging on, or extends it, for 24 hours.
 LOGGING_PERIOD = timedelta(hours=24)
@@ -118,15 +123,28 @@ def provision_device(
 
 def get_device(session: Session, account_sid: str, ident: str) -> Device:
     """Fetch a device of the account by SID or unique name."""
-    if sids.is_sid(ident, sids.DEVICE):
-        device = session.get(Device, ident)
+    return _get_by_sid_or_name(session, Device, sids.DEVICE, account_sid, ident, "Device")
+
+
+def _get_by_sid_or_name(
+    session: Session,
+    model: type[NamedT],
+    prefix: str,
+    account_sid: str,
+    ident: str,
+    label: str,
+) -> NamedT:
+    # A unique name never looks like a SID (check_unique_name), so a SID-shaped
+    # identifier is looked up as a SID only.
+    if sids.is_sid(ident, prefix):
+        row = session.get(model, ident)
     else:
-        device = session.scalar(
-            select(Device).where(Device.account_sid == account_sid, Device.unique_name == ident)
+        row = session.scalar(
+            select(model).where(model.account_sid == account_sid, model.unique_name == ident)
         )
-    if device is None or device.account_sid != account_sid:
-        raise not_found("Device", ident)
-    return device
+    if row is None or row.account_sid != account_sid:
+        raise not_found(label, ident)
+    return row
 
 
 def get_device_by_sid(session: Session, device_sid: str) -> Device:
@@ -155,15 +173,7 @@ def list_devices(
 
 def resolve_app(session: Session, account_sid: str, ident: str) -> App:
     """Fetch an app of the account by SID or unique name."""
-    if sids.is_sid(ident, sids.APP):
-        app = session.get(App, ident)
-    else:
-        app = session.scalar(
-            select(App).where(App.account_sid == account_sid, App.unique_name == ident)
-        )
-    if app is None or app.account_sid != account_sid:
-        raise not_found("App", ident)
-    return app
+    return _get_by_sid_or_name(session, App, sids.APP, account_sid, ident, "App")
 
 
 def update_device(
@@ -270,6 +280,39 @@ def report_running_app(session: Session, device_sid: str, app_sid: str | None) -
         device.update_error_code = 0
     session.flush()
     return device
+
+
+def list_device_records(
+    session: Session,
+    model: type[RecordT],
+    account_sid: str,
+    device_ident: str,
+    paging: PageRequest,
+) -> PageResult[RecordT]:
+    """List a device's crash reports, update outcomes or debug sessions, newest first."""
+    device = get_device(session, account_sid, device_ident)
+    stmt = (
+        select(model)
+        .where(model.device_sid == device.sid)
+        .order_by(model.date_created.desc(), model.sid)
+    )
+    return paginate(session, stmt, paging)
+
+
+def get_device_record(
+    session: Session,
+    model: type[RecordT],
+    account_sid: str,
+    device_ident: str,
+    record_sid: str,
+    label: str,
+) -> RecordT:
+    """Fetch one record of ``model`` that belongs to a device of the account."""
+    device = get_device(session, account_sid, device_ident)
+    record = session.get(model, record_sid)
+    if record is None or record.device_sid != device.sid:
+        raise not_found(label, record_sid)
+    return record
 
 
 def list_tags(session: Session, account_sid: str, device_ident: str) -> list[str]:

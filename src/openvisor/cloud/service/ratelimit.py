@@ -33,6 +33,8 @@ class RateLimitError(CloudError):
 def hit(session: Session, subject: str, *, limit: int, window_s: int) -> None:
     """Count one request for ``subject``; raise :class:`RateLimitError` over the limit."""
     now = time.time()
+    # NOTE: fixed windows let a client send up to twice ``limit`` across a
+    # window boundary.
     window_start = int(now // window_s) * window_s
     count = upsert_increment(
         session,

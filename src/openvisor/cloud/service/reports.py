@@ -6,7 +6,6 @@ import json
 import logging
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from openvisor.cloud import sids
@@ -17,9 +16,14 @@ from openvisor.cloud.service.common import (
     conflict,
     invalid,
     not_found,
-    paginate,
 )
-from openvisor.cloud.service.devices import get_device, get_device_by_sid, parse_public_key
+from openvisor.cloud.service.devices import (
+    get_device,
+    get_device_by_sid,
+    get_device_record,
+    list_device_records,
+    parse_public_key,
+)
 from openvisor.errors import CloudError
 
 log = logging.getLogger(__name__)
@@ -47,22 +51,14 @@ def list_crashes(
     session: Session, account_sid: str, device_ident: str, paging: PageRequest
 ) -> PageResult[CrashReport]:
     """List a device's crash reports, newest first."""
-    device = get_device(session, account_sid, device_ident)
-    stmt = (
-        select(CrashReport)
-        .where(CrashReport.device_sid == device.sid)
-        .order_by(CrashReport.date_created.desc(), CrashReport.sid)
-    )
-    return paginate(session, stmt, paging)
+    return list_device_records(session, CrashReport, account_sid, device_ident, paging)
 
 
 def get_crash(session: Session, account_sid: str, device_ident: str, crash_sid: str) -> CrashReport:
     """Fetch one crash report of a device."""
-    device = get_device(session, account_sid, device_ident)
-    record = session.get(CrashReport, crash_sid)
-    if record is None or record.device_sid != device.sid:
-        raise not_found("Crash report", crash_sid)
-    return record
+    return get_device_record(
+        session, CrashReport, account_sid, device_ident, crash_sid, "Crash report"
+    )
 
 
 def open_debug_session(
@@ -93,24 +89,16 @@ def list_debug_sessions(
     session: Session, account_sid: str, device_ident: str, paging: PageRequest
 ) -> PageResult[DebugSession]:
     """List a device's debug sessions, newest first."""
-    device = get_device(session, account_sid, device_ident)
-    stmt = (
-        select(DebugSession)
-        .where(DebugSession.device_sid == device.sid)
-        .order_by(DebugSession.date_created.desc(), DebugSession.sid)
-    )
-    return paginate(session, stmt, paging)
+    return list_device_records(session, DebugSession, account_sid, device_ident, paging)
 
 
 def get_debug_session(
     session: Session, account_sid: str, device_ident: str, session_sid: str
 ) -> DebugSession:
     """Fetch one debug session of a device."""
-    device = get_device(session, account_sid, device_ident)
-    record = session.get(DebugSession, session_sid)
-    if record is None or record.device_sid != device.sid:
-        raise not_found("Debug session", session_sid)
-    return record
+    return get_device_record(
+        session, DebugSession, account_sid, device_ident, session_sid, "Debug session"
+    )
 
 
 def find_debug_session(session: Session, session_sid: str) -> DebugSession:

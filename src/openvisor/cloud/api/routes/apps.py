@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from openvisor.cloud.api.deps import AnyCaller, Caller, DbSession, Paging, State, public_base
 from openvisor.cloud.api.errors import error_response
-from openvisor.cloud.api.responses import json_response, no_content
-from openvisor.cloud.api.views import app_view, manifest_view, page_view
+from openvisor.cloud.api.responses import json_response, no_content, page_response
+from openvisor.cloud.api.views import app_view, manifest_view
 from openvisor.cloud.models import App, Device
 from openvisor.cloud.service import apps
 from openvisor.cloud.service.accounts import Principal
@@ -67,9 +67,8 @@ def ranged(request: Request, data: bytes, media_type: str) -> Response:
 @router.get("/Apps")
 def list_apps(request: Request, caller: Caller, session: DbSession, paging: Paging) -> JSONResponse:
     """List the account's apps."""
-    base = public_base(request)
     result = apps.list_apps(session, caller.account_sid, paging)
-    return json_response(page_view(base, request.url, "apps", result, lambda a: app_view(base, a)))
+    return page_response(request, "apps", result, app_view)
 
 
 @router.post("/Apps", status_code=201)

@@ -1,20 +1,33 @@
 """Account and device Configs and Secrets (compatible resources).
 
-Secrets are write-only: their routes render through ``secret_view``,
+The four collections share one set of handlers: :func:`_add_collection`
+registers list, create, fetch, update and delete for one store at one
+scope. Secrets are write-only: their routes render through ``secret_view``,
 which has no value field.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` here: FastAPI resolves string
+# annotations in the module's globals, and the handlers below annotate with
+# a dependency that each call of ``_add_collection`` picks.
 
+from collections.abc import Callable
+from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request, Response
+from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from openvisor.cloud.api.deps import Caller, DbSession, Paging, State, public_base
-from openvisor.cloud.api.responses import json_response, no_content
-from openvisor.cloud.api.views import config_view, page_view, secret_view
+from openvisor.cloud.api.deps import (
+    Caller,
+    DbSession,
+    Paging,
+    ServiceState,
+    State,
+    public_base,
+)
+from openvisor.cloud.api.responses import json_response, no_content, page_response
+from openvisor.cloud.api.views import config_view, secret_view
 from openvisor.cloud.models import ConfigEntry
 from openvisor.cloud.service import configs, devices
 from openvisor.cloud.service.accounts import Principal
@@ -24,6 +37,43 @@ router = APIRouter(prefix="/v1")
 
 KeyForm = Annotated[str, Form(alias="Key")]
 ValueForm = Annotated[str | None, Form(alias="Value")]
+
+# Route descriptions by store and operation. ``{owner}`` is "the account's" or
+# "a device's", and ``{one}`` is "an account" or "a device".
+_DESCRIPTIONS = {
+    (configs.CONFIG, "list"): "List {owner} configs.",
+    (configs.CONFIG, "create"): "Create {one} config.",
+    (configs.CONFIG, "fetch"): "Fetch {one} config.",
+    (configs.CONFIG, "update"): "Update {one} config.",
+    (configs.CONFIG, "delete"): "Delete {one} config.",
+    (configs.SECRET, "list"): "List {owner} secrets (keys and dates only).",
+    (configs.SECRET, "create"): "Create {one} secret.",
+    (configs.SECRET, "fetch"): "Fetch {one} secret's key and date (never its value).",
+    (configs.SECRET, "update"): "Rotate {one} secret's value.",
+    (configs.SECRET, "delete"): "Delete {one} secret.",
+}
+
+
+def _account_scope() -> str | None:
+    """Return no device SID: the route addresses the caller's account store."""
+    return None
+
+
+def _device_scope(sid: str) -> str | None:
+    """Return the device SID or unique name from the ``{sid}`` path segment."""
+    return sid
+
+
+def _path_key(key: str) -> str:
+    """Return the ``{key}`` path segment.
+
+    As a dependency it follows the scope dependency, so OpenAPI lists the
+    ``sid`` path parameter before ``key``.
+    """
+    return key
+
+
+EntryKey = Annotated[str, Depends(_path_key)]
 
 
 def _owner(session: Session, caller: Principal, device: str | None) -> str:
@@ -42,43 +92,21 @@ def _require_value(value: str | None) -> str:
     return value
 
 
-def _list(
+def _write(
+    write: Callable[..., ConfigEntry],
     request: Request,
     caller: Principal,
     session: Session,
-    paging: Paging,
-    store: str,
-    device: str | None,
-) -> JSONResponse:
-    owner = _owner(session, caller, device)
-    result = configs.list_entries(session, caller.account_sid, owner, store, paging)
-    base = public_base(request)
-    key = "secrets" if store == configs.SECRET else "configs"
-    return json_response(
-        page_view(base, request.url, key, result, lambda e: _render(store, base, e))
-    )
-
-
-def _fetch(
-    request: Request, caller: Principal, session: Session, store: str, device: str | None, key: str
-) -> JSONResponse:
-    owner = _owner(session, caller, device)
-    entry = configs.get_entry(session, caller.account_sid, owner, store, key)
-    return json_response(_render(store, public_base(request), entry))
-
-
-def _create(
-    request: Request,
-    caller: Principal,
-    session: Session,
-    state: State,
+    state: ServiceState,
     store: str,
     device: str | None,
     key: str,
     value: str | None,
+    status: int,
 ) -> JSONResponse:
+    """Create or update an entry with ``configs.create_entry`` or ``configs.update_entry``."""
     owner = _owner(session, caller, device)
-    entry = configs.create_entry(
+    entry = write(
         session,
         caller.account_sid,
         owner,
@@ -87,243 +115,92 @@ def _create(
         value=_require_value(value),
         box=state.box,
     )
-    return json_response(_render(store, public_base(request), entry), status=201)
+    return json_response(_render(store, public_base(request), entry), status=status)
 
 
-def _update(
-    request: Request,
-    caller: Principal,
-    session: Session,
-    state: State,
-    store: str,
-    device: str | None,
-    key: str,
-    value: str | None,
-) -> JSONResponse:
-    owner = _owner(session, caller, device)
-    entry = configs.update_entry(
-        session,
-        caller.account_sid,
-        owner,
-        store,
-        key=key,
-        value=_require_value(value),
-        box=state.box,
-    )
-    return json_response(_render(store, public_base(request), entry))
+def _add_collection(store: str, scope: str) -> None:
+    """Register the five routes of one store (config or secret) at one scope."""
+    noun = "secret" if store == configs.SECRET else "config"
+    collection = f"{noun[0].upper()}{noun[1:]}s"
+    if scope == "device":
+        path = f"/Devices/{{sid}}/{collection}"
+        scope_dependency: Callable[..., str | None] = _device_scope
+        words = {"owner": "a device's", "one": "a device"}
+    else:
+        path = f"/{collection}"
+        scope_dependency = _account_scope
+        words = {"owner": "the account's", "one": "an account"}
+    OwnerDevice = Annotated[str | None, Depends(scope_dependency)]
+    tag = f"{scope.title()} {collection}"
+
+    def list_entries(
+        request: Request, device: OwnerDevice, caller: Caller, session: DbSession, paging: Paging
+    ) -> JSONResponse:
+        owner = _owner(session, caller, device)
+        result = configs.list_entries(session, caller.account_sid, owner, store, paging)
+        return page_response(request, f"{noun}s", result, partial(_render, store))
+
+    def create_entry(
+        request: Request,
+        device: OwnerDevice,
+        caller: Caller,
+        session: DbSession,
+        state: State,
+        key: KeyForm,
+        value: ValueForm = None,
+    ) -> JSONResponse:
+        return _write(
+            configs.create_entry, request, caller, session, state, store, device, key, value, 201
+        )
+
+    def fetch_entry(
+        request: Request, device: OwnerDevice, key: EntryKey, caller: Caller, session: DbSession
+    ) -> JSONResponse:
+        owner = _owner(session, caller, device)
+        entry = configs.get_entry(session, caller.account_sid, owner, store, key)
+        return json_response(_render(store, public_base(request), entry))
+
+    def update_entry(
+        request: Request,
+        device: OwnerDevice,
+        key: EntryKey,
+        caller: Caller,
+        session: DbSession,
+        state: State,
+        value: ValueForm = None,
+    ) -> JSONResponse:
+        return _write(
+            configs.update_entry, request, caller, session, state, store, device, key, value, 200
+        )
+
+    def delete_entry(
+        device: OwnerDevice, key: EntryKey, caller: Caller, session: DbSession
+    ) -> Response:
+        owner = _owner(session, caller, device)
+        configs.delete_entry(session, caller.account_sid, owner, store, key)
+        return no_content()
+
+    routes: list[tuple[str, str, str, Callable[..., Response], int | None]] = [
+        ("list", "GET", path, list_entries, None),
+        ("create", "POST", path, create_entry, 201),
+        ("fetch", "GET", f"{path}/{{key}}", fetch_entry, None),
+        ("update", "POST", f"{path}/{{key}}", update_entry, None),
+        ("delete", "DELETE", f"{path}/{{key}}", delete_entry, 204),
+    ]
+    for operation, method, route_path, endpoint, status_code in routes:
+        # The name fixes the OpenAPI operation id and summary, e.g. list_device_secrets.
+        name = f"{operation}_{scope}_{noun}{'s' if operation == 'list' else ''}"
+        router.add_api_route(
+            route_path,
+            endpoint,
+            methods=[method],
+            name=name,
+            status_code=status_code,
+            tags=[tag],
+            description=_DESCRIPTIONS[(store, operation)].format(**words),
+        )
 
 
-def _delete(
-    caller: Principal, session: Session, store: str, device: str | None, key: str
-) -> Response:
-    owner = _owner(session, caller, device)
-    configs.delete_entry(session, caller.account_sid, owner, store, key)
-    return no_content()
-
-
-# Account Configs
-
-
-@router.get("/Configs", tags=["Account Configs"])
-def list_account_configs(
-    request: Request, caller: Caller, session: DbSession, paging: Paging
-) -> JSONResponse:
-    """List the account's configs."""
-    return _list(request, caller, session, paging, configs.CONFIG, None)
-
-
-@router.post("/Configs", status_code=201, tags=["Account Configs"])
-def create_account_config(
-    request: Request,
-    caller: Caller,
-    session: DbSession,
-    state: State,
-    key: KeyForm,
-    value: ValueForm = None,
-) -> JSONResponse:
-    """Create an account config."""
-    return _create(request, caller, session, state, configs.CONFIG, None, key, value)
-
-
-@router.get("/Configs/{key}", tags=["Account Configs"])
-def fetch_account_config(
-    request: Request, key: str, caller: Caller, session: DbSession
-) -> JSONResponse:
-    """Fetch an account config."""
-    return _fetch(request, caller, session, configs.CONFIG, None, key)
-
-
-@router.post("/Configs/{key}", tags=["Account Configs"])
-def update_account_config(
-    request: Request,
-    key: str,
-    caller: Caller,
-    session: DbSession,
-    state: State,
-    value: ValueForm = None,
-) -> JSONResponse:
-    """Update an account config."""
-    return _update(request, caller, session, state, configs.CONFIG, None, key, value)
-
-
-@router.delete("/Configs/{key}", status_code=204, tags=["Account Configs"])
-def delete_account_config(key: str, caller: Caller, session: DbSession) -> Response:
-    """Delete an account config."""
-    return _delete(caller, session, configs.CONFIG, None, key)
-
-
-# Account Secrets
-
-
-@router.get("/Secrets", tags=["Account Secrets"])
-def list_account_secrets(
-    request: Request, caller: Caller, session: DbSession, paging: Paging
-) -> JSONResponse:
-    """List the account's secrets (keys and dates only)."""
-    return _list(request, caller, session, paging, configs.SECRET, None)
-
-
-@router.post("/Secrets", status_code=201, tags=["Account Secrets"])
-def create_account_secret(
-    request: Request,
-    caller: Caller,
-    session: DbSession,
-    state: State,
-    key: KeyForm,
-    value: ValueForm = None,
-) -> JSONResponse:
-    """Create an account secret."""
-    return _create(request, caller, session, state, configs.SECRET, None, key, value)
-
-
-@router.get("/Secrets/{key}", tags=["Account Secrets"])
-def fetch_account_secret(
-    request: Request, key: str, caller: Caller, session: DbSession
-) -> JSONResponse:
-    """Fetch an account secret's key and date (never its value)."""
-    return _fetch(request, caller, session, configs.SECRET, None, key)
-
-
-@router.post("/Secrets/{key}", tags=["Account Secrets"])
-def update_account_secret(
-    request: Request,
-    key: str,
-    caller: Caller,
-    session: DbSession,
-    state: State,
-    value: ValueForm = None,
-) -> JSONResponse:
-    """Rotate an account secret's value."""
-    return _update(request, caller, session, state, configs.SECRET, None, key, value)
-
-
-@router.delete("/Secrets/{key}", status_code=204, tags=["Account Secrets"])
-def delete_account_secret(key: str, caller: Caller, session: DbSession) -> Response:
-    """Delete an account secret."""
-    return _delete(caller, session, configs.SECRET, None, key)
-
-
-# Device Configs
-
-
-@router.get("/Devices/{sid}/Configs", tags=["Device Configs"])
-def list_device_configs(
-    request: Request, sid: str, caller: Caller, session: DbSession, paging: Paging
-) -> JSONResponse:
-    """List a device's configs."""
-    return _list(request, caller, session, paging, configs.CONFIG, sid)
-
-
-@router.post("/Devices/{sid}/Configs", status_code=201, tags=["Device Configs"])
-def create_device_config(
-    request: Request,
-    sid: str,
-    caller: Caller,
-    session: DbSession,
-    state: State,
-    key: KeyForm,
-    value: ValueForm = None,
-) -> JSONResponse:
-    """Create a device config."""
-    return _create(request, caller, session, state, configs.CONFIG, sid, key, value)
-
-
-@router.get("/Devices/{sid}/Configs/{key}", tags=["Device Configs"])
-def fetch_device_config(
-    request: Request, sid: str, key: str, caller: Caller, session: DbSession
-) -> JSONResponse:
-    """Fetch a device config."""
-    return _fetch(request, caller, session, configs.CONFIG, sid, key)
-
-
-@router.post("/Devices/{sid}/Configs/{key}", tags=["Device Configs"])
-def update_device_config(
-    request: Request,
-    sid: str,
-    key: str,
-    caller: Caller,
-    session: DbSession,
-    state: State,
-    value: ValueForm = None,
-) -> JSONResponse:
-    """Update a device config."""
-    return _update(request, caller, session, state, configs.CONFIG, sid, key, value)
-
-
-@router.delete("/Devices/{sid}/Configs/{key}", status_code=204, tags=["Device Configs"])
-def delete_device_config(sid: str, key: str, caller: Caller, session: DbSession) -> Response:
-    """Delete a device config."""
-    return _delete(caller, session, configs.CONFIG, sid, key)
-
-
-# Device Secrets
-
-
-@router.get("/Devices/{sid}/Secrets", tags=["Device Secrets"])
-def list_device_secrets(
-    request: Request, sid: str, caller: Caller, session: DbSession, paging: Paging
-) -> JSONResponse:
-    """List a device's secrets (keys and dates only)."""
-    return _list(request, caller, session, paging, configs.SECRET, sid)
-
-
-@router.post("/Devices/{sid}/Secrets", status_code=201, tags=["Device Secrets"])
-def create_device_secret(
-    request: Request,
-    sid: str,
-    caller: Caller,
-    session: DbSession,
-    state: State,
-    key: KeyForm,
-    value: ValueForm = None,
-) -> JSONResponse:
-    """Create a device secret."""
-    return _create(request, caller, session, state, configs.SECRET, sid, key, value)
-
-
-@router.get("/Devices/{sid}/Secrets/{key}", tags=["Device Secrets"])
-def fetch_device_secret(
-    request: Request, sid: str, key: str, caller: Caller, session: DbSession
-) -> JSONResponse:
-    """Fetch a device secret's key and date (never its value)."""
-    return _fetch(request, caller, session, configs.SECRET, sid, key)
-
-
-@router.post("/Devices/{sid}/Secrets/{key}", tags=["Device Secrets"])
-def update_device_secret(
-    request: Request,
-    sid: str,
-    key: str,
-    caller: Caller,
-    session: DbSession,
-    state: State,
-    value: ValueForm = None,
-) -> JSONResponse:
-    """Rotate a device secret's value."""
-    return _update(request, caller, session, state, configs.SECRET, sid, key, value)
-
-
-@router.delete("/Devices/{sid}/Secrets/{key}", status_code=204, tags=["Device Secrets"])
-def delete_device_secret(sid: str, key: str, caller: Caller, session: DbSession) -> Response:
-    """Delete a device secret."""
-    return _delete(caller, session, configs.SECRET, sid, key)
+for _scope in ("account", "device"):
+    for _store in (configs.CONFIG, configs.SECRET):
+        _add_collection(_store, _scope)

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse
 
 from openvisor.cloud.api.deps import Caller, DbSession, Paging, public_base
-from openvisor.cloud.api.responses import json_response
-from openvisor.cloud.api.views import deployment_device_view, deployment_view, page_view
+from openvisor.cloud.api.responses import json_response, page_response
+from openvisor.cloud.api.views import deployment_device_view, deployment_view
 from openvisor.cloud.service import deployments
 from openvisor.cloud.service.common import invalid
 
@@ -21,11 +21,8 @@ def list_deployments(
     request: Request, caller: Caller, session: DbSession, paging: Paging
 ) -> JSONResponse:
     """List the account's deployments, newest first."""
-    base = public_base(request)
     result = deployments.list_deployments(session, caller.account_sid, paging)
-    return json_response(
-        page_view(base, request.url, "deployments", result, lambda d: deployment_view(base, d))
-    )
+    return page_response(request, "deployments", result, deployment_view)
 
 
 @router.post("/Deployments", status_code=201)
@@ -77,8 +74,5 @@ def list_deployment_devices(
     request: Request, sid: str, caller: Caller, session: DbSession, paging: Paging
 ) -> JSONResponse:
     """List the status of each device in a deployment."""
-    base = public_base(request)
     result = deployments.list_deployment_devices(session, caller.account_sid, sid, paging)
-    return json_response(
-        page_view(base, request.url, "devices", result, lambda r: deployment_device_view(base, r))
-    )
+    return page_response(request, "devices", result, deployment_device_view)

@@ -19,8 +19,8 @@ from openvisor.cloud.api.deps import (
     parse_bool,
     public_base,
 )
-from openvisor.cloud.api.responses import json_response, no_content
-from openvisor.cloud.api.views import JSON, device_view, page_view
+from openvisor.cloud.api.responses import json_response, no_content, page_response
+from openvisor.cloud.api.views import JSON, device_view
 from openvisor.cloud.models import App, Device, DeviceTag
 from openvisor.cloud.service import devices
 
@@ -43,7 +43,6 @@ def list_devices(
     tag: Annotated[str | None, Query(alias="Tag")] = None,
 ) -> JSONResponse:
     """List the account's devices; ``Tag`` keeps those with a tag."""
-    base = public_base(request)
     result = devices.list_devices(session, caller.account_sid, paging, tag=tag)
     # Tags and target hashes of the whole page come from two queries, not two per device.
     sids = [device.sid for device in result.items]
@@ -58,14 +57,11 @@ def list_devices(
     hashes: dict[str, str] = {}
     for app_sid, app_hash in session.execute(select(App.sid, App.hash).where(App.sid.in_(targets))):
         hashes[app_sid] = app_hash
-    return json_response(
-        page_view(
-            base,
-            request.url,
-            "devices",
-            result,
-            lambda d: device_view(base, d, hashes.get(d.target_app_sid or ""), tags[d.sid]),
-        )
+    return page_response(
+        request,
+        "devices",
+        result,
+        lambda base, d: device_view(base, d, hashes.get(d.target_app_sid or ""), tags[d.sid]),
     )
 
 

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import JSONResponse
 
 from openvisor.cloud.api.deps import Caller, DbSession, Paging, public_base
-from openvisor.cloud.api.responses import json_response, no_content
-from openvisor.cloud.api.views import JSON, iso, key_view, page_view
+from openvisor.cloud.api.responses import json_response, no_content, page_response
+from openvisor.cloud.api.views import JSON, iso, key_view
 from openvisor.cloud.models import Account
 from openvisor.cloud.service import accounts
 from openvisor.cloud.service.common import forbidden
@@ -20,9 +20,8 @@ router = APIRouter(prefix="/v1")
 @router.get("/Keys", tags=["Keys"])
 def list_keys(request: Request, caller: Caller, session: DbSession, paging: Paging) -> JSONResponse:
     """List the account's API keys (never their secrets)."""
-    base = public_base(request)
     result = accounts.list_api_keys(session, caller.account_sid, paging)
-    return json_response(page_view(base, request.url, "keys", result, lambda k: key_view(base, k)))
+    return page_response(request, "keys", result, key_view)
 
 
 @router.post("/Keys", status_code=201, tags=["Keys"])
@@ -71,11 +70,8 @@ def list_accounts(
     """List all accounts (admin account only)."""
     if not caller.is_admin:
         raise forbidden("only the admin account may list accounts: use its SID and auth token")
-    base = public_base(request)
     result = accounts.list_accounts(session, paging)
-    return json_response(
-        page_view(base, request.url, "accounts", result, lambda a: _account_view(base, a))
-    )
+    return page_response(request, "accounts", result, _account_view)
 
 
 @router.post("/Accounts", status_code=201, tags=["Accounts"])

@@ -25,10 +25,9 @@ from openvisor.cloud.api.deps import (
     State,
     authenticate_connection,
     get_state,
-    public_base,
 )
-from openvisor.cloud.api.responses import json_response
-from openvisor.cloud.api.views import log_view, page_view
+from openvisor.cloud.api.responses import page_response
+from openvisor.cloud.api.views import log_view
 from openvisor.cloud.db import session_scope
 from openvisor.cloud.service import logs
 from openvisor.cloud.service.common import forbidden
@@ -55,7 +54,7 @@ def list_logs(
 ) -> JSONResponse:
     """List a device's logs, oldest first."""
     result = logs.list_logs(session, caller.account_sid, sid, paging, after_id=after)
-    return json_response(page_view(public_base(request), request.url, "logs", result, log_view))
+    return page_response(request, "logs", result, lambda _base, entry: log_view(entry))
 
 
 def _resolve_start(

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse
 
 from openvisor.cloud.api.deps import Caller, DbSession, Paging, public_base
-from openvisor.cloud.api.responses import json_response
-from openvisor.cloud.api.views import crash_view, debug_session_view, outcome_view, page_view
+from openvisor.cloud.api.responses import json_response, page_response
+from openvisor.cloud.api.views import crash_view, debug_session_view, outcome_view
 from openvisor.cloud.service import deployments, reports
 from openvisor.cloud.service.devices import get_device
 
@@ -21,11 +21,8 @@ def list_crash_reports(
     request: Request, sid: str, caller: Caller, session: DbSession, paging: Paging
 ) -> JSONResponse:
     """List a device's crash reports, newest first."""
-    base = public_base(request)
     result = reports.list_crashes(session, caller.account_sid, sid, paging)
-    return json_response(
-        page_view(base, request.url, "crash_reports", result, lambda c: crash_view(base, c))
-    )
+    return page_response(request, "crash_reports", result, crash_view)
 
 
 @router.get("/Devices/{sid}/CrashReports/{crash_sid}", tags=["Crash Reports"])
@@ -42,11 +39,8 @@ def list_update_outcomes(
     request: Request, sid: str, caller: Caller, session: DbSession, paging: Paging
 ) -> JSONResponse:
     """List the update outcomes a device reported, newest first."""
-    base = public_base(request)
     result = deployments.list_update_outcomes(session, caller.account_sid, sid, paging)
-    return json_response(
-        page_view(base, request.url, "update_outcomes", result, lambda o: outcome_view(base, o))
-    )
+    return page_response(request, "update_outcomes", result, outcome_view)
 
 
 @router.get("/Devices/{sid}/DebugSessions", tags=["Debug Sessions"])
@@ -54,13 +48,8 @@ def list_debug_sessions(
     request: Request, sid: str, caller: Caller, session: DbSession, paging: Paging
 ) -> JSONResponse:
     """List a device's debug sessions, newest first."""
-    base = public_base(request)
     result = reports.list_debug_sessions(session, caller.account_sid, sid, paging)
-    return json_response(
-        page_view(
-            base, request.url, "debug_sessions", result, lambda d: debug_session_view(base, d)
-        )
-    )
+    return page_response(request, "debug_sessions", result, debug_session_view)
 
 
 @router.post("/Devices/{sid}/DebugSessions", status_code=201, tags=["Debug Sessions"])

@@ -7,6 +7,8 @@ Create Date: 2026-12-04 16:17:57.099167
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -15,300 +17,272 @@ down_revision = None
 branch_labels = None
 depends_on = None
 
+Index = tuple[str, list[str]]
+# A table's name, its columns and constraints, and its indexes (name and
+# columns) in creation order.
+TableSpec = tuple[str, list[Any], list[Index]]
+
+
+def _column(name: str, type_: Any, *, nullable: bool = False) -> sa.Column[Any]:
+    return sa.Column(name, type_, nullable=nullable)
+
+
+def _sid(name: str = "sid", *, nullable: bool = False) -> sa.Column[Any]:
+    return _column(name, sa.String(length=34), nullable=nullable)
+
+
+def _string(name: str, length: int, *, nullable: bool = False) -> sa.Column[Any]:
+    return _column(name, sa.String(length=length), nullable=nullable)
+
+
+def _datetime(name: str, *, nullable: bool = False) -> sa.Column[Any]:
+    return _column(name, sa.DateTime(), nullable=nullable)
+
+
+def _row_id() -> sa.Column[Any]:
+    # SQLite assigns row ids only to an INTEGER PRIMARY KEY column.
+    return _column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"))
+
+
+def _references(column: str, table: str) -> sa.ForeignKeyConstraint:
+    return sa.ForeignKeyConstraint([column], [f"{table}.sid"])
+
+
+def _indexes(table: str, *columns: str) -> list[Index]:
+    return [(f"ix_{table}_{column}", [column]) for column in columns]
+
+
+def _account_resource(
+    table: str,
+    *columns: sa.Column[Any],
+    references: tuple[tuple[str, str], ...] = (),
+    unique_name: bool = False,
+) -> TableSpec:
+    """Build a table keyed by SID that belongs to an account (API keys, apps, devices).
+
+    ``references`` names further (column, table) foreign keys. They are built
+    here, after the account's, because DDL lists constraints in creation order.
+    """
+    elements: list[Any] = [
+        _sid(),
+        _sid("account_sid"),
+        *columns,
+        _references("account_sid", "accounts"),
+        *(_references(column, target) for column, target in references),
+        sa.PrimaryKeyConstraint("sid"),
+    ]
+    if unique_name:
+        elements.append(sa.UniqueConstraint("account_sid", "unique_name"))
+    return table, elements, _indexes(table, "account_sid")
+
+
+def _device_record(table: str, *columns: sa.Column[Any]) -> TableSpec:
+    """Build a table of records that concern one device (crashes, debug sessions, outcomes)."""
+    elements: list[Any] = [
+        _sid(),
+        _sid("account_sid"),
+        _sid("device_sid"),
+        *columns,
+        _references("device_sid", "devices"),
+        sa.PrimaryKeyConstraint("sid"),
+    ]
+    return table, elements, _indexes(table, "account_sid", "device_sid")
+
+
+def _tables() -> list[TableSpec]:
+    """Return the schema's tables in creation order (a table follows those it references)."""
+    return [
+        (
+            "accounts",
+            [
+                _sid(),
+                _string("friendly_name", 200),
+                _string("auth_token_hash", 120),
+                _column("is_admin", sa.Boolean()),
+                _datetime("date_created"),
+                sa.PrimaryKeyConstraint("sid"),
+            ],
+            [],
+        ),
+        (
+            "config_entries",
+            [
+                _sid("owner_sid"),
+                _string("store", 10),
+                _string("key", 100),
+                _sid("account_sid"),
+                _column("value", sa.Text()),
+                _datetime("date_updated"),
+                sa.PrimaryKeyConstraint("owner_sid", "store", "key"),
+            ],
+            _indexes("config_entries", "account_sid"),
+        ),
+        (
+            "rate_counters",
+            [
+                _string("subject", 60),
+                _column("window_start", sa.BigInteger()),
+                _column("count", sa.Integer()),
+                sa.PrimaryKeyConstraint("subject", "window_start"),
+            ],
+            [],
+        ),
+        (
+            "signing_keys",
+            [
+                _column("id", sa.Integer()),
+                _column("private_key_pem", sa.Text()),
+                _datetime("date_created"),
+                sa.PrimaryKeyConstraint("id"),
+            ],
+            [],
+        ),
+        _account_resource(
+            "api_keys",
+            _string("friendly_name", 200),
+            _string("secret_hash", 120),
+            _datetime("date_created"),
+        ),
+        _account_resource(
+            "apps",
+            _string("unique_name", 200, nullable=True),
+            _string("hash", 80),
+            _column("manifest", sa.LargeBinary()),
+            _datetime("date_created"),
+            _datetime("date_updated"),
+            unique_name=True,
+        ),
+        _account_resource(
+            "devices",
+            _string("unique_name", 200, nullable=True),
+            _column("public_key", sa.LargeBinary()),
+            _string("link_secret_hash", 120),
+            _sid("target_app_sid", nullable=True),
+            _datetime("date_targeted", nullable=True),
+            _string("update_status", 20),
+            _column("update_error_code", sa.Integer()),
+            _sid("reported_app_sid", nullable=True),
+            _datetime("date_reported", nullable=True),
+            _datetime("logging_expires", nullable=True),
+            _column("online", sa.Boolean()),
+            _datetime("date_last_seen", nullable=True),
+            _datetime("date_created"),
+            _datetime("date_updated"),
+            unique_name=True,
+        ),
+        (
+            "app_layers",
+            [
+                _sid("app_sid"),
+                _string("fetch_hash", 64),
+                _column("data", sa.LargeBinary()),
+                _references("app_sid", "apps"),
+                sa.PrimaryKeyConstraint("app_sid", "fetch_hash"),
+            ],
+            [],
+        ),
+        _device_record(
+            "crash_reports",
+            _sid("app_sid", nullable=True),
+            _column("report", sa.Text()),
+            _datetime("date_created"),
+        ),
+        _device_record(
+            "debug_sessions",
+            _string("status", 10),
+            _column("client_public_key", sa.Text()),
+            _datetime("date_created"),
+            _datetime("date_ended", nullable=True),
+        ),
+        _account_resource(
+            "deployments",
+            _sid("app_sid"),
+            _string("target_type", 10),
+            _string("target", 200, nullable=True),
+            _string("status", 20),
+            _datetime("date_created"),
+            _datetime("date_updated"),
+            references=(("app_sid", "apps"),),
+        ),
+        (
+            "device_commands",
+            [
+                _row_id(),
+                _sid("device_sid"),
+                _string("kind", 20),
+                _column("payload", sa.Text()),
+                _datetime("date_created"),
+                _datetime("date_delivered", nullable=True),
+                _references("device_sid", "devices"),
+                sa.PrimaryKeyConstraint("id"),
+            ],
+            _indexes("device_commands", "device_sid"),
+        ),
+        (
+            "device_tags",
+            [
+                _sid("device_sid"),
+                _string("tag", 100),
+                _sid("account_sid"),
+                _references("device_sid", "devices"),
+                sa.PrimaryKeyConstraint("device_sid", "tag"),
+            ],
+            _indexes("device_tags", "account_sid", "tag"),
+        ),
+        (
+            "log_entries",
+            [
+                _row_id(),
+                _sid("account_sid"),
+                _sid("device_sid"),
+                _column("seq", sa.BigInteger(), nullable=True),
+                _column("message", sa.Text()),
+                _datetime("date_logged"),
+                _datetime("date_received"),
+                _references("device_sid", "devices"),
+                sa.PrimaryKeyConstraint("id"),
+                sa.UniqueConstraint("device_sid", "seq"),
+            ],
+            [
+                *_indexes("log_entries", "account_sid"),
+                ("ix_log_entries_device_id", ["device_sid", "id"]),
+            ],
+        ),
+        _device_record(
+            "update_outcomes",
+            _sid("app_sid", nullable=True),
+            _sid("deployment_sid", nullable=True),
+            _string("outcome", 20),
+            _column("error_code", sa.Integer()),
+            _column("detail", sa.Text()),
+            _datetime("date_created"),
+        ),
+        (
+            "deployment_devices",
+            [
+                _sid("deployment_sid"),
+                _sid("device_sid"),
+                _string("status", 20),
+                _column("error_code", sa.Integer()),
+                _datetime("date_updated"),
+                _references("deployment_sid", "deployments"),
+                _references("device_sid", "devices"),
+                sa.PrimaryKeyConstraint("deployment_sid", "device_sid"),
+            ],
+            [],
+        ),
+    ]
+
 
 def upgrade() -> None:
-    op.create_table(
-        "accounts",
-        sa.Column("sid", sa.String(length=34), nullable=False),
-        sa.Column("friendly_name", sa.String(length=200), nullable=False),
-        sa.Column("auth_token_hash", sa.String(length=120), nullable=False),
-        sa.Column("is_admin", sa.Boolean(), nullable=False),
-        sa.Column("date_created", sa.DateTime(), nullable=False),
-        sa.PrimaryKeyConstraint("sid"),
-    )
-    op.create_table(
-        "config_entries",
-        sa.Column("owner_sid", sa.String(length=34), nullable=False),
-        sa.Column("store", sa.String(length=10), nullable=False),
-        sa.Column("key", sa.String(length=100), nullable=False),
-        sa.Column("account_sid", sa.String(length=34), nullable=False),
-        sa.Column("value", sa.Text(), nullable=False),
-        sa.Column("date_updated", sa.DateTime(), nullable=False),
-        sa.PrimaryKeyConstraint("owner_sid", "store", "key"),
-    )
-    op.create_index(
-        op.f("ix_config_entries_account_sid"), "config_entries", ["account_sid"], unique=False
-    )
-    op.create_table(
-        "rate_counters",
-        sa.Column("subject", sa.String(length=60), nullable=False),
-        sa.Column("window_start", sa.BigInteger(), nullable=False),
-        sa.Column("count", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("subject", "window_start"),
-    )
-    op.create_table(
-        "signing_keys",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("private_key_pem", sa.Text(), nullable=False),
-        sa.Column("date_created", sa.DateTime(), nullable=False),
-        sa.PrimaryKeyConstraint("id"),
-    )
-    op.create_table(
-        "api_keys",
-        sa.Column("sid", sa.String(length=34), nullable=False),
-        sa.Column("account_sid", sa.String(length=34), nullable=False),
-        sa.Column("friendly_name", sa.String(length=200), nullable=False),
-        sa.Column("secret_hash", sa.String(length=120), nullable=False),
-        sa.Column("date_created", sa.DateTime(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["account_sid"],
-            ["accounts.sid"],
-        ),
-        sa.PrimaryKeyConstraint("sid"),
-    )
-    op.create_index(op.f("ix_api_keys_account_sid"), "api_keys", ["account_sid"], unique=False)
-    op.create_table(
-        "apps",
-        sa.Column("sid", sa.String(length=34), nullable=False),
-        sa.Column("account_sid", sa.String(length=34), nullable=False),
-        sa.Column("unique_name", sa.String(length=200), nullable=True),
-        sa.Column("hash", sa.String(length=80), nullable=False),
-        sa.Column("manifest", sa.LargeBinary(), nullable=False),
-        sa.Column("date_created", sa.DateTime(), nullable=False),
-        sa.Column("date_updated", sa.DateTime(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["account_sid"],
-            ["accounts.sid"],
-        ),
-        sa.PrimaryKeyConstraint("sid"),
-        sa.UniqueConstraint("account_sid", "unique_name"),
-    )
-    op.create_index(op.f("ix_apps_account_sid"), "apps", ["account_sid"], unique=False)
-    op.create_table(
-        "devices",
-        sa.Column("sid", sa.String(length=34), nullable=False),
-        sa.Column("account_sid", sa.String(length=34), nullable=False),
-        sa.Column("unique_name", sa.String(length=200), nullable=True),
-        sa.Column("public_key", sa.LargeBinary(), nullable=False),
-        sa.Column("link_secret_hash", sa.String(length=120), nullable=False),
-        sa.Column("target_app_sid", sa.String(length=34), nullable=True),
-        sa.Column("date_targeted", sa.DateTime(), nullable=True),
-        sa.Column("update_status", sa.String(length=20), nullable=False),
-        sa.Column("update_error_code", sa.Integer(), nullable=False),
-        sa.Column("reported_app_sid", sa.String(length=34), nullable=True),
-        sa.Column("date_reported", sa.DateTime(), nullable=True),
-        sa.Column("logging_expires", sa.DateTime(), nullable=True),
-        sa.Column("online", sa.Boolean(), nullable=False),
-        sa.Column("date_last_seen", sa.DateTime(), nullable=True),
-        sa.Column("date_created", sa.DateTime(), nullable=False),
-        sa.Column("date_updated", sa.DateTime(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["account_sid"],
-            ["accounts.sid"],
-        ),
-        sa.PrimaryKeyConstraint("sid"),
-        sa.UniqueConstraint("account_sid", "unique_name"),
-    )
-    op.create_index(op.f("ix_devices_account_sid"), "devices", ["account_sid"], unique=False)
-    op.create_table(
-        "app_layers",
-        sa.Column("app_sid", sa.String(length=34), nullable=False),
-        sa.Column("fetch_hash", sa.String(length=64), nullable=False),
-        sa.Column("data", sa.LargeBinary(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["app_sid"],
-            ["apps.sid"],
-        ),
-        sa.PrimaryKeyConstraint("app_sid", "fetch_hash"),
-    )
-    op.create_table(
-        "crash_reports",
-        sa.Column("sid", sa.String(length=34), nullable=False),
-        sa.Column("account_sid", sa.String(length=34), nullable=False),
-        sa.Column("device_sid", sa.String(length=34), nullable=False),
-        sa.Column("app_sid", sa.String(length=34), nullable=True),
-        sa.Column("report", sa.Text(), nullable=False),
-        sa.Column("date_created", sa.DateTime(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["device_sid"],
-            ["devices.sid"],
-        ),
-        sa.PrimaryKeyConstraint("sid"),
-    )
-    op.create_index(
-        op.f("ix_crash_reports_account_sid"), "crash_reports", ["account_sid"], unique=False
-    )
-    op.create_index(
-        op.f("ix_crash_reports_device_sid"), "crash_reports", ["device_sid"], unique=False
-    )
-    op.create_table(
-        "debug_sessions",
-        sa.Column("sid", sa.String(length=34), nullable=False),
-        sa.Column("account_sid", sa.String(length=34), nullable=False),
-        sa.Column("device_sid", sa.String(length=34), nullable=False),
-        sa.Column("status", sa.String(length=10), nullable=False),
-        sa.Column("client_public_key", sa.Text(), nullable=False),
-        sa.Column("date_created", sa.DateTime(), nullable=False),
-        sa.Column("date_ended", sa.DateTime(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["device_sid"],
-            ["devices.sid"],
-        ),
-        sa.PrimaryKeyConstraint("sid"),
-    )
-    op.create_index(
-        op.f("ix_debug_sessions_account_sid"), "debug_sessions", ["account_sid"], unique=False
-    )
-    op.create_index(
-        op.f("ix_debug_sessions_device_sid"), "debug_sessions", ["device_sid"], unique=False
-    )
-    op.create_table(
-        "deployments",
-        sa.Column("sid", sa.String(length=34), nullable=False),
-        sa.Column("account_sid", sa.String(length=34), nullable=False),
-        sa.Column("app_sid", sa.String(length=34), nullable=False),
-        sa.Column("target_type", sa.String(length=10), nullable=False),
-        sa.Column("target", sa.String(length=200), nullable=True),
-        sa.Column("status", sa.String(length=20), nullable=False),
-        sa.Column("date_created", sa.DateTime(), nullable=False),
-        sa.Column("date_updated", sa.DateTime(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["account_sid"],
-            ["accounts.sid"],
-        ),
-        sa.ForeignKeyConstraint(
-            ["app_sid"],
-            ["apps.sid"],
-        ),
-        sa.PrimaryKeyConstraint("sid"),
-    )
-    op.create_index(
-        op.f("ix_deployments_account_sid"), "deployments", ["account_sid"], unique=False
-    )
-    op.create_table(
-        "device_commands",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("device_sid", sa.String(length=34), nullable=False),
-        sa.Column("kind", sa.String(length=20), nullable=False),
-        sa.Column("payload", sa.Text(), nullable=False),
-        sa.Column("date_created", sa.DateTime(), nullable=False),
-        sa.Column("date_delivered", sa.DateTime(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["device_sid"],
-            ["devices.sid"],
-        ),
-        sa.PrimaryKeyConstraint("id"),
-    )
-    op.create_index(
-        op.f("ix_device_commands_device_sid"), "device_commands", ["device_sid"], unique=False
-    )
-    op.create_table(
-        "device_tags",
-        sa.Column("device_sid", sa.String(length=34), nullable=False),
-        sa.Column("tag", sa.String(length=100), nullable=False),
-        sa.Column("account_sid", sa.String(length=34), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["device_sid"],
-            ["devices.sid"],
-        ),
-        sa.PrimaryKeyConstraint("device_sid", "tag"),
-    )
-    op.create_index(
-        op.f("ix_device_tags_account_sid"), "device_tags", ["account_sid"], unique=False
-    )
-    op.create_index(op.f("ix_device_tags_tag"), "device_tags", ["tag"], unique=False)
-    op.create_table(
-        "log_entries",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("account_sid", sa.String(length=34), nullable=False),
-        sa.Column("device_sid", sa.String(length=34), nullable=False),
-        sa.Column("seq", sa.BigInteger(), nullable=True),
-        sa.Column("message", sa.Text(), nullable=False),
-        sa.Column("date_logged", sa.DateTime(), nullable=False),
-        sa.Column("date_received", sa.DateTime(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["device_sid"],
-            ["devices.sid"],
-        ),
-        sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("device_sid", "seq"),
-    )
-    op.create_index(
-        op.f("ix_log_entries_account_sid"), "log_entries", ["account_sid"], unique=False
-    )
-    op.create_index("ix_log_entries_device_id", "log_entries", ["device_sid", "id"], unique=False)
-    op.create_table(
-        "update_outcomes",
-        sa.Column("sid", sa.String(length=34), nullable=False),
-        sa.Column("account_sid", sa.String(length=34), nullable=False),
-        sa.Column("device_sid", sa.String(length=34), nullable=False),
-        sa.Column("app_sid", sa.String(length=34), nullable=True),
-        sa.Column("deployment_sid", sa.String(length=34), nullable=True),
-        sa.Column("outcome", sa.String(length=20), nullable=False),
-        sa.Column("error_code", sa.Integer(), nullable=False),
-        sa.Column("detail", sa.Text(), nullable=False),
-        sa.Column("date_created", sa.DateTime(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["device_sid"],
-            ["devices.sid"],
-        ),
-        sa.PrimaryKeyConstraint("sid"),
-    )
-    op.create_index(
-        op.f("ix_update_outcomes_account_sid"), "update_outcomes", ["account_sid"], unique=False
-    )
-    op.create_index(
-        op.f("ix_update_outcomes_device_sid"), "update_outcomes", ["device_sid"], unique=False
-    )
-    op.create_table(
-        "deployment_devices",
-        sa.Column("deployment_sid", sa.String(length=34), nullable=False),
-        sa.Column("device_sid", sa.String(length=34), nullable=False),
-        sa.Column("status", sa.String(length=20), nullable=False),
-        sa.Column("error_code", sa.Integer(), nullable=False),
-        sa.Column("date_updated", sa.DateTime(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["deployment_sid"],
-            ["deployments.sid"],
-        ),
-        sa.ForeignKeyConstraint(
-            ["device_sid"],
-            ["devices.sid"],
-        ),
-        sa.PrimaryKeyConstraint("deployment_sid", "device_sid"),
-    )
+    for table, elements, indexes in _tables():
+        op.create_table(table, *elements)
+        for name, columns in indexes:
+            op.create_index(op.f(name), table, columns, unique=False)
 
 
 def downgrade() -> None:
-    op.drop_table("deployment_devices")
-    op.drop_index(op.f("ix_update_outcomes_device_sid"), table_name="update_outcomes")
-    op.drop_index(op.f("ix_update_outcomes_account_sid"), table_name="update_outcomes")
-    op.drop_table("update_outcomes")
-    op.drop_index("ix_log_entries_device_id", table_name="log_entries")
-    op.drop_index(op.f("ix_log_entries_account_sid"), table_name="log_entries")
-    op.drop_table("log_entries")
-    op.drop_index(op.f("ix_device_tags_tag"), table_name="device_tags")
-    op.drop_index(op.f("ix_device_tags_account_sid"), table_name="device_tags")
-    op.drop_table("device_tags")
-    op.drop_index(op.f("ix_device_commands_device_sid"), table_name="device_commands")
-    op.drop_table("device_commands")
-    op.drop_index(op.f("ix_deployments_account_sid"), table_name="deployments")
-    op.drop_table("deployments")
-    op.drop_index(op.f("ix_debug_sessions_device_sid"), table_name="debug_sessions")
-    op.drop_index(op.f("ix_debug_sessions_account_sid"), table_name="debug_sessions")
-    op.drop_table("debug_sessions")
-    op.drop_index(op.f("ix_crash_reports_device_sid"), table_name="crash_reports")
-    op.drop_index(op.f("ix_crash_reports_account_sid"), table_name="crash_reports")
-    op.drop_table("crash_reports")
-    op.drop_table("app_layers")
-    op.drop_index(op.f("ix_devices_account_sid"), table_name="devices")
-    op.drop_table("devices")
-    op.drop_index(op.f("ix_apps_account_sid"), table_name="apps")
-    op.drop_table("apps")
-    op.drop_index(op.f("ix_api_keys_account_sid"), table_name="api_keys")
-    op.drop_table("api_keys")
-    op.drop_table("signing_keys")
-    op.drop_table("rate_counters")
-    op.drop_index(op.f("ix_config_entries_account_sid"), table_name="config_entries")
-    op.drop_table("config_entries")
-    op.drop_table("accounts")
+    for table, _, indexes in reversed(_tables()):
+        for name, _ in reversed(indexes):
+            op.drop_index(op.f(name), table_name=table)
+        op.drop_table(table)
