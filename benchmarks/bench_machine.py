@@ -6,18 +6,25 @@ Runs, in one process:
    RAM buffer, ``--rounds`` rounds) on the full machine (virtual clock,
    exception model and peripherals active);
 2. the same ELF on bare Unicorn 2.1.4 with no hooks (flash, SRAM and the
-   peripheral and system pages mapped as plain memory);
+   peripheral and system pages mapped as plain memory), once with
+   Unicorn's default TLB and once with the machine's TLB fill policy
+   (``openvisor.machine.tlb.VirtualTlb``), the like-for-like comparison;
 3. the same C source built for ``qemu-system-arm -M mps2-an505`` (a
-   Cortex-M33 board) and timed from start to its semihosting exit, when
-   qemu-system-arm is installed;
-4. an SVC round trip (entry and return) in a tight loop;
-5. a system call through the call gateway in a tight loop, with a
+   Cortex-M33 board), ``--qemu-rounds`` rounds in the CPU time of the
+   QEMU process to its semihosting exit, less QEMU's start-up (the same
+   build with 0 rounds), when qemu-system-arm is installed;
+4. the full machine again with the MPU enabled (``MPU_PAGES``, ``MPU_GUARD``);
+5. an SVC round trip (entry and return) in a tight loop;
+6. a system call through the call gateway in a tight loop, with a
    handler that returns at once;
-6. an idle device: 10 s of virtual time asleep in WFI.
+7. an idle device: 10 s of virtual time asleep in WFI.
 
 Instruction counts come from the machine's exact virtual clock (one cycle
 per instruction); bare Unicorn and QEMU execute the same instruction
 stream apart from start-up, so their rate is that count over their time.
+QEMU's count is extrapolated: the count is linear in the rounds, and the
+QEMU build differs from the machine's only in start-up and in how it
+reports (semihosting instead of the console), so its count is an estimate.
 Each Python-side figure is given in wall time and in the process's CPU
 time: on a shared host the CPU time is what the emulator itself costs,
 and the ratio of CPU times is the fairer comparison with bare Unicorn.
@@ -30,6 +37,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import shutil
 import struct
 import subprocess
@@ -42,6 +50,7 @@ from unicorn import UC_ARCH_ARM, UC_MODE_MCLASS, UC_MODE_THUMB, UC_PROT_ALL, Uc,
 
 from openvisor.machine import Machine, Pacing, RunReason
 from openvisor.machine.loader import load_elf_file
+from openvisor.machine.tlb import VirtualTlb
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
@@ -155,11 +164,39 @@ def build_firmware() -> Path:
     return FIRMWARE / "build" / "bm_cpu_bench.elf"
 
 
-def bench_machine(elf: Path, rounds: int) -> tuple[int, Timer, list[str]]:
+# MPU set-ups for the MPU-on runs, as (RBAR, RLAR) per region: flash
+# read-only for all and executable, SRAM read-write for all and
+# execute-never. MPU_GUARD adds a 32-byte hole at 0x2007_C000 (a stack guard
+# below the mailbox and the stack), which makes every load a checked one.
+MPU_PAGES = [
+    (0x0800_0000 | 0b110, 0x080F_FFE1),
+    (0x2000_0000 | 0b011, 0x2007_FFE1),
+]
+MPU_GUARD = [
+    (0x0800_0000 | 0b110, 0x080F_FFE1),
+    (0x2000_0000 | 0b011, 0x2007_BFE1),
+    (0x2007_C020 | 0b011, 0x2007_FFE1),
+]
+
+
+def configure_mpu(machine: Machine, regions: list[tuple[int, int]]) -> None:
+    """Enable the MPU with `regions` through its registers."""
+    for number, (rbar, rlar) in enumerate(regions):
+        machine.bus_write(0xE000_ED98, 4, number)
+        machine.bus_write(0xE000_ED9C, 4, rbar)
+        machine.bus_write(0xE000_EDA0, 4, rlar)
+    machine.bus_write(0xE000_ED94, 4, 1)
+
+
+def bench_machine(
+    elf: Path, rounds: int, mpu: list[tuple[int, int]] | None = None
+) -> tuple[int, Timer, list[str]]:
     """Run the benchmark image on the full machine; return (instructions, timer, console)."""
     machine = Machine()
     machine.load_elf(elf)
     machine.reset()
+    if mpu is not None:
+        configure_mpu(machine, mpu)
     machine.mem_write(MAILBOX, struct.pack("<II", rounds, BENCH_MAGIC))
     machine.peripherals.on_console(
         lambda source, line: machine.request_stop() if line == "bench done" else None
@@ -172,12 +209,17 @@ def bench_machine(elf: Path, rounds: int) -> tuple[int, Timer, list[str]]:
     return machine.cycles - start_cycles, timer, machine.peripherals.console
 
 
-def bench_bare_unicorn(elf: Path, rounds: int) -> Timer:
-    """Run the same ELF on Unicorn with no hooks; return its time until it halts in WFI."""
+def bench_bare_unicorn(elf: Path, rounds: int, *, machine_tlb: bool = False) -> Timer:
+    """Run the same ELF on Unicorn with no hooks; return its time until it halts in WFI.
+
+    With `machine_tlb`, the engine fills its TLB as the machine does.
+    """
     image = load_elf_file(elf)
     uc = Uc(UC_ARCH_ARM, UC_MODE_THUMB | UC_MODE_MCLASS)
     uc.ctl_set_cpu_model(arm_const.UC_CPU_ARM_CORTEX_M33)
     uc.ctl_set_tcg_buffer_size(16 * 1024 * 1024)
+    if machine_tlb:
+        VirtualTlb(uc)
     uc.mem_map(0x0800_0000, 1024 * 1024, UC_PROT_ALL)
     uc.mem_map(0x2000_0000, 512 * 1024, UC_PROT_ALL)
     # Plain memory where the image touches peripherals: USART2 ISR reads TXE|TC.
@@ -201,7 +243,7 @@ def bench_bare_unicorn(elf: Path, rounds: int) -> Timer:
 
 
 def bench_qemu(rounds: int, workdir: Path) -> float | None:
-    """Build the benchmark for mps2-an505 and time qemu-system-arm; None if unavailable."""
+    """Build the benchmark for mps2-an505; return QEMU's CPU seconds, None if unavailable."""
     qemu = shutil.which("qemu-system-arm")
     if qemu is None:
         return None
@@ -232,9 +274,25 @@ def bench_qemu(rounds: int, workdir: Path) -> float | None:
         check=True,
     )
     command = [qemu, "-M", "mps2-an505", "-nographic", "-semihosting", "-kernel", str(elf)]
-    start = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(command, check=True, timeout=600, stdin=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+
+
+def qemu_mips(rounds: int, instructions: int, workdir: Path) -> tuple[float, float] | None:
+    """Return (QEMU MIPS without start-up, start-up seconds), or None without QEMU.
+
+    `instructions` is the count for `rounds` rounds. The start-up time is
+    the best of three runs of the same build with 0 rounds.
+    """
+    full = bench_qemu(rounds, workdir)
+    if full is None:
+        return None
+    startup = min(bench_qemu(0, workdir) or 0.0 for _ in range(3))
+    if full <= startup:
+        raise SystemExit(f"QEMU ran {rounds} rounds as fast as its start-up: raise --qemu-rounds")
+    return instructions / (full - startup) / 1e6, startup
 
 
 def _assemble(workdir: Path, name: str, source: str) -> Path:
@@ -293,6 +351,9 @@ def main() -> None:
     parser.add_argument(
         "--repeat", type=int, default=5, help="alternating runs of machine and bare Unicorn"
     )
+    parser.add_argument(
+        "--qemu-rounds", type=int, default=20_000, help="bm_cpu_bench rounds on qemu-system-arm"
+    )
     args = parser.parse_args()
 
     elf = build_firmware()
@@ -301,17 +362,28 @@ def main() -> None:
     # processes on the host affects both alike.
     machine_runs = []
     bare_runs = []
+    bare_tlb_runs = []
+    mpu_runs: dict[str, list[Timer]] = {"whole pages": [], "32-byte guard": []}
     for _ in range(args.repeat):
         instructions, timer, console = bench_machine(elf, args.rounds)
         machine_runs.append(timer)
         bare_runs.append(bench_bare_unicorn(elf, args.rounds))
+        bare_tlb_runs.append(bench_bare_unicorn(elf, args.rounds, machine_tlb=True))
+        mpu_runs["whole pages"].append(bench_machine(elf, args.rounds, MPU_PAGES)[1])
+        mpu_runs["32-byte guard"].append(bench_machine(elf, args.rounds, MPU_GUARD)[1])
     machine_wall = min(run.wall for run in machine_runs)
     machine_cpu = min(run.cpu for run in machine_runs)
     bare_wall = min(run.wall for run in bare_runs)
     bare_cpu = min(run.cpu for run in bare_runs)
+    bare_tlb_wall = min(run.wall for run in bare_tlb_runs)
+    bare_tlb_cpu = min(run.cpu for run in bare_tlb_runs)
+    # The instruction count is linear in the rounds, which gives QEMU's count.
+    one_round = bench_machine(elf, 1)[0]
+    per_round = (instructions - one_round) // max(args.rounds - 1, 1)
+    qemu_instructions = one_round + per_round * (args.qemu_rounds - 1)
     with tempfile.TemporaryDirectory() as temporary:
         workdir = Path(temporary)
-        qemu_seconds = bench_qemu(args.rounds, workdir)
+        qemu = qemu_mips(args.qemu_rounds, qemu_instructions, workdir)
         calls = bench_calls(workdir)
     idle_cpu, idle_wall = bench_idle(Pacing.FAST)
     paced_cpu, paced_wall = bench_idle(Pacing.REALTIME)
@@ -332,17 +404,29 @@ def main() -> None:
         f"| {mips(machine_cpu):,.0f} MIPS ({machine_cpu:.2f} s) |"
     )
     print(
-        f"| bare Unicorn, no hooks | {mips(bare_wall):,.0f} MIPS ({bare_wall:.2f} s) "
+        f"| bare Unicorn, no hooks, default TLB | {mips(bare_wall):,.0f} MIPS ({bare_wall:.2f} s) "
         f"| {mips(bare_cpu):,.0f} MIPS ({bare_cpu:.2f} s) |"
     )
     print(
-        f"| full machine / bare Unicorn | {bare_wall / machine_wall:.2f} "
-        f"| {bare_cpu / machine_cpu:.2f} |"
+        f"| bare Unicorn, no hooks, the machine's TLB fill | {mips(bare_tlb_wall):,.0f} MIPS "
+        f"({bare_tlb_wall:.2f} s) | {mips(bare_tlb_cpu):,.0f} MIPS ({bare_tlb_cpu:.2f} s) |"
     )
-    if qemu_seconds is not None:
+    print(
+        f"| full machine / bare Unicorn with the same TLB fill | "
+        f"{bare_tlb_wall / machine_wall:.2f} | {bare_tlb_cpu / machine_cpu:.2f} |"
+    )
+    for name, runs in mpu_runs.items():
+        mpu_wall = min(run.wall for run in runs)
+        mpu_cpu = min(run.cpu for run in runs)
         print(
-            f"| qemu-system-arm -M mps2-an505 (incl. start-up) | {mips(qemu_seconds):,.0f} MIPS "
-            f"({qemu_seconds:.2f} s) | — |"
+            f"| full machine, MPU on, {name} | {mips(mpu_wall):,.0f} MIPS ({mpu_wall:.2f} s) "
+            f"| {mips(mpu_cpu):,.0f} MIPS ({mpu_cpu:.2f} s) |"
+        )
+    if qemu is not None:
+        qemu_rate, startup = qemu
+        print(
+            f"| qemu-system-arm -M mps2-an505, {args.qemu_rounds} rounds less start-up "
+            f"({startup:.2f} s) | — | {qemu_rate:,.0f} MIPS |"
         )
     else:
         print("| qemu-system-arm | not installed | — |")

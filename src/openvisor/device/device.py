@@ -2,8 +2,9 @@
 
 The device runs its CPU in slices (:meth:`Device.step`). Between slices it runs
 work queued by other threads and acts on what ended the last slice (a crash, a
-restart, deep sleep, testing complete). It also checks the watchdog and the
-stuck-in-fault timer, services OTA and persists changed state.
+restart, deep sleep, testing complete). It also checks the watchdog, the
+stuck-in-fault timer and hung fast interrupt handlers, services OTA and
+persists changed state.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from openvisor import atomicfile
+from openvisor.device import backup
 from openvisor.device.image import AppImage, policy_from_manifest
 from openvisor.errors import ImageError, StateError
 from openvisor.kernel import AppExit, ExitKind, Kernel, KernelSettings
 from openvisor.kernel.abi import MvEventType, MvSystemNotificationSource, MvWakeReason
+from openvisor.kernel.calls.fast_interrupts import FastInterrupts
 from openvisor.kernel.calls.system import SystemNotifications
 from openvisor.kernel.crash import (
     CrashKind,
@@ -73,6 +76,9 @@ class DeviceConfig:
     slice_us: int = 50_000
     """Longest CPU slice in virtual µs (link work waits at most this long)."""
     deep_sleep_wake_s: float = 60.0
+    """Check-in period: the longest deep sleep, unless an RTC event the app armed comes first."""
+    fast_irq_budget_ms: float = 10.0
+    """Crash the app when a fast interrupt handler stays active longer than this (virtual)."""
     wall_time_from_host: bool = True
     """Take wall time from the host clock at boot when there is no link. With a link, or
     when False, ``mvGetWallTime`` returns TIMENOTSET until the cloud's first time sync."""
@@ -140,6 +146,9 @@ class Device:
         self._quick_restarts = 0
         self.boot_listeners: list[Callable[[int, MvWakeReason], None]] = []
         self.crash_listeners: list[Callable[[CrashReport], None]] = []
+        self.kernel.family_state(FastInterrupts).budget_us = int(
+            self.config.fast_irq_budget_ms * 1000
+        )
         self.machine_listeners: list[Callable[[Any], None]] = []
         """Called with each new machine, to attach peripheral observers."""
         self.debugger: Any = None
@@ -147,6 +156,8 @@ class Device:
 
         self._restart_at_us = 0
         self._next_wake = MvWakeReason.COLDBOOT
+        self._resume_backup_domain = False
+        self._calendar_waits_for_wall_time = True
         self._app_started_us = 0
         self._fault_since_us: int | None = None
         self._symbolizer: Symbolizer | None = None
@@ -173,7 +184,10 @@ class Device:
         crash back-off, deep sleep) supplies it, else COLDBOOT.
         """
         if wake_reason is None:
-            wake_reason = self._load_pending_wake() or MvWakeReason.COLDBOOT
+            pending = self._load_pending_wake()
+            # A restart was pending: the RTC carries on as the process left it.
+            self._resume_backup_domain = pending is not None
+            wake_reason = pending or MvWakeReason.COLDBOOT
         self._next_wake = wake_reason
         self._restart_at_us = self.kernel.micros()
         self.state = DeviceState.WAITING_RESTART
@@ -199,6 +213,12 @@ class Device:
         from openvisor.machine import Machine
 
         machine = Machine(clock_hz=CLOCK_HZ)
+        backup.power_on(
+            machine,
+            wall_time_us=self.kernel.wall_time_us(),
+            state_dir=self.state_dir,
+            resume=self._resume_backup_domain,
+        )
         for listener in list(self.machine_listeners):
             listener(machine)
         return machine
@@ -269,6 +289,9 @@ class Device:
         budget_us = min(max_us or self.config.slice_us, self.config.slice_us)
         self.kernel.run_pending()
         self.kernel.wakeup.clear()
+        if self._calendar_waits_for_wall_time:
+            wall_time_us = self.kernel.wall_time_us()
+            self._calendar_waits_for_wall_time = not backup.sync_calendar(self.machine, wall_time_us)
         debugger = self.debugger
         if debugger is not None:
             debugger.service()
@@ -276,14 +299,14 @@ class Device:
         if self.state is DeviceState.WAITING_RESTART:
             remaining = self._restart_at_us - self.kernel.micros()
             if remaining > 0:
-                self.kernel.advance(min(remaining, budget_us))
+                self._advance_idle(min(remaining, budget_us))
             if self._restart_at_us <= self.kernel.micros():
                 self._start_app()
             return self.state
         if self.state is DeviceState.FINISHED:
             return self.state
         if self.state is DeviceState.NO_APP:
-            self.kernel.advance(budget_us)
+            self._advance_idle(budget_us)
             self._service_ota()
             if self.state is DeviceState.NO_APP and self.kernel.micros() >= self._restart_at_us:
                 # An app installed without an update (provisioning) starts within a second.
@@ -294,10 +317,12 @@ class Device:
 
         if debugger is not None and debugger.holds_app():
             # Halted by GDB: time and the link go on, the app does not run. The
-            # watchdog and the stuck-in-fault timer restart when it resumes.
-            self.kernel.advance(budget_us)
+            # watchdog, the stuck-in-fault timer and the fast handler budget
+            # restart when it resumes.
+            self._advance_idle(budget_us)
             self.kernel.last_call_us = self.kernel.micros()
             self._fault_since_us = None
+            self.kernel.family_state(FastInterrupts).active_since.clear()
             self._service_ota(app_held=True)
             self.kernel.flush()
             return self.state
@@ -328,6 +353,11 @@ class Device:
         self.kernel.flush()
         return self.state
 
+    def _advance_idle(self, micros: int) -> None:
+        """Move virtual time on while the app does not run; the RTC keeps counting."""
+        self.kernel.advance(micros)
+        backup.elapse(self.machine, micros)
+
     def run_for(self, seconds: float, *, until: Callable[[], bool] | None = None) -> DeviceState:
         """Run ``seconds`` of virtual time, or until the device finishes or ``until()`` holds."""
         end = self.kernel.micros() + int(seconds * 1_000_000)
@@ -352,6 +382,9 @@ class Device:
         if app_exit.kind is ExitKind.CRASH:
             self._crash(CrashKind.GATEWAY, detail=app_exit.detail, address=app_exit.fault_address)
             return
+        if app_exit.kind is ExitKind.DEEP_SLEEP:
+            # STANDBY and SHUTDOWN power SRAM down; only the backup domain (the RTC) keeps state.
+            self.machine.mem_write(APP_SRAM_BASE, bytes(APP_SRAM_SIZE))
         wake = app_exit.wake_reason
         restart = app_exit.kind is ExitKind.RESTART
         delay_us = app_exit.delay_us
@@ -390,10 +423,22 @@ class Device:
         self._next_wake = wake
         self._restart_at_us = self.kernel.micros() + delay_us
         self.state = DeviceState.WAITING_RESTART
+        backup.save(self.machine, self.state_dir)
         atomicfile.write_json(self.state_dir / WAKE_STATE_FILE, {"wake_reason": wake.name})
 
     def _load_pending_wake(self) -> MvWakeReason | None:
-        saved = atomicfile.read_json(self.state_dir / WAKE_STATE_FILE, default=None)
+        path = self.state_dir / WAKE_STATE_FILE
+        try:
+            saved = atomicfile.read_json(path, default=None)
+        except StateError as exc:
+            # Only the wake reason is lost: the app boots as after a cold boot.
+            log.error(
+                "Boot as COLDBOOT: invalid pending wake state (device=%s, path=%s): %s",
+                self.device_id,
+                path,
+                exc,
+            )
+            return None
         if not saved:
             return None
         try:
@@ -421,6 +466,25 @@ class Device:
                 )
         else:
             self._fault_since_us = None
+        self._check_fast_interrupts()
+
+    def _check_fast_interrupts(self) -> None:
+        """Crash the app when a fast interrupt handler stays active past the budget."""
+        if self.state is not DeviceState.RUNNING:
+            return
+        fast = self.kernel.family_state(FastInterrupts)
+        hung = fast.take_hung()
+        if hung is None:
+            return
+        irq, active_us = hung
+        fast.withdraw()
+        self._crash(
+            CrashKind.HUNG_INTERRUPT,
+            detail=(
+                f"fast IRQ {irq} handler active for {active_us / 1000:.1f} ms, over the "
+                f"{self.config.fast_irq_budget_ms:g} ms budget"
+            ),
+        )
 
     def _service_ota(self, *, app_held: bool = False) -> None:
         """Advance OTA and act on its result. A restart into an update waits while ``app_held``."""

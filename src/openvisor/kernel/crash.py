@@ -44,6 +44,8 @@ class CrashKind(Enum):
     """No system call within the watchdog period."""
     GATEWAY = "gateway"
     """A branch to a gateway address that has no call."""
+    HUNG_INTERRUPT = "hung-interrupt"
+    """A fast interrupt handler stayed active longer than the device's budget."""
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,14 @@
 """Build and load the native hook library, and call Unicorn through ctypes.
 
-The hooks in ``_native.c`` are compiled with the host C compiler on first
-use and cached under ``$XDG_CACHE_HOME/openvisor`` (``~/.cache/openvisor``),
-keyed by a hash of the source, so a changed source builds a new library.
+The hooks in ``_native.c``, the exception entry and return in
+``_entry.c`` and the MPU check in ``_mpu.c`` are compiled
+into one library with the host C compiler on first use and cached under
+``$XDG_CACHE_HOME/openvisor`` (``~/.cache/openvisor``), keyed by a hash of
+the sources and ``_native.h``, so a changed source builds a new library.
 Register access also goes straight to ``libunicorn`` through ctypes: the
 stock binding costs about 1.5 µs per register. `run` enters the library's
-``ov_run`` loop, which takes SVCall entries and common exception returns
-without Python.
+``ov_run`` loop, which takes SVCall entries, entries of pending exceptions
+and exception returns without Python in the common cases.
 """
 
 from __future__ import annotations
@@ -30,16 +32,24 @@ from openvisor.errors import EmulationError
 log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("_native.c")
+# The exception entry and return code (_entry.c) and the MPU access check
+# (_mpu.c) are linked into the same library as the clock hooks.
+CORE_SOURCES = (SOURCE, Path(__file__).with_name("_entry.c"), Path(__file__).with_name("_mpu.c"))
+# Included by the sources: part of the cache key, not compiled on its own.
+CORE_HEADERS = (Path(__file__).with_name("_native.h"),)
 
 STOP_DEADLINE = 1
 STOP_INTERRUPT = 2
 STOP_UNMASKED = 4
 STOP_MEMORY = 8
+STOP_SYSTICK = 16
+
+NEVER = 2**64 - 1  # OV_NEVER: no SysTick wrap for ov_run to pend
 
 NO_PENDING = 0x7FFFFFFF
 CACHE_SIZE = 4096  # OV_CACHE_SIZE in _native.c
 
-# Register ids in the order of the OV_R0 ... OV_FAULTMASK indexes in _native.c.
+# Register ids in the order of the OV_R0 ... OV_FPSCR indexes in _native.c.
 NATIVE_REGISTERS = (
     arm_const.UC_ARM_REG_R0,
     arm_const.UC_ARM_REG_R1,
@@ -58,7 +68,12 @@ NATIVE_REGISTERS = (
     arm_const.UC_ARM_REG_PRIMASK,
     arm_const.UC_ARM_REG_BASEPRI,
     arm_const.UC_ARM_REG_FAULTMASK,
+    *(arm_const.UC_ARM_REG_S0 + i for i in range(16)),
+    arm_const.UC_ARM_REG_FPSCR,
 )
+# Exception numbers 0-140 (OV_EXCEPTIONS in _native.c) in 32-bit bitmap words.
+EXCEPTIONS = 141
+EXCEPTION_WORDS = (EXCEPTIONS + 31) // 32
 
 _build_lock = threading.Lock()
 _library: ctypes.CDLL | None = None
@@ -98,19 +113,29 @@ class Core(ctypes.Structure):
         ("native", ctypes.c_uint32),
         ("resync", ctypes.c_uint32),
         ("vtor", ctypes.c_uint32),
-        ("svc_prio", ctypes.c_int32),
-        ("other_prio", ctypes.c_int32),
-        ("others_active", ctypes.c_uint32),
         ("sleep_on_exit", ctypes.c_uint32),
-        ("svc_active", ctypes.c_uint32),
-        ("lone_active", ctypes.c_uint32),
-        ("returned", ctypes.c_uint32),
+        ("ccr", ctypes.c_uint32),
+        ("fpccr", ctypes.c_uint32),
+        ("fpcar", ctypes.c_uint32),
         ("nvic_changed", ctypes.c_uint32),
         ("gateway_base", ctypes.c_uint32),
         ("gateway_size", ctypes.c_uint32),
         ("stop_pc", ctypes.c_uint32),
         ("native_entries", ctypes.c_uint64),
         ("native_returns", ctypes.c_uint64),
+        ("pending_exc", ctypes.c_uint32),
+        ("next_pending_prio", ctypes.c_int32),
+        ("limits_valid", ctypes.c_uint32),
+        ("msplim", ctypes.c_uint32),
+        ("psplim", ctypes.c_uint32),
+        ("pending", ctypes.c_uint32 * EXCEPTION_WORDS),
+        ("enabled", ctypes.c_uint32 * EXCEPTION_WORDS),
+        ("active", ctypes.c_uint32 * EXCEPTION_WORDS),
+        ("priority", ctypes.c_int32 * EXCEPTIONS),
+        ("order", ctypes.c_int32 * EXCEPTIONS),
+        ("systick_next", ctypes.c_uint64),
+        ("systick_period", ctypes.c_uint64),
+        ("systick_wraps", ctypes.c_uint64),
         ("cache_keys", ctypes.c_uint64 * CACHE_SIZE),
         ("cache_counts", ctypes.c_uint16 * CACHE_SIZE),
     ]
@@ -125,7 +150,7 @@ def _cache_dir() -> Path:
     return Path(base) / "openvisor"
 
 
-def _compile(target: Path) -> None:
+def _compile(target: Path, *sources: Path) -> None:
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if compiler is None:
         raise EmulationError(
@@ -135,7 +160,8 @@ def _compile(target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(dir=target.parent, suffix=".so.tmp")
     os.close(fd)
-    command = [compiler, "-O2", "-shared", "-fPIC", "-o", temporary, str(SOURCE)]
+    inputs = [str(source) for source in sources or (SOURCE,)]
+    command = [compiler, "-O2", "-shared", "-fPIC", "-o", temporary, *inputs]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         os.unlink(temporary)
@@ -153,10 +179,13 @@ def load_library() -> ctypes.CDLL:
     with _build_lock:
         if _library is not None:
             return _library
-        digest = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:16]
+        hasher = hashlib.sha256()
+        for source in (*CORE_SOURCES, *CORE_HEADERS):
+            hasher.update(source.read_bytes())
+        digest = hasher.hexdigest()[:16]
         target = _cache_dir() / f"ovcore-{digest}.so"
         if not target.exists():
-            _compile(target)
+            _compile(target, *CORE_SOURCES)
         try:
             _library = ctypes.CDLL(str(target))
         except OSError as exc:
@@ -168,7 +197,34 @@ def load_library() -> ctypes.CDLL:
         _library.ov_run.restype = ctypes.c_int
         _library.ov_finish_call.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint32]
         _library.ov_finish_call.restype = None
+        _library.ov_take_pending.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+        _library.ov_take_pending.restype = ctypes.c_int
+        _library.ov_refresh.argtypes = [ctypes.c_void_p]
+        _library.ov_refresh.restype = None
         return _library
+
+
+_extra_libraries: dict[Path, ctypes.CDLL] = {}
+
+
+def load_extra_library(source: Path, name: str) -> ctypes.CDLL:
+    """Return the library built from another C source of this package, compiling it on first use."""
+    with _build_lock:
+        library = _extra_libraries.get(source)
+        if library is not None:
+            return library
+        digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+        target = _cache_dir() / f"{name}-{digest}.so"
+        if not target.exists():
+            _compile(target, source)
+        try:
+            library = ctypes.CDLL(str(target))
+        except OSError as exc:
+            raise EmulationError(
+                f"loading native hooks from {target} failed: {exc}; delete the file to rebuild it"
+            ) from exc
+        _extra_libraries[source] = library
+        return library
 
 
 _uc_hook_add = uclib.uc_hook_add
@@ -201,6 +257,8 @@ def new_core() -> Core:
     core = Core()
     core.deadline = 0
     core.pending_prio = NO_PENDING
+    core.next_pending_prio = NO_PENDING
+    core.systick_next = NEVER
     core.active_prio = 256
     core.group_mask = 0xFF
     core.counting = 1
@@ -220,6 +278,7 @@ class NativeLoop:
 
     def __init__(self, library: ctypes.CDLL, handle: ctypes.c_void_p, core: Core) -> None:
         self._run = library.ov_run
+        self._take_pending = library.ov_take_pending
         self._finish_call = library.ov_finish_call
         self._handle = handle
         self._core = ctypes.addressof(core)
@@ -228,6 +287,10 @@ class NativeLoop:
         """Run from PC through ``ov_run``; return the status of the last ``uc_emu_start``."""
         status: int = self._run(self._handle, self._core)
         return status
+
+    def take_pending(self) -> bool:
+        """Enter the published best pending exception if it preempts; return whether it did."""
+        return bool(self._take_pending(self._handle, self._core))
 
     def finish_call(self, result: int) -> None:
         """Set R0 to `result` and continue at LR, ending a gateway call."""

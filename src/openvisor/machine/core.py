@@ -33,10 +33,14 @@ from openvisor.machine.exceptions import (
     FaultEscalation,
 )
 from openvisor.machine.loader import LoadedImage, SymbolTable, load_elf_file, parse_elf, raw_image
+from openvisor.machine.mpu import MemoryProtectionUnit
 from openvisor.machine.results import FaultKind, FaultRecord, RunResult
+from openvisor.machine.native_state import NativeState
 from openvisor.machine.scs import SCR_SLEEPONEXIT, SystemControlSpace
+from openvisor.machine.stacklimits import StackLimits
 from openvisor.machine.systick import SysTick
-from openvisor.machine.traps import DivideTrap
+from openvisor.machine.tlb import VirtualTlb
+from openvisor.machine.traps import Traps
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,7 @@ GatewayHandler = Callable[["Machine", int], int]
 # QEMU exception numbers that Unicorn passes to the interrupt hook.
 EXCP_UDEF = 1
 EXCP_SWI = 2
+EXCP_DATA_ABORT = 4  # an unaligned exclusive or acquire/release access
 EXCP_BKPT = 7
 EXCP_EXCEPTION_EXIT = 8
 EXCP_NOCP = 17
@@ -57,6 +62,7 @@ THUMB_SVC0 = 0xDF00
 
 _USAGE_FAULTS = {
     EXCP_UDEF: (UFSR_UNDEFINSTR, "undefined instruction"),
+    EXCP_DATA_ABORT: (UFSR_UNALIGNED, "unaligned access"),
     EXCP_NOCP: (UFSR_NOCP, "coprocessor access with the FPU disabled"),
     EXCP_INVSTATE: (UFSR_INVSTATE, "invalid EPSR state"),
     EXCP_STKOF: (UFSR_STKOF, "stack limit violation"),
@@ -133,6 +139,8 @@ class Machine:
 
         self._map_memory()
         self._install_hooks()
+        # Data pages without execute in the TLB: stores to SRAM stay on the fast path.
+        self.tlb = VirtualTlb(self._uc, self._core)
 
         self.events = EventQueue()
         self.nvic = nv.Nvic()
@@ -140,7 +148,9 @@ class Machine:
         self.systick = SysTick(self)
         self.scs = SystemControlSpace(self)
         self.debug = DebugState(self)
-        self.traps = DivideTrap(self)
+        self.traps = Traps(self)
+        self.stack_limits = StackLimits(self)
+        self._native_state = NativeState(self)
 
         from openvisor.peripherals.board import Peripherals
 
@@ -210,29 +220,49 @@ class Machine:
         self._native_loop = _native.NativeLoop(library, self._handle, core)
         _native.add_native_hook(self._handle, UC_HOOK_BLOCK, library.ov_block_hook, core, 1, 0)
         _native.add_native_hook(self._handle, UC_HOOK_INTR, library.ov_interrupt_hook, core, 1, 0)
-        _native.add_native_hook(
-            self._handle, UC_HOOK_MEM_INVALID, library.ov_invalid_hook, core, 1, 0
-        )
+        # The MPU's protection hook must precede the invalid-access hook.
+        self.mpu = MemoryProtectionUnit(self, library)
+        self.mpu.install_hook()
+        # Everywhere but SRAM, which is mapped with every permission: a memory
+        # hook whose range covers a page keeps Unicorn 2.1.4 from ever marking
+        # it dirty, so each store to it would take the slow path.
+        sram_end = mm.SRAM_BASE + mm.SRAM_SIZE
+        for begin, end in ((0, mm.SRAM_BASE - 1), (sram_end, 0xFFFF_FFFF)):
+            _native.add_native_hook(
+                self._handle, UC_HOOK_MEM_INVALID, library.ov_invalid_hook, core, begin, end
+            )
+
+    # While a trap hook has stopped the run, the abandoned access has no effect.
 
     def _peripheral_read(self, uc: Any, offset: int, size: int, user_data: object) -> int:
+        if self.traps.stopping:
+            return 0
         return self.peripherals.bus.read(mm.PERIPHERAL_BASE + offset, size)
 
     def _peripheral_write(
         self, uc: Any, offset: int, size: int, value: int, user_data: object
     ) -> None:
-        self.peripherals.bus.write(mm.PERIPHERAL_BASE + offset, size, value)
+        if not self.traps.stopping:
+            self.peripherals.bus.write(mm.PERIPHERAL_BASE + offset, size, value)
 
     def _ppb_read(self, uc: Any, offset: int, size: int, user_data: object) -> int:
         if self._core.nvic_changed:
             self._sync_native()
+        if not self.scs.app_may_access(offset, write=False):
+            return 0
         return self.scs.read(offset, size)
 
     def _ppb_write(self, uc: Any, offset: int, size: int, value: int, user_data: object) -> None:
         if self._core.nvic_changed:
             self._sync_native()
+        if not self.scs.app_may_access(offset, write=True):
+            return
+        publishes = self._native_state.publishes
         self.scs.write(offset, size, value)
-        # NVIC and SCB state the native run loop relies on may have changed.
-        self._core.resync = 1
+        # NVIC and SCB state the native run loop relies on may have changed;
+        # writes that pend or enable an exception have published it already.
+        if self._native_state.publishes == publishes:
+            self._publish_priorities()
 
     # Loading and reset
 
@@ -256,6 +286,8 @@ class Machine:
             self.mem_write(segment.address, segment.data)
         self._uc.ctl_remove_cache(mm.FLASH_BASE, mm.FLASH_BASE + mm.FLASH_SIZE)
         self._core.clear_cache()
+        self.stack_limits.watch_image()
+        self.traps.watch_sev()
         self.image = image
         log.info("Load image (segments=%d, entry=%s)", len(image.segments), image.entry)
 
@@ -276,6 +308,7 @@ class Machine:
         self.exception_unit.vtor = mm.FLASH_BASE
         self.systick.reset()
         self.scs.reset()
+        self.mpu.reset()
         self.peripherals.reset()
         initial_sp = self.read_word(mm.FLASH_BASE) or 0
         reset_vector = self.read_word(mm.FLASH_BASE + 4) or 0
@@ -292,6 +325,7 @@ class Machine:
         ]
         self.registers.write_many(pairs)
         self.pc = reset_vector & ~1
+        self.stack_limits.clear()
         self._sleeping = False
         self._reset_requested = False
         self._publish_priorities()
@@ -449,6 +483,8 @@ class Machine:
         """Pend external interrupt `irqn` (0-124); call between runs or from a callback."""
         if not 0 <= irqn < nv.NUM_IRQS:
             raise EmulationError(f"IRQ number {irqn} is out of range: use 0 to {nv.NUM_IRQS - 1}")
+        if self._core.nvic_changed:
+            self._sync_native()  # the active set must be current for Nvic.pended_inactive
         self.nvic.set_pending(irqn + nv.IRQ_BASE)
         self.exceptions_changed()
 
@@ -457,27 +493,11 @@ class Machine:
         self._publish_priorities()
 
     def _publish_priorities(self) -> None:
-        nvic = self.nvic
-        if self._core.nvic_changed:
-            self._sync_native()
-        self._core.resync = 1
-        nvic.changed = False
-        pending = nvic.pending_priority()
-        self._core.pending_prio = _native.NO_PENDING if pending is None else pending
-        self._core.active_prio = nvic.active_priority()
-        self._core.group_mask = nvic.group_mask()
+        self._native_state.publish()
 
     def _sync_native(self) -> None:
         """Apply the exception entries and returns of the native run loop to the NVIC."""
-        core = self._core
-        core.nvic_changed = 0
-        if core.svc_active:
-            self.nvic.activate(nv.SVCALL)
-        else:
-            self.nvic.deactivate(nv.SVCALL)
-        if core.returned:
-            self.nvic.deactivate(core.returned)
-            core.returned = 0
+        self._native_state.sync()
 
     def current_exception(self) -> int:
         """Return IPSR: the number of the exception being handled, 0 in Thread mode."""

@@ -28,6 +28,7 @@ from unicorn import arm_const as arm
 
 from openvisor.machine import memory_map as mm
 from openvisor.machine import nvic as nv
+from openvisor.machine.mpu import MMFSR_MSTKERR, MMFSR_MUNSTKERR
 from openvisor.machine.results import FaultKind
 
 if TYPE_CHECKING:
@@ -285,17 +286,36 @@ class ExceptionUnit:
             if self.fpccr & FPCCR_LSPEN:
                 self.fpccr |= FPCCR_LSPACT
             self.fpcar = frame + BASIC_FRAME
-        # TODO: check MSPLIM/PSPLIM here; Unicorn keeps them out of reach.
-        if not machine.write_stack(frame, words):
+        msplim, psplim = machine.stack_limits.read()
+        limit = psplim if on_psp else msplim
+        new_sp = frame
+        if frame < limit:
+            # ARMv8-M PushStack: no word of the frame is written below the
+            # limit, SP becomes the limit and a UsageFault STKOF is derived.
+            skipped = min(len(words), (limit - frame + 3) // 4)
+            words = words[skipped:]
+            frame += 4 * skipped
+            new_sp = limit
+            exception = self._derive_stack_overflow(exception, values)
+        privileged = handler_mode or not control & CONTROL_NPRIV
+        if words and not machine.mpu.stacking_allowed(
+            frame, 4 * len(words), write=True, privileged=privileged
+        ):
+            # MSTKERR: the MPU keeps the frame out of memory, SP still moves.
+            words = []
+            exception = self._derive_fault(
+                exception, values, nv.MEMMANAGE, MMFSR_MSTKERR, "MPU violation while stacking"
+            )
+        if words and not machine.write_stack(frame, words):
             raise FaultEscalation(
                 FaultKind.STACKING,
                 f"exception entry stacking to {frame:#010x} left application SRAM",
                 frame,
             )
         if on_psp:
-            psp = frame
+            psp = new_sp
         else:
-            msp = frame
+            msp = new_sp
 
         vector_address = self.vtor + 4 * exception
         vector = machine.read_word(vector_address)
@@ -338,6 +358,51 @@ class ExceptionUnit:
             # A vector without the Thumb bit faults on its first instruction.
             self.usage_fault(UFSR_INVSTATE, vector & ~1, "vector without the Thumb bit")
 
+    def _derive_stack_overflow(self, exception: int, values: list[int]) -> int:
+        """Return the exception to enter after a stack limit violation while stacking."""
+        return self._derive_fault(
+            exception, values, nv.USAGEFAULT, UFSR_STKOF, "stack limit violation"
+        )
+
+    def _derive_fault(
+        self, exception: int, values: list[int], fault: int, status_bit: int, what: str
+    ) -> int:
+        """Return the exception to enter after a fault while stacking.
+
+        This is DerivedLateArrival of the Armv8-M pseudocode: the derived
+        `fault` (HardFault when it is disabled or cannot preempt) and the
+        original exception compete by priority, and the loser stays pending.
+        """
+        nvic = self.nvic
+        self.cfsr |= status_bit
+        priority = self._snapshot_priority(values)
+        derived = fault
+        if not nvic.is_enabled(derived) or nvic.group_priority(derived) >= priority:
+            if priority <= -1:
+                raise FaultEscalation(
+                    FaultKind.LOCKUP,
+                    f"lockup: {what} on exception entry while HardFault or NMI was active",
+                )
+            self.hfsr |= HFSR_FORCED
+            derived = nv.HARDFAULT
+        log.info(
+            "Fault on exception entry (fault=%s, exception=%d, derived=%d)",
+            what,
+            exception,
+            derived,
+        )
+        if derived == exception:
+            return exception
+
+        def order(number: int) -> tuple[int, int, int]:
+            return (nvic.group_priority(number), nvic.priority[number], number)
+
+        if order(derived) < order(exception):
+            nvic.set_pending(exception)
+            return derived
+        nvic.set_pending(derived)
+        return exception
+
     # Return
 
     def exception_return(self, exc_return: int) -> None:
@@ -378,6 +443,13 @@ class ExceptionUnit:
                 f"exception return unstacking from {sp:#010x} left application SRAM",
                 sp,
             )
+        privileged = not (to_thread and control & CONTROL_NPRIV)
+        if not machine.mpu.stacking_allowed(sp, frame_size, write=False, privileged=privileged):
+            # NOTE: MUNSTKERR is taken like INVPC above, with EXC_RETURN as the
+            # stacked return address, not as a tail-chained MemManage.
+            self.cfsr |= MMFSR_MUNSTKERR
+            self._route_fault(nv.MEMMANAGE, exc_return, f"MPU denied unstacking from {sp:#010x}")
+            return
         r0, r1, r2, r3, r12, lr, return_address, stacked_xpsr = words[:8]
         stacked_ipsr = stacked_xpsr & XPSR_IPSR_MASK
         if to_thread != (stacked_ipsr == 0):

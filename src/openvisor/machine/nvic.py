@@ -65,7 +65,10 @@ class Nvic:
 
     The register views (ISER, ISPR, IPR, SHPR, SHCSR, ICSR) live in
     `openvisor.machine.scs`. This class contains the state and the rules
-    that pick the exception to take.
+    that pick the exception to take, and the event register that WFE
+    waits on: exception entry and return set it, SEV sets it (a code hook
+    in `openvisor.machine.traps`), and with SCR.SEVONPEND so does any
+    exception that becomes pending, enabled or not.
     """
 
     def __init__(self) -> None:
@@ -79,9 +82,15 @@ class Nvic:
         self.enabled = [False] * NUM_EXCEPTIONS
         self.pending: set[int] = set()
         self.active: set[int] = set()
+        self.pended_inactive: set[int] = set()
+        """Exceptions pended while not active: each one returned (or never ran) before
+        that pend. Readers remove what they have seen (the fast-interrupt sampler)."""
         self.prigroup = 0
         self.shcsr_enables = 0
         self.changed = True
+        self.event = False
+        self.sevonpend = False
+        self.waiting_for_event = False
 
     # Priorities
 
@@ -123,7 +132,11 @@ class Nvic:
 
     def set_pending(self, exception: int) -> None:
         """Mark an exception pending."""
+        if self.sevonpend and exception not in self.pending:
+            self.event = True
         self.pending.add(exception)
+        if exception not in self.active:
+            self.pended_inactive.add(exception)
         self.changed = True
 
     def clear_pending(self, exception: int) -> None:
@@ -136,11 +149,13 @@ class Nvic:
         self.pending.discard(exception)
         self.active.add(exception)
         self.changed = True
+        self.event = True
 
     def deactivate(self, exception: int) -> None:
         """Clear an exception's active state on return."""
         self.active.discard(exception)
         self.changed = True
+        self.event = True
 
     def active_priority(self) -> int:
         """Return the execution priority given by the active exceptions alone."""
@@ -179,6 +194,14 @@ class Nvic:
         """Return the group priority of the exception best_pending() picks."""
         best = self.best_pending()
         return None if best is None else self.group_priority(best)
+
+    def wake_on_event(self) -> bool:
+        """Consume the event register for a core waiting in WFE; return whether it wakes."""
+        if not (self.waiting_for_event and self.event):
+            return False
+        self.event = False
+        self.waiting_for_event = False
+        return True
 
     def rettobase(self) -> bool:
         """Return ICSR.RETTOBASE: at most one exception is active."""

@@ -5,9 +5,9 @@ when single-stepping). The native block hook ends a slice at the first
 block boundary where the cycle count reaches the deadline (the next
 scheduled event or the end of the budget), so events fire at the same
 instruction whatever the slice size. Inside a slice ``ov_run`` takes
-SVCall entries and the common exception returns itself. Between slices the loop runs due
-events, takes pending exceptions, serves gateway calls and handles
-whatever else stopped the CPU.
+the common exception entries and returns and pends SysTick at each wrap
+itself. Between slices the loop runs due events, takes pending
+exceptions, serves gateway calls and handles whatever else stopped the CPU.
 """
 
 from __future__ import annotations
@@ -80,24 +80,32 @@ def run_loop(machine: Machine, max_cycles: int) -> RunResult:
                 return RunResult(RunReason.BUDGET, core.count - start)
 
             if machine._sleeping:
-                if machine.exception_unit.wake_pending():
+                if _wakes(machine):
                     machine._sleeping = False
                     continue
                 if _idle(machine, end):
                     return RunResult(RunReason.SLEEP, core.count - start)
                 continue
 
-            if machine.exception_unit.take_pending():
+            if _take_pending(machine):
                 debug.resume_address = None
-            deadline = end
-            next_event = machine.events.next_cycle()
-            if next_event is not None and next_event < deadline:
-                deadline = next_event
-            if machine.pacing is Pacing.REALTIME:
-                deadline = min(
-                    deadline, core.count + int(machine.clock_hz * REALTIME_SLICE_SECONDS)
-                )
-            _execute(machine, deadline=deadline, count=0)
+            native = _native_allowed(machine)
+            if native:
+                # SysTick wraps within the slice are pended by the native loop.
+                machine.systick.hand_off()
+            try:
+                deadline = end
+                next_event = machine.events.next_cycle()
+                if next_event is not None and next_event < deadline:
+                    deadline = next_event
+                if machine.pacing is Pacing.REALTIME:
+                    deadline = min(
+                        deadline, core.count + int(machine.clock_hz * REALTIME_SLICE_SECONDS)
+                    )
+                _execute(machine, deadline=deadline, count=0)
+            finally:
+                if native:
+                    machine.systick.take_back()
             if machine.pacing is Pacing.REALTIME:
                 machine._pace(core.count)
     except _Finished as finished:
@@ -114,7 +122,7 @@ def step_once(machine: Machine) -> RunResult:
     try:
         _run_due_events(machine)
         if machine._sleeping:
-            if machine.exception_unit.wake_pending():
+            if _wakes(machine):
                 machine._sleeping = False
             else:
                 next_event = machine.events.next_cycle()
@@ -162,6 +170,15 @@ def _run_due_events(machine: Machine) -> None:
         machine.exceptions_changed()
 
 
+def _wakes(machine: Machine) -> bool:
+    """Return whether a sleeping core wakes: a pending exception, or an event in WFE."""
+    nvic = machine.nvic
+    if machine.exception_unit.wake_pending():
+        nvic.waiting_for_event = False
+        return True
+    return nvic.waiting_for_event and machine.traps.event_registered() and nvic.wake_on_event()
+
+
 def _idle(machine: Machine, end: int) -> bool:
     """Fast-forward a sleeping core to its next event; return True if none is due by `end`."""
     core = machine._core
@@ -182,21 +199,17 @@ def _execute(machine: Machine, *, deadline: int, count: int) -> None:
     debug = machine.debug
     if nvic.changed:
         machine.exceptions_changed()
-    if (
-        count == 0
-        and machine._native_exceptions
-        and core.pending_prio == _native.NO_PENDING
-        and (not nvic.pending or nvic.best_pending() is None)
-        and not debug.hooked
-    ):
+    if count == 0 and _native_allowed(machine):
         if core.resync or not core.native:
-            _publish_native(machine)
+            machine._publish_priorities()
+            core.native = 1
     else:
         core.native = 0
     if core.pending_prio != _native.NO_PENDING and machine.exception_unit.unprivileged_thread():
         # Unprivileged code cannot change the masks, and the native hook reads
         # them as zero there: without this it would stop at every block.
         core.pending_prio = _native.NO_PENDING
+    machine.mpu.apply()
     core.deadline = deadline
     core.stop_flags = 0
     debug.hit = None
@@ -214,7 +227,14 @@ def _execute(machine: Machine, *, deadline: int, count: int) -> None:
             machine._sync_native()
     debug.resume_address = None
     flags = core.stop_flags
+    machine.traps.collect()
 
+    if machine.mpu.detect_violation(status):
+        if core.counting and status != ucc.UC_ERR_FETCH_PROT:
+            # The block's later instructions were counted but never ran.
+            _rewind_partial_block(machine, machine.pc)
+        machine.mpu.take_violation()
+        return
     if flags & _native.STOP_MEMORY or status in _MEMORY_STATUSES:
         raise _Finished(_memory_fault(machine, status))
     if flags & _native.STOP_INTERRUPT:
@@ -236,6 +256,14 @@ def _execute(machine: Machine, *, deadline: int, count: int) -> None:
         if kind == "breakpoint":
             _rewind_partial_block(machine, address)
             raise _Finished(RunResult(RunReason.BREAKPOINT, 0, address=address))
+        if kind == "trap":
+            # A trap hook abandoned the instruction at PC (see machine/traps.py).
+            pc = machine.pc
+            if core.counting and machine.traps.abandoned:
+                _rewind_partial_block(machine, pc)
+            machine.debug.hit = None
+            machine.traps.resolve(pc)
+            return
         if kind == "divbyzero":
             _rewind_partial_block(machine, address)
             machine.debug.hit = None
@@ -244,24 +272,40 @@ def _execute(machine: Machine, *, deadline: int, count: int) -> None:
         raise _Finished(RunResult(RunReason.WATCHPOINT, 0, address=address))
 
 
-def _publish_native(machine: Machine) -> None:
-    """Let the native run loop take SVCall entries and exception returns in the next slice.
+def _native_allowed(machine: Machine) -> bool:
+    """Return whether the native run loop may take exception entries and returns.
 
-    The traps' code hooks stop emulation themselves, so they need no check here.
+    Breakpoints, watchpoints and single steps always use the Python model,
+    and so does an enabled MPU, whose stacking checks only the Python entry
+    and return make.
+    """
+    return machine._native_exceptions and not machine.debug.hooked and not machine.mpu.enabled
+
+
+def _take_pending(machine: Machine) -> bool:
+    """Enter the best pending exception if it preempts; return whether one was taken.
+
+    The native entry covers the common cases. It declines, changing nothing,
+    for every other case (stale stack limits, a stack limit violation, a
+    frame outside SRAM, a bad vector), and the Python model takes those.
     """
     core = machine._core
-    nvic = machine.nvic
-    others = [exception for exception in nvic.active if exception != nv.SVCALL]
-    core.native = 1
-    core.resync = 0
-    core.vtor = machine.exception_unit.vtor
-    core.svc_prio = nvic.group_priority(nv.SVCALL)
-    core.other_prio = min(map(nvic.group_priority, others), default=nv.THREAD_PRIORITY)
-    core.others_active = len(others)
-    core.svc_active = nv.SVCALL in nvic.active
-    core.lone_active = others[0] if len(nvic.active) == 1 and others else 0
-    core.returned = 0
-    core.sleep_on_exit = machine.scs.scr & SCR_SLEEPONEXIT
+    if machine.nvic.changed:
+        machine.exceptions_changed()
+    if _native_allowed(machine):
+        if core.resync or not core.native:
+            machine._publish_priorities()
+            core.native = 1
+        taken = machine._native_loop.take_pending()
+        if not taken and not core.limits_valid:
+            # An MSR to MSPLIM or PSPLIM ran since the last entry.
+            machine.stack_limits.read()
+            taken = machine._native_loop.take_pending()
+        if core.nvic_changed:
+            machine._sync_native()
+        if taken:
+            return True
+    return machine.exception_unit.take_pending()
 
 
 def _check_sleep(machine: Machine, flags: int, count: int) -> None:
@@ -456,9 +500,14 @@ def _handle_invalid_instruction(machine: Machine) -> None:
         return
     half = _previous_halfword(machine)
     if half == _WFE:
-        # No event register is modelled: WFE sleeps like WFI until an interrupt.
-        if not machine.exception_unit.wake_pending():
+        # With the event register set, WFE clears it and completes. Otherwise
+        # the core sleeps like WFI until an interrupt or an event wakes it.
+        nvic = machine.nvic
+        if machine.traps.event_registered():
+            nvic.event = False
+        elif not machine.exception_unit.wake_pending():
             machine._sleeping = True
+            nvic.waiting_for_event = True
         return
     if half == _YIELD:
         return

@@ -10,7 +10,10 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from unicorn import arm_const as arm
+
 from openvisor.machine import nvic as nv
+from openvisor.machine.mpu import MPU_END, MPU_TYPE_OFFSET
 
 if TYPE_CHECKING:
     from openvisor.machine.core import Machine
@@ -19,7 +22,6 @@ log = logging.getLogger(__name__)
 
 CPUID = 0x410F_D214  # Arm Cortex-M33 r0p4
 ICTR = 3  # INTLINESNUM: 4 x 32 interrupt lines, enough for 125 IRQs
-MPU_TYPE = 8 << 8  # 8 regions
 MVFR0 = 0x1011_0021
 MVFR1 = 0x1100_0011
 MVFR2 = 0x0000_0040
@@ -30,9 +32,16 @@ ICSR_PENDSTCLR = 1 << 25
 ICSR_PENDSTSET = 1 << 26
 ICSR_PENDSVCLR = 1 << 27
 ICSR_PENDSVSET = 1 << 28
-ICSR_NMIPENDSET = 1 << 31
 
 SCR_SLEEPONEXIT = 1 << 1
+SCR_SEVONPEND = 1 << 4
+
+CCR_USERSETMPEND = 1 << 1
+
+# The system control space proper: unprivileged accesses are BusFaults.
+SCS_START = 0xE000
+SCS_END = 0xF000
+STIR = 0xEF00
 
 DWT_CTRL = 0x0000_1000
 DWT_CYCCNT = 0x0000_1004
@@ -55,15 +64,32 @@ class SystemControlSpace:
         self.actlr = 0
         self.scr = 0
         self.cpacr = 0
-        self.mpu_ctrl = 0
-        self.mpu_rnr = 0
-        self.mpu_rbar = [0] * 8
-        self.mpu_rlar = [0] * 8
-        self.mair = [0, 0]
         self.dwt_ctrl = 0x4000_0000  # NUMCOMP = 4
         self.demcr = 0
         self._cyccnt_base = 0
         self._cyccnt_value = 0
+
+    def app_may_access(self, offset: int, write: bool) -> bool:
+        """Check an access by the app's code and reject it with a precise BusFault.
+
+        The SCS is privileged. From unprivileged Thread mode only STIR writes
+        with CCR.USERSETMPEND set are allowed. Returns False when the access
+        must not take effect: the run then stops before the instruction
+        completes, and the BusFault is raised at it.
+        """
+        if not SCS_START <= offset < SCS_END:
+            # NOTE: the rest of the PPB (DWT) is privileged on silicon too.
+            return True
+        machine = self.machine
+        if machine.traps.stopping:
+            return False  # an instruction that a hook already stopped
+        xpsr, control = machine.registers.read_many([arm.UC_ARM_REG_XPSR, arm.UC_ARM_REG_CONTROL])
+        if xpsr & 0x1FF or not control & 1:
+            return True
+        if write and offset & ~3 == STIR and machine.exception_unit.ccr & CCR_USERSETMPEND:
+            return True
+        machine.traps.bus_fault(0xE000_0000 + offset)
+        return False
 
     # Dispatch on the aligned word; sub-word accesses shift and merge.
 
@@ -140,6 +166,8 @@ class SystemControlSpace:
         unit = machine.exception_unit
         if 0xE010 <= offset < 0xE020:
             return machine.systick.read(offset - 0xE010)
+        if MPU_TYPE_OFFSET <= offset < MPU_END:
+            return machine.mpu.read_register(offset)
         if 0xE100 <= offset < 0xE140 or 0xE180 <= offset < 0xE1C0:
             return self._irq_bits(offset, nvic.enabled)
         if 0xE200 <= offset < 0xE240 or 0xE280 <= offset < 0xE2C0:
@@ -161,11 +189,6 @@ class SystemControlSpace:
             0xED38: unit.bfar,
             0xED88: self.cpacr,
             0xED8C: 0x0000_0C00,  # NSACR: CP10 and CP11 usable from non-secure
-            0xED90: MPU_TYPE,
-            0xED94: self.mpu_ctrl,
-            0xED98: self.mpu_rnr,
-            0xEDC0: self.mair[0],
-            0xEDC4: self.mair[1],
             0xEDF0: 0,  # DHCSR: no debugger attached as far as the app can tell
             DEMCR: self.demcr,
             0xEF34: unit.fpccr,
@@ -185,9 +208,6 @@ class SystemControlSpace:
             return (AIRCR_VECTKEYSTAT << 16) | (nvic.prigroup << 8)
         if offset == 0xED24:
             return self._shcsr()
-        if 0xED9C <= offset < 0xEDBC:
-            region = (self.mpu_rnr + (offset - 0xED9C) // 8) & 7
-            return self.mpu_rbar[region] if offset & 4 == 4 else self.mpu_rlar[region]
         self._warn_unmodelled(offset)
         return 0
 
@@ -223,6 +243,7 @@ class SystemControlSpace:
             self._write_aircr(value)
         elif offset == 0xED10:
             self.scr = value & 0x1E
+            nvic.sevonpend = bool(self.scr & SCR_SEVONPEND)
         elif offset == 0xED14:
             # NONBASETHRDENA (bit 0) and STKALIGN (bit 9) are RES1 on ARMv8-M.
             unit.ccr = (value & 0x0007_051A) | 0x201
@@ -235,19 +256,8 @@ class SystemControlSpace:
             unit.hfsr &= ~value
         elif offset == 0xED88:
             self.cpacr = value & 0x00F0_0000
-        elif offset == 0xED94:
-            # TODO: enforce the app's MPU regions (MemManage faults never occur).
-            self.mpu_ctrl = value & 7
-        elif offset == 0xED98:
-            self.mpu_rnr = value & 7
-        elif 0xED9C <= offset < 0xEDBC:
-            region = (self.mpu_rnr + (offset - 0xED9C) // 8) & 7
-            if offset & 4 == 4:
-                self.mpu_rbar[region] = value
-            else:
-                self.mpu_rlar[region] = value
-        elif offset in (0xEDC0, 0xEDC4):
-            self.mair[(offset - 0xEDC0) // 4] = value
+        elif MPU_TYPE_OFFSET <= offset < MPU_END:
+            machine.mpu.write_register(offset, value)
         elif offset == DEMCR:
             self.demcr = value
         elif offset == 0xEF34:
@@ -285,8 +295,8 @@ class SystemControlSpace:
             value |= ICSR_PENDSTSET
         if nv.PENDSV in nvic.pending:
             value |= ICSR_PENDSVSET
-        if nv.NMI in nvic.pending:
-            value |= ICSR_NMIPENDSET
+        # PENDNMISET and PENDNMICLR are RAZ/WI from the non-secure state while
+        # AIRCR.BFHFNMINS is 0: NMI belongs to the microvisor.
         return value
 
     def _write_icsr(self, value: int) -> None:
@@ -299,12 +309,16 @@ class SystemControlSpace:
             nvic.set_pending(nv.SYSTICK)
         elif value & ICSR_PENDSTCLR:
             nvic.clear_pending(nv.SYSTICK)
-        if value & ICSR_NMIPENDSET:
-            nvic.set_pending(nv.NMI)
 
     def _write_aircr(self, value: int) -> None:
+        """Apply PRIGROUP and SYSRESETREQ of a keyed write.
+
+        Writes without VECTKEY are ignored. VECTCLRACTIVE (bit 1) is for a
+        halted core only and does nothing here. BFHFNMINS, PRIS and
+        SYSRESETREQS are Secure-only (RAZ/WI).
+        """
         if value >> 16 != AIRCR_VECTKEY:
-            return  # writes without the key are ignored
+            return
         self.machine.nvic.prigroup = (value >> 8) & 7
         self.machine.nvic.changed = True
         if value & (1 << 2):

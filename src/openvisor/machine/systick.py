@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from openvisor.machine import _native
 from openvisor.machine import nvic as nv
 
 if TYPE_CHECKING:
@@ -29,6 +30,10 @@ class SysTick:
     is read (did the counter reach 0 since the last read?). Only with TICKINT
     set is there a scheduled event, one per wrap, which pends the SysTick
     exception. So a timer that is only polled costs nothing per wrap.
+
+    During a native slice (`hand_off` to `take_back`) the wraps are not
+    events: the native run loop pends SysTick itself at `core.systick_next`
+    and moves it on by one period.
     """
 
     def __init__(self, machine: Machine) -> None:
@@ -39,6 +44,7 @@ class SysTick:
         self._anchor = 0
         self._flag_since = 0  # cycle from which a zero of the counter sets COUNTFLAG
         self._event: ScheduledEvent | None = None
+        self._native = False  # wraps are in core.systick_next, not in _event
 
     def reset(self) -> None:
         """Disable the timer and clear its registers."""
@@ -82,6 +88,34 @@ class SysTick:
         if self._event is not None:
             self._event.cancel()
             self._event = None
+        if self._native:
+            self.machine._core.systick_next = _native.NEVER
+
+    def _period(self) -> int:
+        """Return the cycles from one wrap to the next (0: RVR is 0, no further wraps)."""
+        return (self.rvr + 1) * self._divider if self.rvr else 0
+
+    def hand_off(self) -> None:
+        """Let the native run loop pend the wraps of the next slice."""
+        core = self.machine._core
+        self._native = True
+        event = self._event
+        if event is None or event.cancelled:
+            core.systick_next = _native.NEVER
+            return
+        event.cancel()
+        self._event = None
+        core.systick_next = event.at_cycle
+        core.systick_period = self._period()
+
+    def take_back(self) -> None:
+        """Schedule the next wrap as an event again after a native slice."""
+        core = self.machine._core
+        self._native = False
+        next_wrap = int(core.systick_next)
+        core.systick_next = _native.NEVER
+        if next_wrap != _native.NEVER and self._event is None:
+            self._event = self.machine.schedule(next_wrap, self._on_zero)
 
     def _settle_flag(self) -> None:
         """Set COUNTFLAG if the counter reached 0 since ``_flag_since``, then look from now."""
@@ -100,7 +134,13 @@ class SysTick:
         tick = self._next_zero_tick(self._ticks_since_anchor())
         if tick is None:
             return
-        self._event = self.machine.schedule(self._anchor + tick * self._divider, self._on_zero)
+        at_cycle = self._anchor + tick * self._divider
+        if self._native:
+            core = self.machine._core
+            core.systick_next = at_cycle
+            core.systick_period = self._period()
+            return
+        self._event = self.machine.schedule(at_cycle, self._on_zero)
 
     def _on_zero(self) -> None:
         self._event = None

@@ -16,10 +16,13 @@ from openvisor.peripherals.crypto import Crc, Rng
 from openvisor.peripherals.gpio import PORT_NAMES, Exti, GpioEvent, GpioPort
 from openvisor.peripherals.i2c import I2c
 from openvisor.peripherals.rcc import FlashInterface, Pwr, Rcc
+from openvisor.peripherals.rtc import RTC_IRQ, Rtc
 from openvisor.peripherals.sensors import Mcp9808, Th02
 from openvisor.peripherals.timers import GeneralTimer, Timer
 from openvisor.peripherals.usart import Usart
 
+RTC_BASE = 0x4600_7800
+PWR_DBPR_DBP = 1 << 0
 USART2_IRQ = 62
 LPUART1_IRQ = 66
 TIM2_IRQ = 45
@@ -58,6 +61,13 @@ class Peripherals:
         self.rng = Rng("RNG", 0x420C_0800, host, seed=rng_seed)
         self.crc = Crc("CRC", 0x4002_3000, host)
         self.i2c1 = I2c("I2C1", 0x4000_5400, host, event_irqn=I2C1_EV_IRQ)
+        self.rtc = Rtc(
+            "RTC",
+            RTC_BASE,
+            host,
+            irqn=RTC_IRQ,
+            backup_writable=lambda: bool(self.pwr.registers[0x28] & PWR_DBPR_DBP),
+        )
 
         alert_port = self.gpio[MCP9808_ALERT_PORT]
         self.mcp9808 = Mcp9808(alert=lambda level: alert_port.set_input(MCP9808_ALERT_PIN, level))
@@ -79,11 +89,16 @@ class Peripherals:
             self.rng,
             self.crc,
             self.i2c1,
+            self.rtc,
         ):
             self.bus.attach(peripheral)
 
     def reset(self) -> None:
-        """Reset every peripheral (sensor readings and GPIO inputs are kept)."""
+        """Apply a system reset to every peripheral.
+
+        Sensor readings and GPIO inputs are kept, and so is the backup domain (the
+        RTC and RCC_BDCR), which only a power-on resets.
+        """
         self.bus.reset()
 
     def on_console(self, callback: Callable[[str, str], None]) -> None:

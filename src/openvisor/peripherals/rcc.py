@@ -106,6 +106,13 @@ class Rcc(Peripheral):
         0xF4: 0x0C00_4400,  # CSR: MSISSRANGE = MSIKSRANGE = 4 MHz
     }
 
+    def reset(self) -> None:
+        """Restore reset values except BDCR, which is in the backup domain and survives resets."""
+        backup = getattr(self, "registers", {}).get(0xF0)
+        super().reset()
+        if backup is not None:
+            self.registers[0xF0] = backup
+
     def write_register(self, offset: int, value: int) -> None:
         """Store the value; ready and status bits follow their enables."""
         if offset == 0x00:

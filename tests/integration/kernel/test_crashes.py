@@ -26,6 +26,20 @@ def wake_reason(harness: Any) -> int:
     return harness.read(out, 1)[0]
 
 
+def assert_restarts_after_backoff(harness: Any, report: Any) -> None:
+    """Check the app boots again once the report's back-off has passed, woken by the crash."""
+    boots = harness.device.boot_count
+    crashed_at = harness.device.kernel.micros()
+    assert report.restart_delay_us == 1_000_000
+    harness.device.run_for(0.9)
+    assert harness.device.boot_count == boots, "the app restarted before its back-off"
+    harness.device.run_for(0.2, until=lambda: harness.device.boot_count > boots)
+    assert harness.device.boot_count == boots + 1
+    assert harness.device.kernel.micros() - crashed_at >= report.restart_delay_us
+    harness.settle()
+    assert wake_reason(harness) == MvWakeReason.APPLICATIONCRASH
+
+
 @pytest.mark.parametrize(
     ("function", "address"),
     [
@@ -58,11 +72,13 @@ def test_gateway_hole_crashes(harness: Any) -> None:
     report = crash(harness, "crash_gateway_hole")
     assert report.kind == "gateway"
     assert report.fault_address == 0x0C1F_E0A0
+    assert_restarts_after_backoff(harness, report)
 
 
 def test_lockup(harness: Any) -> None:
     report = crash(harness, "crash_lockup")
     assert report.kind == "lockup"
+    assert_restarts_after_backoff(harness, report)
 
 
 def test_stuck_in_fault_handler(make_harness: Any) -> None:
@@ -70,6 +86,7 @@ def test_stuck_in_fault_handler(make_harness: Any) -> None:
     report = crash(harness, "crash_undefined", seconds=1.0)
     assert report.kind == "stuck-in-fault"
     assert report.symbols["pc"].startswith("HardFault_Handler+")
+    assert_restarts_after_backoff(harness, report)
 
 
 def test_watchdog(make_harness: Any) -> None:
@@ -78,6 +95,7 @@ def test_watchdog(make_harness: Any) -> None:
     report = crash(harness, "crash_hang", seconds=1.0)
     assert report.kind == "watchdog"
     assert report.symbols["pc"].startswith("crash_hang+")
+    assert_restarts_after_backoff(harness, report)
 
 
 def test_no_watchdog_by_default(harness: Any) -> None:

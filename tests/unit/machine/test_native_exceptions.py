@@ -195,9 +195,9 @@ def test_native_svc_results(svc_elf: Path) -> None:
     assert (a, b, c, d, e, f) == (20, 30, 36, 36, 36, 36)
     assert control == 2, "SVC #2 restores privilege and keeps the PSP selected"
     assert machine.nvic.active == set()
-    # Every SVC but the two escalated ones went through the native loop, and
-    # so did the returns from the two HardFaults and the PendSV.
-    assert machine._core.native_entries == SVC_COUNT
+    # The native loop entered every SVC but the two escalated ones, and the
+    # PendSV. It also took the returns from all of them and the two HardFaults.
+    assert machine._core.native_entries == SVC_COUNT + 1
     assert machine._core.native_returns == SVC_COUNT + 3
 
 
@@ -355,3 +355,318 @@ def test_svc_inside_pendsv_native_matches_python_model(pendsv_svc_elf: Path) -> 
     native.run(max_cycles=100_000)
     python.run(max_cycles=100_000)
     assert _state(native) == _state(python)
+
+
+# Interrupt entries from Thread mode on PSP with live FP state (extended
+# frames). SysTick runs every 200 cycles and pends PendSV each time
+# (tail-chaining). Then NVIC STIR writes meet PRIMASK, BASEPRI and FAULTMASK
+# masking. Last, a SysTick pended through ICSR pends a higher-priority IRQ
+# from its handler (nesting). Priorities: IRQ1 0x20, IRQ0 0x40, SysTick 0x80, PendSV 0xF0.
+# RESULTS words: 0 ticks, 1 FP sum bits, 2 IRQ0 count, 3-5 IRQ0 count under
+# PRIMASK, after CPSIE, under BASEPRI; 6 IRQ1 count; 7 PendSV count;
+# 8 PendSV EXC_RETURN; 9 IRQ1 EXC_RETURN; 10 nesting flag; 11 IRQ1 count
+# under FAULTMASK; 12 IRQ1 count seen by SysTick after its STIR write.
+IRQ_PROGRAM = """
+.syntax unified
+.thumb
+.cpu cortex-m33
+.fpu fpv5-sp-d16
+.section .text
+vectors:
+    .word 0x20080000
+    .word reset + 1
+    .rept 12
+    .word spin + 1
+    .endr
+    .word pendsv + 1
+    .word systick + 1
+    .word irq0 + 1
+    .word irq1 + 1
+.thumb_func
+reset:
+    ldr r1, =0xE000ED88
+    ldr r2, [r1]
+    orr r2, r2, #0x00F00000
+    str r2, [r1]
+    dsb
+    isb
+    ldr r1, =0xE000ED20
+    ldr r2, =0x80F00000
+    str r2, [r1]
+    ldr r1, =0xE000E400
+    ldr r2, =0x00002040
+    str r2, [r1]
+    ldr r1, =0xE000E100
+    movs r2, #3
+    str r2, [r1]
+    ldr r1, =0x20004004
+    msr psp, r1
+    movs r1, #2
+    msr control, r1
+    isb
+    vmov.f32 s0, #1.0
+    vmov.f32 s1, #0.5
+    ldr r7, =0x20000000
+    ldr r1, =0xE000E014
+    movs r2, #199
+    str r2, [r1]
+    ldr r1, =0xE000E018
+    movs r2, #0
+    str r2, [r1]
+    ldr r1, =0xE000E010
+    movs r2, #7
+    str r2, [r1]
+1:  vadd.f32 s0, s0, s1
+    ldr r2, [r7]
+    cmp r2, #40
+    blt 1b
+    ldr r1, =0xE000E010
+    movs r2, #0
+    str r2, [r1]
+    vmov r2, s0
+    str r2, [r7, #4]
+    ldr r5, =0xE000EF00
+    cpsid i
+    movs r2, #0
+    str r2, [r5]
+    nop
+    nop
+    ldr r2, [r7, #8]
+    str r2, [r7, #12]
+    cpsie i
+    nop
+    ldr r2, [r7, #8]
+    str r2, [r7, #16]
+    movs r1, #0x40
+    msr basepri, r1
+    movs r2, #0
+    str r2, [r5]
+    movs r2, #1
+    str r2, [r5]
+    nop
+    ldr r2, [r7, #8]
+    str r2, [r7, #20]
+    movs r1, #0
+    msr basepri, r1
+    nop
+    cpsid f
+    movs r2, #1
+    str r2, [r5]
+    nop
+    ldr r2, [r7, #24]
+    str r2, [r7, #44]
+    cpsie f
+    nop
+    movs r2, #1
+    str r2, [r7, #40]
+    ldr r1, =0xE000ED04
+    ldr r2, =0x04000000
+    str r2, [r1]
+    nop
+done:
+    wfi
+    b done
+.thumb_func
+systick:
+    ldr r0, =0x20000000
+    ldr r1, [r0]
+    adds r1, r1, #1
+    str r1, [r0]
+    vadd.f32 s2, s2, s1
+    ldr r1, =0xE000ED04
+    ldr r2, =0x10000000
+    str r2, [r1]
+    ldr r1, [r0, #40]
+    cbz r1, 1f
+    ldr r1, =0xE000EF00
+    movs r2, #1
+    str r2, [r1]
+    dsb
+    isb
+    ldr r1, [r0, #24]
+    str r1, [r0, #48]
+1:  bx lr
+.thumb_func
+pendsv:
+    ldr r0, =0x20000000
+    ldr r1, [r0, #28]
+    adds r1, r1, #1
+    str r1, [r0, #28]
+    str lr, [r0, #32]
+    bx lr
+.thumb_func
+irq0:
+    ldr r0, =0x20000000
+    ldr r1, [r0, #8]
+    adds r1, r1, #1
+    str r1, [r0, #8]
+    bx lr
+.thumb_func
+irq1:
+    ldr r0, =0x20000000
+    ldr r1, [r0, #24]
+    adds r1, r1, #1
+    str r1, [r0, #24]
+    str lr, [r0, #36]
+    bx lr
+.thumb_func
+spin:
+    b spin
+.ltorg
+"""
+FP_REGISTERS = [f"s{i}" for i in range(16)] + ["fpscr"]
+
+
+@pytest.fixture(scope="module")
+def irq_elf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if shutil.which("arm-none-eabi-as") is None:
+        pytest.skip("arm-none-eabi-as is not installed (Debian: apt-get install gcc-arm-none-eabi)")
+    workdir = tmp_path_factory.mktemp("irq")
+    (workdir / "irq.S").write_text(IRQ_PROGRAM)
+    subprocess.run(["arm-none-eabi-as", "-o", "irq.o", "irq.S"], cwd=workdir, check=True)
+    subprocess.run(
+        ["arm-none-eabi-ld", "-Ttext=0x08000000", "-e", "0x08000000", "-o", "irq.elf", "irq.o"],
+        cwd=workdir,
+        check=True,
+    )
+    return workdir / "irq.elf"
+
+
+def _irq_state(machine: Machine) -> dict[str, object]:
+    state = _state(machine)
+    state["fp"] = {name: machine.reg_read(name) for name in FP_REGISTERS}
+    state["pending"] = sorted(machine.nvic.pending)
+    state["fpccr"] = machine.exception_unit.fpccr
+    state["fpcar"] = machine.exception_unit.fpcar
+    return state
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native", "python"])
+def test_interrupt_entries_results(irq_elf: Path, native: bool) -> None:
+    machine = _boot(irq_elf, native=native)
+    result = machine.run(max_cycles=200_000)
+    assert result.reason is RunReason.SLEEP, result.fault
+    words = struct.unpack("<13I", machine.mem_read(RESULTS, 52))
+    ticks, _, irq0, irq0_primask, irq0_cpsie, irq0_basepri, irq1, pendsvs = words[:8]
+    pendsv_lr, irq1_lr, nesting, irq1_faultmask, irq1_nested = words[8:]
+    assert ticks == 41, "40 timer ticks and one pended through ICSR"
+    assert pendsvs == ticks, "every SysTick pends PendSV, taken by tail-chaining"
+    assert pendsv_lr == 0xFFFF_FFAC, "PendSV from PSP Thread mode with an FP frame"
+    assert (irq0_primask, irq0_cpsie) == (0, 1), "PRIMASK holds IRQ0 until CPSIE"
+    assert irq0_basepri == 1, "BASEPRI 0x40 holds IRQ0 at 0x40"
+    assert irq0 == 2
+    assert irq1_faultmask == 1, "FAULTMASK holds IRQ1; BASEPRI did not"
+    assert nesting == 1
+    assert irq1 == 3
+    assert irq1_nested == 3, "IRQ1 preempts SysTick right after the STIR write"
+    # SysTick used the FPU, so the nested frame is an extended one.
+    assert irq1_lr == 0xFFFF_FFA0, "nested IRQ1 returns to Handler mode with an FP frame"
+    assert machine.nvic.active == set()
+    assert machine.nvic.pending == set()
+    if native:
+        assert machine._core.native_entries >= 2 * ticks
+        assert machine._core.native_returns >= 2 * ticks
+
+
+def test_interrupt_entries_native_matches_python_model(irq_elf: Path) -> None:
+    native = _boot(irq_elf, native=True)
+    python = _boot(irq_elf, native=False)
+    native.run(max_cycles=200_000)
+    python.run(max_cycles=200_000)
+    assert python._core.native_entries == 0
+    assert _irq_state(native) == _irq_state(python)
+
+
+def test_interrupt_entries_slice_independent(irq_elf: Path) -> None:
+    whole = _boot(irq_elf, native=True)
+    whole.run(max_cycles=100_000)
+    sliced = _boot(irq_elf, native=True)
+    end = sliced.cycles + 100_000
+    while sliced.cycles < end:
+        result = sliced.run(max_cycles=min(7, end - sliced.cycles))
+        assert result.reason is not RunReason.CRASH, result.fault
+    assert _irq_state(sliced) == _irq_state(whole)
+
+
+# An SVC entered and left in the native loop, then a TIM6 write (UG with
+# UIE set) that pends IRQ 49 from a peripheral callback before Python has
+# applied the loop's changes: the pend must survive that update.
+PERIPHERAL_PEND_PROGRAM = """
+.syntax unified
+.thumb
+.cpu cortex-m33
+.section .text
+vectors:
+    .word 0x20080000
+    .word reset + 1
+    .rept 9
+    .word spin + 1
+    .endr
+    .word svc_handler + 1
+    .rept 4
+    .word spin + 1
+    .endr
+    .rept 49
+    .word spin + 1
+    .endr
+    .word tim6 + 1
+.thumb_func
+reset:
+    ldr r1, =0xE000E104
+    ldr r2, =0x00020000
+    str r2, [r1]
+    ldr r1, =0x40001000
+    movs r2, #1
+    str r2, [r1, #0x0C]
+    svc #0
+    str r2, [r1, #0x14]
+    dsb
+    isb
+    ldr r3, =0x20000000
+    ldr r4, [r3]
+    str r4, [r3, #4]
+done:
+    wfi
+    b done
+.thumb_func
+svc_handler:
+    bx lr
+.thumb_func
+tim6:
+    ldr r0, =0x20000000
+    ldr r1, [r0]
+    adds r1, r1, #1
+    str r1, [r0]
+    ldr r1, =0x40001000
+    movs r2, #0
+    str r2, [r1, #0x10]
+    bx lr
+.thumb_func
+spin:
+    b spin
+.ltorg
+"""
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native", "python"])
+def test_peripheral_pend_after_native_return_is_taken(
+    tmp_path: Path, native: bool
+) -> None:
+    if shutil.which("arm-none-eabi-as") is None:
+        pytest.skip("arm-none-eabi-as is not installed (Debian: apt-get install gcc-arm-none-eabi)")
+    (tmp_path / "p.S").write_text(PERIPHERAL_PEND_PROGRAM)
+    subprocess.run(["arm-none-eabi-as", "-o", "p.o", "p.S"], cwd=tmp_path, check=True)
+    subprocess.run(
+        ["arm-none-eabi-ld", "-Ttext=0x08000000", "-e", "0x08000000", "-o", "p.elf", "p.o"],
+        cwd=tmp_path,
+        check=True,
+    )
+    machine = _boot(tmp_path / "p.elf", native=native)
+    result = machine.run(max_cycles=10_000)
+    assert result.reason is RunReason.SLEEP, result.fault
+    taken, seen_by_thread = struct.unpack("<2I", machine.mem_read(RESULTS, 8))
+    assert taken == 1
+    assert seen_by_thread == 1, "the TIM6 interrupt runs right after the write"
+    assert machine.nvic.pending == set()
+    if native:
+        assert machine._core.native_entries == 2

@@ -1,9 +1,11 @@
 """Power: mvPowerSave and mvDeepSleep.
 
 ``mvPowerSave`` returns at once: the emulated core already sleeps on WFI until
-the next interrupt, which is how applications use power-save mode. Deep sleep
-ends the application. The device fast-forwards virtual time by the check-in
-period and restarts it with a DEEPSLEEP wake reason (SHUTDOWN wakes as COLDBOOT).
+the next enabled interrupt, the RTC's wake-up timer and alarm among them,
+which is how applications use the STOP modes. Deep sleep ends the application.
+The device fast-forwards virtual time to the earlier of the check-in period
+and the next RTC event the app armed, but at least :data:`MIN_DEEP_SLEEP_US`,
+and restarts it with a DEEPSLEEP wake reason (SHUTDOWN wakes as COLDBOOT).
 """
 
 from __future__ import annotations
@@ -26,6 +28,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+MIN_DEEP_SLEEP_US = 100_000
+"""Minimum deep-sleep duration in virtual µs: openvisor's estimate of the microvisor's own boot
+before the app runs again, which also bounds the host cost of an app that deep
+sleeps again at every boot."""
+
 
 def _require_idle_network(kernel: Kernel) -> None:
     if kernel.network_busy():
@@ -44,24 +51,40 @@ def power_save(kernel: Kernel, r0: int, r1: int, r2: int, r3: int) -> int:
 
 @syscall("mvDeepSleep")
 def deep_sleep(kernel: Kernel, r0: int, r1: int, r2: int, r3: int) -> int:
-    """Stop the app until the check-in period ends (STANDBY) or a power cycle (SHUTDOWN)."""
+    """Stop the app until the check-in period ends or an RTC event the app armed wakes it."""
     from openvisor.kernel.kernel import AppExit, ExitKind
 
     require_thread_mode(kernel)
     if r0 > max(MvDeepSleepMode):
         raise StatusError(MvStatus.PARAMETERFAULT, f"unknown deep sleep mode {r0}")
     _require_idle_network(kernel)
-    # TODO: an RTC wake-up timer armed by the app should wake it earlier with
-    # DEEPSLEEPAPPLICATIONRTC; for now every sleep lasts the check-in period.
-    wake = (
-        MvWakeReason.COLDBOOT if r0 == MvDeepSleepMode.SHUTDOWN else MvWakeReason.DEEPSLEEPCHECKIN
-    )
-    delay_us = int(kernel.settings.deep_sleep_wake_s * 1_000_000)
+    checkin_us = int(kernel.settings.deep_sleep_wake_s * 1_000_000)
+    rtc_us = _rtc_wake_us(kernel)
+    if rtc_us is not None and rtc_us <= checkin_us:
+        delay_us = rtc_us
+        wake = MvWakeReason.DEEPSLEEPAPPLICATIONRTC
+    else:
+        delay_us = checkin_us
+        wake = MvWakeReason.DEEPSLEEPCHECKIN
+    if r0 == MvDeepSleepMode.SHUTDOWN:
+        wake = MvWakeReason.COLDBOOT
+    delay_us = max(delay_us, MIN_DEEP_SLEEP_US)
     log.info(
-        "Enter deep sleep (device=%s, mode=%s, wake_after_s=%.1f)",
+        "Enter deep sleep (device=%s, mode=%s, wake_after_us=%d, wake_reason=%s)",
         kernel.device_id,
         MvDeepSleepMode(r0).name,
-        kernel.settings.deep_sleep_wake_s,
+        delay_us,
+        wake.name,
     )
     kernel.request_exit(AppExit(ExitKind.DEEP_SLEEP, wake, delay_us=delay_us, detail="mvDeepSleep"))
     return MvStatus.OKAY
+
+
+def _rtc_wake_us(kernel: Kernel) -> int | None:
+    """Return the µs until the RTC event the app armed (wake-up timer, alarm A), or None."""
+    peripherals = getattr(kernel.machine, "peripherals", None)
+    rtc = getattr(peripherals, "rtc", None)
+    if rtc is None:
+        return None
+    wake_us: int | None = rtc.next_wake_us()
+    return wake_us
