@@ -5,12 +5,13 @@ Runs, in one process and on bare Unicorn 2.1.4 (no openvisor machine):
 1. a tight loop (``adds``, ``subs``, ``bne``: 3 instructions, one
    translated block per iteration) from flash and from SRAM;
 2. the same loop with one load or one store per iteration, under each
-   memory setting that could matter: the CPU's own TLB fill
-   (``UC_TLB_CPU``, the default) or a fill hook (``UC_TLB_VIRTUAL``) that
-   gives data pages read and write only, SRAM mapped with or without
-   execute, the store target in a page the Cortex-M default memory map
-   makes never-executable, a memory hook over the target or elsewhere,
-   and a store into the SRAM page that holds the running code;
+   memory setting that could matter. The TLB is filled by the CPU model
+   (``UC_TLB_CPU``, the default) or by a hook (``UC_TLB_VIRTUAL``) that
+   gives data pages read and write only. Other settings: SRAM mapped with
+   or without execute, the store target in a page that the Cortex-M
+   default memory map makes never-executable, a memory hook over the
+   target or elsewhere, and a store into the SRAM page that contains the
+   running code;
 3. the CPU-bound image ``bm_cpu_bench`` (CRC-32 and SHA-256) with the
    same TLB settings, ``ctl_set_tcg_buffer_size`` values, the
    ``emu_start`` arguments ``count`` and ``timeout``, and the machine's
@@ -100,12 +101,14 @@ def new_engine(setting: Setting) -> Uc:
     uc.ctl_set_cpu_model(arm_const.UC_CPU_ARM_CORTEX_M33)
     if setting.tcg_buffer is not None:
         uc.ctl_set_tcg_buffer_size(setting.tcg_buffer)
+
     if setting.virtual_tlb:
         uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
         uc.hook_add(UC_HOOK_TLB_FILL, data_pages_without_execute)
     if setting.invalid_hook is not None:
         begin, end = setting.invalid_hook
         uc.hook_add(UC_HOOK_MEM_INVALID, ignore_invalid, None, begin, end)
+
     if setting.block_hook is None:
         uc.mem_map(FLASH, 1024 * 1024, UC_PROT_READ | UC_PROT_EXEC)
         uc.mem_map(SRAM, 512 * 1024, setting.sram_perms)

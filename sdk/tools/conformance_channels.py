@@ -149,6 +149,7 @@ def _generic_channel() -> Iterator[Case]:
         ]
         base = _base(call, Phase.FULL, setup, ["handle", "data", "4", "count"])
         yield from _with_note(bad_buffer(base, "data", "4", writes=False), note)
+        yield from _with_note(bad_object(base, "count", "uint32_t", writes=True), note)
         yield from _unknown_handles(base)
 
     base = _base(

@@ -35,6 +35,15 @@ def write_bytes(path: Path, data: bytes) -> None:
     fsync_dir(path.parent)
 
 
+def remove(path: Path) -> None:
+    """Delete ``path`` durably. A missing file is left alone, with no fsync."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return
+    fsync_dir(path.parent)
+
+
 def fsync_dir(folder: Path) -> None:
     """Flush a folder's entries, so a rename inside it survives a power cut."""
     dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)

@@ -74,12 +74,23 @@ uint32_t crash_undefined(void) { __builtin_trap(); return 0; }
 uint32_t crash_lockup(void) { harness.lockup_mode = 1; __builtin_trap(); return 0; }
 uint32_t crash_hang(void) { for (;;) { } return 0; }
 
+/* Fault with a 4608-byte frame below the caller, filled with (offset & 0xFF), so a
+ * crash report can hold up to its 4096-byte maximum of stack. */
+uint32_t crash_deep_stack(void)
+{
+    volatile uint8_t frame[4608];
+    for (uint32_t i = 0; i < sizeof(frame); i++) {
+        frame[i] = (uint8_t)i;
+    }
+    return frame[0] + *(volatile uint32_t *)0x30000000u;
+}
+
 /* The host calls these by address and uses `arena` for buffers; nothing in the
  * firmware calls them, so this table keeps --gc-sections from dropping them. */
 static void *const keep[] = {
     (void *)crash_secure_read, (void *)crash_unmapped_write, (void *)crash_flash_write,
     (void *)crash_gateway_hole, (void *)crash_undefined, (void *)crash_lockup,
-    (void *)crash_hang, (void *)arena,
+    (void *)crash_hang, (void *)crash_deep_stack, (void *)arena,
 };
 
 int main(void)

@@ -198,7 +198,8 @@ def verify_bundle(
     if kernel_version is not None and manifest.minimum_kernel_version > kernel_version:
         raise VerificationError(
             f"bundle needs kernel version {manifest.minimum_kernel_version} or later; this "
-            f"device runs {kernel_version}",
+            f"device runs {kernel_version}. Rebuild it with `ov bundle create "
+            f"--minimum-kernel-version {kernel_version}` or lower",
             problem=Problem.KERNEL_TOO_OLD.value,
         )
     return VerifiedBundle(manifest=manifest, image=image, signature=state)

@@ -42,7 +42,10 @@ CYCLES_PER_US = CLOCK_HZ // 1_000_000
 NO_APP_POLL_US = 1_000_000
 """How often a device with no application looks for one installed meanwhile."""
 WAKE_STATE_FILE = "kernel/pending-wake.json"
-"""The wake reason of a restart still pending (crash back-off, deep sleep)."""
+"""The wake reason of a restart still pending (crash back-off, deep sleep).
+
+The file exists only while a restart is pending: the app's start removes it.
+"""
 QUICK_RESTART_US = 1_000_000
 """An app that restarts itself this soon after it started counts as a restart loop."""
 FREE_QUICK_RESTARTS = 3
@@ -156,6 +159,8 @@ class Device:
 
         self._restart_at_us = 0
         self._next_wake = MvWakeReason.COLDBOOT
+        # Whether WAKE_STATE_FILE may exist, so the app's start has to remove it.
+        self._wake_file_present = True
         self._resume_backup_domain = False
         self._calendar_waits_for_wall_time = True
         self._app_started_us = 0
@@ -183,6 +188,7 @@ class Device:
         Without one, a restart that was pending when the process last stopped (a
         crash back-off, deep sleep) supplies it, else COLDBOOT.
         """
+        self._wake_file_present = (self.state_dir / WAKE_STATE_FILE).exists()
         if wake_reason is None:
             pending = self._load_pending_wake()
             # A restart was pending: the RTC carries on as the process left it.
@@ -205,6 +211,9 @@ class Device:
                     app_id=selection.app_id,
                     debug_auth_pubkey=bytes(selection.manifest.debug_auth_pubkey or b""),
                 )
+                if image == self._boot_image:
+                    # Boot the same image object again: it keeps its parsed segments and scans.
+                    image = self._boot_image
                 wake = MvWakeReason[selection.wake_reason] if selection.wake_reason else None
                 return image, wake
         return self.image, None
@@ -249,8 +258,10 @@ class Device:
         self.machine.reset()
         self.kernel.attach(self.machine, now_us=now)
 
-        if self._load_pending_wake() is not None:
-            atomicfile.write_json(self.state_dir / WAKE_STATE_FILE, None)
+        if self._wake_file_present:
+            # The app runs: a new process must not resume a restart that already happened.
+            atomicfile.remove(self.state_dir / WAKE_STATE_FILE)
+            self._wake_file_present = False
         self.boot_count += 1
         self._app_started_us = self.kernel.micros()
         self.kernel.last_call_us = self._app_started_us
@@ -425,6 +436,7 @@ class Device:
         self.state = DeviceState.WAITING_RESTART
         backup.save(self.machine, self.state_dir)
         atomicfile.write_json(self.state_dir / WAKE_STATE_FILE, {"wake_reason": wake.name})
+        self._wake_file_present = True
 
     def _load_pending_wake(self) -> MvWakeReason | None:
         path = self.state_dir / WAKE_STATE_FILE

@@ -199,6 +199,8 @@ static void switch_mode(struct ov_core *core, uc_engine *uc, uint32_t ipsr, uint
     uint32_t keep = OV_CONTROL_NPRIV | (ipsr == 0 ? OV_CONTROL_SPSEL : 0u);
     reg_set(core, uc, OV_CONTROL, fp_bits | (control & keep));
     reg_set(core, uc, OV_XPSR_NZCVQG, (xpsr & ~OV_IPSR_MASK) | ipsr);
+    /* Rebuild Unicorn's cached privilege level (ExceptionUnit._switch_mode). */
+    reg_set(core, uc, OV_APSR_NZCV, xpsr & 0xf0000000u);
 }
 
 /* Stack the context and start the handler of `exception` (ExceptionUnit.enter),
@@ -365,9 +367,21 @@ int ov_return_from_exception(struct ov_core *core, uc_engine *uc, uint32_t exc_r
     if (on_psp) {
         new_control |= OV_CONTROL_SPSEL;
     }
+    if ((core->fpccr & OV_FPCCR_LSPACT) && (control & OV_CONTROL_FPCA)) {
+        /* An FP instruction ran since entry reserved the FP frame: it did the
+         * lazy state preservation, which clears LSPACT
+         * (ExceptionUnit.settle_lazy_state). */
+        core->fpccr &= ~OV_FPCCR_LSPACT;
+        core->nvic_changed = 1;
+    }
     core->active[returning / 32] &= ~(1u << (returning % 32));
     ov_update_active_priority(core);
     core->nvic_changed = 1;
+    if (core->levels[returning / 32] & (1u << (returning % 32))) {
+        /* The interrupt line is still asserted: the NVIC pends it again. */
+        core->pending[returning / 32] |= 1u << (returning % 32);
+        ov_update_pending(core);
+    }
     if (extended) {
         new_control |= OV_CONTROL_FPCA;
         core->fpccr &= ~OV_FPCCR_LSPACT;

@@ -37,18 +37,32 @@ static uint32_t count_thumb(const uint8_t *p, uint32_t size)
     return n;
 }
 
+/* Block cache entry: bit 63 set, the address in bits 24-55, the size in
+ * bits 12-23 and the instruction count in bits 0-11. The set bit keeps a
+ * cleared (zero) entry from matching any block. Sizes above 0xfff are
+ * never cached. */
+#define OV_CACHE_VALID (1ull << 63)
+#define OV_CACHE_COUNT 0xfffull
+
+static inline uint64_t cache_key(uint64_t address, uint32_t size)
+{
+    return OV_CACHE_VALID | (address << 24) | ((uint64_t)size << 12);
+}
+
+static inline uint32_t cache_slot(uint64_t address)
+{
+    return ((uint32_t)address >> 1) & (OV_CACHE_SIZE - 1u);
+}
+
 static uint32_t block_instructions(struct ov_core *core, uint32_t address, uint32_t size)
 {
     uint32_t offset = address - core->flash_base;
     if (offset < core->flash_size && size <= core->flash_size - offset) {
-        uint64_t key = ((uint64_t)address << 12) | (size & 0xfffu);
-        uint32_t slot = (address >> 1) & (OV_CACHE_SIZE - 1u);
-        if (core->cache_keys[slot] == key) {
-            return core->cache_counts[slot];
-        }
         uint32_t n = count_thumb(core->flash + offset, size);
-        core->cache_keys[slot] = key;
-        core->cache_counts[slot] = (uint16_t)n;
+        /* The count is at most size / 2, so it fits whenever the size does. */
+        if (size <= OV_CACHE_COUNT) {
+            core->cache_entries[cache_slot(address)] = cache_key(address, size) | n;
+        }
         return n;
     }
     offset = address - core->sram_base;
@@ -91,10 +105,11 @@ static int pending_preempts(struct ov_core *core, uc_engine *uc)
     return core->pending_prio < priority;
 }
 
-void ov_block_hook(uc_engine *uc, uint64_t address, uint32_t size, void *user_data)
+/* The block hook for every case but a cached flash block with nothing to
+ * stop for: stop before the block, or count it and cache its count. */
+static __attribute__((noinline)) void block_hook_slow(uc_engine *uc, uint64_t address,
+                                                      uint32_t size, struct ov_core *core)
 {
-    struct ov_core *core = (struct ov_core *)user_data;
-
     if (!core->counting) {
         return;
     }
@@ -117,6 +132,36 @@ void ov_block_hook(uc_engine *uc, uint64_t address, uint32_t size, void *user_da
     core->block_address = address;
     core->block_count = block_instructions(core, (uint32_t)address, size);
     core->count += core->block_count;
+}
+
+/* UC_HOOK_BLOCK: runs before every translated block. The common case, a
+ * flash block whose count is cached while nothing is due, is a leaf
+ * function of a few loads and compares; everything else goes to
+ * block_hook_slow as a tail call. */
+void ov_block_hook(uc_engine *uc, uint64_t address, uint32_t size, void *user_data)
+{
+    struct ov_core *core = (struct ov_core *)user_data;
+    uint64_t count = core->count;
+
+    if (__builtin_expect(!core->counting || count >= core->deadline ||
+                             count >= core->systick_next ||
+                             core->pending_prio < core->active_prio,
+                         0)) {
+        block_hook_slow(uc, address, size, core);
+        return;
+    }
+    /* Only flash blocks are cached, so a hit needs no range check. */
+    uint64_t entry = core->cache_entries[cache_slot(address)];
+    if (__builtin_expect(size > OV_CACHE_COUNT ||
+                             (entry & ~OV_CACHE_COUNT) != cache_key(address, size),
+                         0)) {
+        block_hook_slow(uc, address, size, core);
+        return;
+    }
+    uint32_t n = (uint32_t)(entry & OV_CACHE_COUNT);
+    core->block_address = address;
+    core->block_count = n;
+    core->count = count + n;
 }
 
 void ov_interrupt_hook(uc_engine *uc, uint32_t intno, void *user_data)

@@ -61,7 +61,7 @@ typedef int uc_err;
 enum {
     OV_R0, OV_R1, OV_R2, OV_R3, OV_R12, OV_LR, OV_PC, OV_SP, OV_XPSR, OV_XPSR_NZCVQG,
     OV_IPSR, OV_CONTROL, OV_MSP, OV_PSP, OV_PRIMASK, OV_BASEPRI, OV_FAULTMASK, OV_S0,
-    OV_FPSCR = OV_S0 + 16, OV_REG_COUNT
+    OV_FPSCR = OV_S0 + 16, OV_APSR_NZCV, OV_REG_COUNT
 };
 
 /* Mirrors openvisor.machine._native.Core; keep the field order in sync. */
@@ -123,11 +123,14 @@ struct ov_core {
     uint64_t systick_next;
     uint64_t systick_period;
     uint64_t systick_wraps;  /* SysTick wraps pended by ov_run */
-    /* Direct-mapped cache of flash block sizes: key (address << 12 | size)
-     * to instruction count. Flash changes only when an image is loaded,
-     * which clears the cache; SRAM blocks are always decoded. */
-    uint64_t cache_keys[OV_CACHE_SIZE];
-    uint16_t cache_counts[OV_CACHE_SIZE];
+    /* Direct-mapped cache of flash block instruction counts, indexed by
+     * address / 2; each entry holds the block's address, size and count
+     * (_native.c). Flash changes only when an image is loaded, which
+     * clears the cache; SRAM blocks are always decoded. */
+    uint64_t cache_entries[OV_CACHE_SIZE];
+    /* External interrupts whose level-sensitive line is asserted: a return
+     * from one of them pends it again (Nvic.deactivate). */
+    uint32_t levels[OV_EXCEPTION_WORDS];
 };
 
 static inline uint32_t reg_get(struct ov_core *core, uc_engine *uc, int index)

@@ -49,7 +49,7 @@ NEVER = 2**64 - 1  # OV_NEVER: no SysTick wrap for ov_run to pend
 NO_PENDING = 0x7FFFFFFF
 CACHE_SIZE = 4096  # OV_CACHE_SIZE in _native.c
 
-# Register ids in the order of the OV_R0 ... OV_FPSCR indexes in _native.c.
+# Register ids in the order of the OV_R0 ... OV_APSR_NZCV indexes in _native.h.
 NATIVE_REGISTERS = (
     arm_const.UC_ARM_REG_R0,
     arm_const.UC_ARM_REG_R1,
@@ -70,6 +70,7 @@ NATIVE_REGISTERS = (
     arm_const.UC_ARM_REG_FAULTMASK,
     *(arm_const.UC_ARM_REG_S0 + i for i in range(16)),
     arm_const.UC_ARM_REG_FPSCR,
+    arm_const.UC_ARM_REG_APSR_NZCV,
 )
 # Exception numbers 0-140 (OV_EXCEPTIONS in _native.c) in 32-bit bitmap words.
 EXCEPTIONS = 141
@@ -136,13 +137,13 @@ class Core(ctypes.Structure):
         ("systick_next", ctypes.c_uint64),
         ("systick_period", ctypes.c_uint64),
         ("systick_wraps", ctypes.c_uint64),
-        ("cache_keys", ctypes.c_uint64 * CACHE_SIZE),
-        ("cache_counts", ctypes.c_uint16 * CACHE_SIZE),
+        ("cache_entries", ctypes.c_uint64 * CACHE_SIZE),
+        ("levels", ctypes.c_uint32 * EXCEPTION_WORDS),
     ]
 
     def clear_cache(self) -> None:
         """Forget cached block sizes after flash contents change."""
-        ctypes.memset(ctypes.addressof(self.cache_keys), 0, ctypes.sizeof(self.cache_keys))
+        ctypes.memset(ctypes.addressof(self.cache_entries), 0, ctypes.sizeof(self.cache_entries))
 
 
 def _cache_dir() -> Path:

@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from unicorn import UC_HOOK_BLOCK, UC_HOOK_INTR, UC_HOOK_MEM_INVALID
 from unicorn import arm_const as arm
@@ -21,8 +21,10 @@ from openvisor.machine import _native
 from openvisor.machine import memory_map as mm
 from openvisor.machine import nvic as nv
 from openvisor.machine.clock import EventQueue, Pacing, ScheduledEvent
+from openvisor.machine.coprocessor import CoprocessorAccess
 from openvisor.machine.debug import DebugState
 from openvisor.machine.exceptions import (
+    CONTROL_SFPA,
     UFSR_DIVBYZERO,
     UFSR_INVSTATE,
     UFSR_NOCP,
@@ -45,6 +47,7 @@ from openvisor.machine.traps import Traps
 log = logging.getLogger(__name__)
 
 GatewayHandler = Callable[["Machine", int], int]
+_Result = TypeVar("_Result")
 
 # QEMU exception numbers that Unicorn passes to the interrupt hook.
 EXCP_UDEF = 1
@@ -122,6 +125,11 @@ class Machine:
         self.pacing = pacing
         self.gateway_handler: GatewayHandler | None = None
         self.image: LoadedImage | None = None
+        # Stored flash scan results and the end of the flash bytes written since the last erase.
+        self._flash_scans: dict[str, Any] = {}
+        self._flash_end = mm.FLASH_BASE
+        # Whether reset() or the host has set PC, so a run has a defined start.
+        self._started = False
 
         # The Unicorn binding is only partly typed: the engine is used as Any.
         engine: Any = unicorn_binding.Uc
@@ -149,6 +157,7 @@ class Machine:
         self.scs = SystemControlSpace(self)
         self.debug = DebugState(self)
         self.traps = Traps(self)
+        self.coprocessor = CoprocessorAccess(self)
         self.stack_limits = StackLimits(self)
         self._native_state = NativeState(self)
 
@@ -282,14 +291,34 @@ class Machine:
         """Erase flash and place an already parsed image (kept to boot it again cheaply)."""
         self.traps.disarm()
         ctypes.memset(self._flash, 0xFF, mm.FLASH_SIZE)
+        self._flash_end = mm.FLASH_BASE
         for segment in image.segments:
             self.mem_write(segment.address, segment.data)
+        # Erased flash plus these segments gives the same bytes on every install.
+        self._flash_scans = image.scans
         self._uc.ctl_remove_cache(mm.FLASH_BASE, mm.FLASH_BASE + mm.FLASH_SIZE)
         self._core.clear_cache()
         self.stack_limits.watch_image()
         self.traps.watch_sev()
+        self.coprocessor.watch_image()
         self.image = image
         log.info("Load image (segments=%d, entry=%s)", len(image.segments), image.entry)
+
+    def scan_flash(self, name: str, scan: Callable[[bytes, int], _Result]) -> _Result:
+        """Return ``scan(code, FLASH_BASE)`` over written flash, running it once per image.
+
+        The scanned code ends 4 bytes past the last written byte, so a 32-bit
+        encoding whose second halfword is erased flash (0xFFFF) is still seen,
+        and the erased rest is skipped. The result is stored under ``name`` on
+        the installed image until a host write to flash, which starts an empty
+        store for this machine. Callers must not change the returned value.
+        """
+        result = self._flash_scans.get(name)
+        if result is None:
+            end = min(self._flash_end + 4, mm.FLASH_BASE + mm.FLASH_SIZE)
+            result = scan(self.mem_read(mm.FLASH_BASE, end - mm.FLASH_BASE), mm.FLASH_BASE)
+            self._flash_scans[name] = result
+        return result
 
     @property
     def symbols(self) -> SymbolTable:
@@ -308,6 +337,7 @@ class Machine:
         self.exception_unit.vtor = mm.FLASH_BASE
         self.systick.reset()
         self.scs.reset()
+        self.coprocessor.update(self.scs.cpacr)
         self.mpu.reset()
         self.peripherals.reset()
         initial_sp = self.read_word(mm.FLASH_BASE) or 0
@@ -341,6 +371,7 @@ class Machine:
     @pc.setter
     def pc(self, value: int) -> None:
         self.registers.write(arm.UC_ARM_REG_PC, value | 1)
+        self._started = True
 
     def reg_read(self, name: str) -> int:
         """Read a register by name: r0-r12, sp, lr, pc, xpsr, msp, psp, control, s0-s31..."""
@@ -360,6 +391,9 @@ class Machine:
         if key in ("primask", "basepri", "faultmask"):
             return self.exception_unit._read_privileged([regid])[0]
         value = self.registers.read(regid)
+        if key == "control":
+            # SFPA is RAZ/WI from the non-secure state. Unicorn runs Secure and sets it.
+            return value & ~CONTROL_SFPA
         return value & ~1 if regid == arm.UC_ARM_REG_PC else value
 
     def reg_write(self, name: str, value: int) -> None:
@@ -385,6 +419,12 @@ class Machine:
             self.exception_unit._switch_mode(
                 ipsr=xpsr & 0x1FF, control=control, msp=msp, psp=psp, xpsr=xpsr
             )
+        elif key == "control":
+            self.exception_unit.write_control(value)
+            self.exceptions_changed()
+        elif key in ("primask", "basepri", "faultmask"):
+            self.exception_unit.write_privileged(regid, value)
+            self.exceptions_changed()
         else:
             self.registers.write(regid, value)
 
@@ -412,6 +452,9 @@ class Machine:
         """Write app flash or SRAM, bypassing the app's permissions."""
         buffer, offset = self._buffer_for(address, len(data))
         ctypes.memmove(ctypes.addressof(buffer) + offset, data, len(data))
+        if buffer is self._flash:
+            self._flash_end = max(self._flash_end, address + len(data))
+            self._flash_scans = {}
         if buffer is self._sram and self.image is not None:
             # Code may run from SRAM: drop translations of the written range.
             self._uc.ctl_remove_cache(address, address + len(data))
@@ -488,6 +531,26 @@ class Machine:
         self.nvic.set_pending(irqn + nv.IRQ_BASE)
         self.exceptions_changed()
 
+    def set_irq_level(self, irqn: int, asserted: bool) -> None:
+        """Drive the level-sensitive interrupt line of external interrupt `irqn` (0-124).
+
+        Peripherals call this whenever a flag or an interrupt enable changes:
+        an asserted line pends the IRQ while it is not active and again when
+        its handler returns (see `Nvic.set_level`).
+        """
+        if not 0 <= irqn < nv.NUM_IRQS:
+            raise EmulationError(f"IRQ number {irqn} is out of range: use 0 to {nv.NUM_IRQS - 1}")
+        exception = irqn + nv.IRQ_BASE
+        if asserted == (exception in self.nvic.levels):
+            return
+        if self._core.nvic_changed:
+            self._sync_native()  # the active set must be current for the sampling rule
+        self.nvic.set_level(exception, asserted)
+        if asserted:
+            self.exceptions_changed()
+        else:
+            self._native_state.publish_levels()
+
     def exceptions_changed(self) -> None:
         """Let the native hook see new pending or active state on its next block."""
         self._publish_priorities()
@@ -528,15 +591,24 @@ class Machine:
         """Execute up to `max_cycles` virtual cycles; see `RunReason` for the ways it ends."""
         if max_cycles < 0:
             raise EmulationError(f"max_cycles={max_cycles} must be zero or more")
+        self._check_started()
         from openvisor.machine.runner import run_loop
 
         return run_loop(self, max_cycles)
 
     def step(self) -> RunResult:
         """Execute exactly one instruction (or take one pending exception)."""
+        self._check_started()
         from openvisor.machine.runner import step_once
 
         return step_once(self)
+
+    def _check_started(self) -> None:
+        if not self._started:
+            raise EmulationError(
+                "the machine was never reset, so PC is 0x00000000 and no code would run: "
+                "call load_elf() or load_image() and then reset() before run() or step()"
+            )
 
     # Debugging
 

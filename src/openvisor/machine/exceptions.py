@@ -56,6 +56,7 @@ XPSR_ALIGN = 1 << 9
 XPSR_T = 1 << 24
 XPSR_IT_MASK = (0x3 << 25) | (0x3F << 10)
 XPSR_IPSR_MASK = 0x1FF
+XPSR_NZCV_MASK = 0xF000_0000
 
 BASIC_FRAME = 0x20
 EXTENDED_FRAME = 0x68
@@ -139,6 +140,25 @@ class ExceptionUnit:
         self.fpcar = 0
         self.fpdscr = 0
 
+    def settle_lazy_state(self, control: int) -> None:
+        """Clear FPCCR.LSPACT once an FP instruction has run since the frame was reserved.
+
+        Unicorn sets CONTROL.FPCA at the first FP instruction after exception
+        entry cleared it. On silicon that instruction performs the lazy state
+        preservation, which clears LSPACT, so FPCA set while LSPACT is set
+        means the preservation has happened.
+        """
+        if self.fpccr & FPCCR_LSPACT and control & CONTROL_FPCA:
+            self.fpccr &= ~FPCCR_LSPACT
+
+    def read_fpccr(self) -> int:
+        """Return FPCCR as the app reads it: LSPACT clears at the first FP instruction."""
+        if self.fpccr & FPCCR_LSPACT:
+            self.settle_lazy_state(self.regs.read(arm.UC_ARM_REG_CONTROL))
+            if not self.fpccr & FPCCR_LSPACT:
+                self.machine.exceptions_changed()  # the native loop's copy too
+        return self.fpccr
+
     # Privileged views of the core state
 
     def unprivileged_thread(self) -> bool:
@@ -163,6 +183,31 @@ class ExceptionUnit:
             return self.regs.read_many(regids)
         finally:
             self.regs.write(arm.UC_ARM_REG_IPSR, 0)
+
+    def write_privileged(self, regid: int, value: int) -> None:
+        """Write PRIMASK, BASEPRI or FAULTMASK, also from unprivileged Thread mode.
+
+        Unicorn ignores these writes there, so IPSR is non-zero for the write.
+        """
+        xpsr, control = self.regs.read_many([arm.UC_ARM_REG_XPSR, arm.UC_ARM_REG_CONTROL])
+        if not self._unprivileged_thread(xpsr, control):
+            self.regs.write(regid, value)
+            return
+        self.regs.write_many([(arm.UC_ARM_REG_IPSR, 1), (regid, value), (arm.UC_ARM_REG_IPSR, 0)])
+
+    def write_control(self, value: int) -> None:
+        """Write CONTROL (nPRIV, SPSEL, FPCA) as a debugger does, also from unprivileged code.
+
+        SPSEL takes effect in Thread mode only, and MSP and PSP keep their values.
+        """
+        xpsr, control, sp = self.regs.read_many(
+            [arm.UC_ARM_REG_XPSR, arm.UC_ARM_REG_CONTROL, arm.UC_ARM_REG_SP]
+        )
+        msp, psp = self.stack_pointers(xpsr, control, sp)
+        mask = CONTROL_NPRIV | CONTROL_SPSEL | CONTROL_FPCA
+        self._switch_mode(
+            ipsr=xpsr & XPSR_IPSR_MASK, control=value & mask, msp=msp, psp=psp, xpsr=xpsr
+        )
 
     def stack_pointers(self, xpsr: int, control: int, sp: int) -> tuple[int, int]:
         """Return (MSP, PSP), also when the core runs unprivileged."""
@@ -410,6 +455,7 @@ class ExceptionUnit:
         machine = self.machine
         # EXC_RETURN is only taken in Handler mode, which is privileged.
         xpsr, control, msp, psp = self.regs.read_many(_RETURN_REGS)
+        self.settle_lazy_state(control)
         returning = xpsr & XPSR_IPSR_MASK
         if returning not in self.nvic.active:
             self.usage_fault(
@@ -534,6 +580,13 @@ class ExceptionUnit:
         final = fp_bits | (control & (CONTROL_NPRIV | (CONTROL_SPSEL if ipsr == 0 else 0)))
         pairs.append((arm.UC_ARM_REG_CONTROL, final))
         pairs.append((arm.UC_ARM_REG_XPSR_NZCVQG, (xpsr & ~XPSR_IPSR_MASK) | ipsr))
+        # Unicorn 2.1.4 caches the privilege level in its hflags, which select
+        # the translated blocks and TLB entries code runs with. IPSR and
+        # CONTROL writes leave that cache stale, so code after the switch
+        # could run with the old privilege (CPSID ignored in a handler, blocks
+        # checked for privileged code run unprivileged). An APSR_NZCV write
+        # rebuilds the cache.
+        pairs.append((arm.UC_ARM_REG_APSR_NZCV, xpsr & XPSR_NZCV_MASK))
         if extra:
             pairs.extend(extra)
         self.regs.write_many(pairs)

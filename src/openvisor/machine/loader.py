@@ -6,6 +6,7 @@ import bisect
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
@@ -59,11 +60,19 @@ class SymbolTable:
 
 @dataclass
 class LoadedImage:
-    """A parsed image: segments to place in memory, entry point and symbols."""
+    """A parsed image: segments to place in memory, entry point and symbols.
+
+    ``Machine.install_image`` keeps the results of its flash scans in
+    ``scans``, so later installs of the same object skip them. Treat an
+    installed image's segments as read-only: the stored results do not
+    follow changes to them.
+    """
 
     segments: list[Segment]
     entry: int | None
     symbols: SymbolTable
+    scans: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """Results of scans over flash as this image leaves it, by scan name."""
 
 
 def _check_placement(address: int, size: int, source: str) -> None:

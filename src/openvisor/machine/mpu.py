@@ -296,11 +296,22 @@ class MemoryProtectionUnit:
         if offset == MPU_RNR_OFFSET:
             return self.rnr
         if MPU_RBAR_OFFSET <= offset < MPU_ALIAS_END:
-            region = (self.rnr + (offset - MPU_RBAR_OFFSET) // 8) & (REGIONS - 1)
+            region = self._alias_region(offset)
             return int(state.rlar[region] if offset & 4 == 0 else state.rbar[region])
         if offset in (MPU_MAIR0_OFFSET, MPU_MAIR1_OFFSET):
             return self.mair[(offset - MPU_MAIR0_OFFSET) // 4]
         return 0
+
+    def _alias_region(self, offset: int) -> int:
+        """Return the region that RBAR/RLAR or alias n (offset 0xED9C + 8 n) selects.
+
+        Alias n of PMSAv8 replaces RNR[1:0] with n: with RNR = 5, alias 3
+        is region 7 and alias 1 is region 5.
+        """
+        alias = (offset - MPU_RBAR_OFFSET) // 8
+        if alias == 0:
+            return self.rnr
+        return (self.rnr & ~3) | alias
 
     def write_register(self, offset: int, value: int) -> None:
         """Write the MPU register at `offset`; new regions apply from the next block."""
@@ -311,7 +322,7 @@ class MemoryProtectionUnit:
             self.rnr = value & (REGIONS - 1)
             return
         elif MPU_RBAR_OFFSET <= offset < MPU_ALIAS_END:
-            region = (self.rnr + (offset - MPU_RBAR_OFFSET) // 8) & (REGIONS - 1)
+            region = self._alias_region(offset)
             if offset & 4 == 0:
                 state.rlar[region] = value & 0xFFFF_FFEF  # bit 4 (PXN) is RES0 here
             else:

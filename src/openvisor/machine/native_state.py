@@ -59,6 +59,8 @@ class NativeState:
         # What the core structure contains as of the last publish or sync.
         self._pending = 0
         self._active = 0
+        self._levels = 0
+        self._levels_address = base + _native.Core.levels.offset
         self._fpccr = 0
         self._fpcar = 0
         # The priority tables and the enabled set are copied only when they change.
@@ -99,6 +101,7 @@ class NativeState:
         if active != self._active:
             self._write_bitmap(self._active_address, active)
             self._active = active
+        self.publish_levels()
         self._refresh(self._core_address)
 
         core.vtor = unit.vtor
@@ -107,6 +110,13 @@ class NativeState:
         core.fpcar = self._fpcar = unit.fpcar
         core.sleep_on_exit = machine.scs.scr & SCR_SLEEPONEXIT
         core.resync = 0
+
+    def publish_levels(self) -> None:
+        """Copy the set of asserted interrupt lines, which only exception returns read."""
+        levels = _bits(self.machine.nvic.levels)
+        if levels != self._levels:
+            self._write_bitmap(self._levels_address, levels)
+            self._levels = levels
 
     def sync(self) -> None:
         """Apply the native loop's changes to the NVIC and the FP context state."""
@@ -119,14 +129,21 @@ class NativeState:
         raw = ctypes.string_at(self._pending_address, 3 * _BITMAP_BYTES)
         pending = int.from_bytes(raw[:_BITMAP_BYTES], "little")
         active = int.from_bytes(raw[2 * _BITMAP_BYTES :], "little")
+        pended = set()
         if pending != self._pending:
-            nvic.pending |= _numbers(pending & ~self._pending)
+            pended = _numbers(pending & ~self._pending)
+            nvic.pending |= pended
             nvic.pending -= _numbers(self._pending & ~pending)
             self._pending = pending
         if active != self._active:
             nvic.active |= _numbers(active & ~self._active)
             nvic.active -= _numbers(self._active & ~active)
             self._active = active
+        if pended:
+            # SysTick wraps and level-sensitive lines that the loop pended.
+            nvic.pended_inactive |= pended - nvic.active
+            if nvic.sevonpend:
+                nvic.event = True
         if core.fpccr != self._fpccr:
             unit.fpccr = self._fpccr = int(core.fpccr)
         if core.fpcar != self._fpcar:

@@ -82,6 +82,8 @@ class Nvic:
         self.enabled = [False] * NUM_EXCEPTIONS
         self.pending: set[int] = set()
         self.active: set[int] = set()
+        self.levels: set[int] = set()
+        """External interrupts whose level-sensitive line a peripheral asserts."""
         self.pended_inactive: set[int] = set()
         """Exceptions pended while not active: each one returned (or never ran) before
         that pend. Readers remove what they have seen (the fast-interrupt sampler)."""
@@ -140,9 +142,29 @@ class Nvic:
         self.changed = True
 
     def clear_pending(self, exception: int) -> None:
-        """Clear an exception's pending state."""
+        """Clear an exception's pending state. A still-asserted line pends it again."""
         self.pending.discard(exception)
         self.changed = True
+        if exception in self.levels and exception not in self.active:
+            self.set_pending(exception)
+
+    def set_level(self, exception: int, asserted: bool) -> bool:
+        """Drive the level-sensitive line of an external interrupt and return whether it changed.
+
+        The NVIC samples the line: an asserted line pends the interrupt while
+        it is not active, and again when its handler returns (`deactivate`).
+        Releasing the line leaves a pending interrupt pending.
+        """
+        if asserted == (exception in self.levels):
+            return False
+        if asserted:
+            self.levels.add(exception)
+            if exception not in self.active:
+                self.set_pending(exception)
+        else:
+            # Pending and active state stay as they are.
+            self.levels.discard(exception)
+        return True
 
     def activate(self, exception: int) -> None:
         """Move an exception from pending to active on entry."""
@@ -152,10 +174,12 @@ class Nvic:
         self.event = True
 
     def deactivate(self, exception: int) -> None:
-        """Clear an exception's active state on return."""
+        """Clear an exception's active state on return. A still-asserted line pends it again."""
         self.active.discard(exception)
         self.changed = True
         self.event = True
+        if exception in self.levels:
+            self.set_pending(exception)
 
     def active_priority(self) -> int:
         """Return the execution priority given by the active exceptions alone."""

@@ -33,6 +33,7 @@ from openvisor.machine.core import (
 from openvisor.machine.exceptions import (
     UFSR_DIVBYZERO,
     UFSR_INVSTATE,
+    UFSR_NOCP,
     UFSR_UNDEFINSTR,
     XPSR_T,
     FaultEscalation,
@@ -268,6 +269,13 @@ def _execute(machine: Machine, *, deadline: int, count: int) -> None:
             _rewind_partial_block(machine, address)
             machine.debug.hit = None
             machine.exception_unit.usage_fault(UFSR_DIVBYZERO, address, "division by zero")
+            return
+        if kind == "nocp":
+            _rewind_partial_block(machine, address)
+            machine.debug.hit = None
+            machine.exception_unit.usage_fault(
+                UFSR_NOCP, address, "FP instruction while CPACR denies CP10 and CP11"
+            )
             return
         raise _Finished(RunResult(RunReason.WATCHPOINT, 0, address=address))
 

@@ -191,7 +191,7 @@ class SystemControlSpace:
             0xED8C: 0x0000_0C00,  # NSACR: CP10 and CP11 usable from non-secure
             0xEDF0: 0,  # DHCSR: no debugger attached as far as the app can tell
             DEMCR: self.demcr,
-            0xEF34: unit.fpccr,
+            0xEF34: unit.read_fpccr(),
             0xEF38: unit.fpcar,
             0xEF3C: unit.fpdscr,
             0xEF40: MVFR0,
@@ -256,6 +256,7 @@ class SystemControlSpace:
             unit.hfsr &= ~value
         elif offset == 0xED88:
             self.cpacr = value & 0x00F0_0000
+            machine.coprocessor.update(self.cpacr)
         elif MPU_TYPE_OFFSET <= offset < MPU_END:
             machine.mpu.write_register(offset, value)
         elif offset == DEMCR:

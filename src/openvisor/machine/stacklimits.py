@@ -72,8 +72,7 @@ class StackLimits:
         """Hook every MSR MSPLIM/PSPLIM in application flash (after an image load)."""
         machine = self.machine
         self._unhook()
-        code = machine.mem_read(mm.FLASH_BASE, mm.FLASH_SIZE)
-        self._sites = find_limit_writes(code, mm.FLASH_BASE)
+        self._sites = list(machine.scan_flash("limit_writes", find_limit_writes))
         library = _native.load_library()
         for address in self._sites:
             hook = _native.add_native_hook(

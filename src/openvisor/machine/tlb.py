@@ -6,8 +6,8 @@ store only when the page's TLB entry is not executable and no memory hook
 covers the address. Otherwise every store to the page leaves the inlined
 fast path for the softmmu helper. With the CPU's own TLB fill
 (`UC_TLB_CPU`), the Cortex-M default memory map makes all of SRAM
-executable, so a loop iteration with one store to the stack or to a
-global took 32-39 ns instead of 3.6-5 ns on the 2-core AMD EPYC host of
+executable. A loop iteration with one store to the stack or to a global
+then took 32-39 ns instead of 3.6-5 ns on the 2-core AMD EPYC host of
 `docs/benchmarks.md` (`benchmarks/bench_unicorn.py` measures both).
 
 `VirtualTlb` switches the engine to `UC_TLB_VIRTUAL` and fills each TLB
@@ -20,8 +20,8 @@ entry itself (1 KiB pages, identity addresses):
 - a data access to a code page keeps execute, so stores there still go
   through `notdirty_write`, which invalidates translated blocks of
   self-modifying code;
-- an instruction fetch from anywhere else is refused and recorded as a
-  fetch fault (see `_refuse_fetch`).
+- an instruction fetch from anywhere else is rejected and recorded as a
+  fetch fault (see `_reject_fetch`).
 
 Unicorn still checks the permissions of its mappings (flash read+execute,
 the gateway execute-only, MMIO) after the fill, so data access faults
@@ -66,9 +66,9 @@ def _inside(address: int, regions: tuple[tuple[int, int], ...]) -> bool:
 class VirtualTlb:
     """TLB fill policy of one engine: data pages without execute, code pages with it.
 
-    `core` is the machine's native state; a refused fetch is recorded
-    there as a memory stop. Without it (bare engines) a refused fetch
-    ends `uc_emu_start` with UC_ERR_EXCEPTION.
+    `core` is the machine's native state, where a rejected fetch is
+    recorded as a memory stop. Without it (bare engines) a rejected
+    fetch ends `uc_emu_start` with UC_ERR_EXCEPTION.
     """
 
     def __init__(self, uc: Any, core: _native.Core | None = None) -> None:
@@ -83,7 +83,7 @@ class VirtualTlb:
         entry.paddr = address
         if access == UC_MEM_FETCH:
             if not _inside(address, _EXECUTABLE):
-                return self._refuse_fetch(uc, address)
+                return self._reject_fetch(uc, address)
             self.code_pages.add(address)
             entry.perms = _ALL
             return True
@@ -91,18 +91,18 @@ class VirtualTlb:
         self._clear_it_state(uc, address)
         return True
 
-    def _refuse_fetch(self, uc: Any, page: int) -> bool:
+    def _reject_fetch(self, uc: Any, page: int) -> bool:
         """Record a fetch outside flash, SRAM and the gateway as a memory stop.
 
         The hook gets only the page: the fault address is PC when PC lies
         in that page (a branch there), else the page start (code running
         into it).
 
-        Refusing here, before translation, matters at address 0: the run
+        Rejecting here, before translation, matters at address 0. The run
         loop passes 0 as `uc_emu_start`'s end address, so a fetch from 0
-        that the fill allowed would end the run as if it had finished,
-        and the loop would start it again forever. With Unicorn's CPU TLB
-        the Cortex-M default map raised a prefetch abort there first.
+        that the fill allowed would end the run as if it had finished.
+        The loop would then start it again forever. With Unicorn's CPU
+        TLB, the Cortex-M default map raised a prefetch abort there first.
         """
         core = self._core
         if core is not None:

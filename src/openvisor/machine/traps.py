@@ -217,9 +217,8 @@ class Traps:
         for handle in self._sev_hooks:
             uc.hook_del(handle)
         self._sev_hooks.clear()
-        code = self.machine.mem_read(mm.FLASH_BASE, mm.FLASH_SIZE)
         # NOTE: SEV in code running from SRAM does not set the event register.
-        for address in find_sev(code, mm.FLASH_BASE):
+        for address in self.machine.scan_flash("sev", find_sev):
             handle = uc.hook_add(UC_HOOK_CODE, self._on_sev, begin=address, end=address)
             self._sev_hooks.append(handle)
         uc.ctl_remove_cache(mm.FLASH_BASE, mm.FLASH_BASE + mm.FLASH_SIZE)
@@ -240,8 +239,7 @@ class Traps:
 
     def _arm_division(self) -> None:
         uc: Any = self.machine._uc
-        code = self.machine.mem_read(mm.FLASH_BASE, mm.FLASH_SIZE)
-        divisions = find_divisions(code, mm.FLASH_BASE)
+        divisions = self.machine.scan_flash("divisions", find_divisions)
         self._divisors.update(divisions)
         self._hook_divisions(list(divisions))
         self._sram_hook = uc.hook_add(

@@ -41,7 +41,11 @@ class Host(Protocol):
         ...
 
     def pend_irq(self, irqn: int) -> None:
-        """Pend external interrupt `irqn`."""
+        """Pend external interrupt `irqn` once (an edge)."""
+        ...
+
+    def set_irq_level(self, irqn: int, asserted: bool) -> None:
+        """Drive the level-sensitive line of external interrupt `irqn`."""
         ...
 
 

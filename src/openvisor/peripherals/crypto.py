@@ -41,6 +41,8 @@ class Rng(Peripheral):
             return
         super().write_register(offset, value)
         if offset == 0x00 and value & RNG_CR_RNGEN and value & RNG_CR_IE:
+            # NOTE: an edge, not a level: DRDY never drops here, so a level
+            # would enter the handler without end.
             self.host.pend_irq(RNG_IRQ)
 
 

@@ -2,8 +2,9 @@
 
 Output pins are observable: every change of a pin's driven level is
 recorded as a `GpioEvent` and passed to observers. Input levels are set
-from outside (`GpioPort.set_input`), and edges reach EXTI, which pends
-EXTI0-EXTI15 (IRQ 11-26) per its trigger and mask registers.
+from outside (`GpioPort.set_input`), and edges reach EXTI, which asserts
+the level-sensitive lines EXTI0-EXTI15 (IRQ 11-26) while a line is pending
+in RPR1 or FPR1 and unmasked in IMR1.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class Exti(Peripheral):
         """Store the value; RPR1/FPR1 are write-one-to-clear and SWIER1 triggers lines."""
         if offset in (0x0C, 0x10):
             self.registers[offset] &= ~value
+            self._update_lines(value)
             return
         if offset == 0x08:
             for line in range(16):
@@ -68,7 +70,15 @@ class Exti(Peripheral):
                     self.registers[0x0C] |= 1 << line
                     self._raise(line)
             return
+        previous_mask = self.registers.get(0x80, 0)
         super().write_register(offset, value)
+        if offset == 0x80:
+            self._update_lines(previous_mask ^ value)
+
+    def reset(self) -> None:
+        """Restore reset values and release every interrupt line."""
+        super().reset()
+        self._update_lines(0xFFFF)
 
     def port_for_line(self, line: int) -> int:
         """Return the port index (0 = A) that EXTICR selects for a line."""
@@ -86,8 +96,15 @@ class Exti(Peripheral):
         self._raise(pin)
 
     def _raise(self, line: int) -> None:
-        if self.registers[0x80] >> line & 1:
-            self.host.pend_irq(EXTI_IRQ_BASE + line)
+        """Drive the level-sensitive line of EXTI `line`: pending (RPR1 or FPR1) and unmasked."""
+        pending = (self.registers[0x0C] | self.registers[0x10]) >> line & 1
+        asserted = bool(pending and self.registers[0x80] >> line & 1)
+        self.host.set_irq_level(EXTI_IRQ_BASE + line, asserted)
+
+    def _update_lines(self, lines: int) -> None:
+        for line in range(16):
+            if lines >> line & 1:
+                self._raise(line)
 
 
 class GpioPort(Peripheral):

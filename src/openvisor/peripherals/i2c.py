@@ -205,4 +205,6 @@ class I2c(Peripheral):
             or (cr1 & CR1_STOPIE and isr & ISR_STOPF)
             or (cr1 & CR1_TCIE and isr & (ISR_TC | ISR_TCR))
         ):
-            self.host.pend_irq(self.event_irqn)
+            self.host.set_irq_level(self.event_irqn, True)
+        else:
+            self.host.set_irq_level(self.event_irqn, False)

@@ -349,8 +349,8 @@ class Rtc(Peripheral):
         return masked
 
     def _raise_interrupt(self) -> None:
-        if self._interrupt_active():
-            self.host.pend_irq(self.irqn)
+        """Drive the level-sensitive RTC line: a flag set with its interrupt enabled."""
+        self.host.set_irq_level(self.irqn, self._interrupt_active())
 
     # Registers.
 
@@ -401,6 +401,7 @@ class Rtc(Peripheral):
             return
         if offset == SCR:
             self.registers[SR] &= ~(value & SR_FLAGS)
+            self._raise_interrupt()
             return
         if offset in (SR, MISR, SSR):
             return  # read-only

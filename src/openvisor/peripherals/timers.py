@@ -3,7 +3,9 @@
 The timer kernel clock equals SYSCLK (160 MHz, APB prescalers at 1), so one
 timer tick lasts PSC + 1 core cycles. The counter is computed from the
 cycle of its last write; one scheduled event per update (overflow) sets
-SR.UIF and pends the timer interrupt when DIER.UIE is set. PSC, and ARR
+SR.UIF. The interrupt line is level-sensitive: it is asserted while SR.UIF
+and DIER.UIE are both set, so a handler that returns without clearing UIF
+is entered again. PSC, and ARR
 when CR1.ARPE is set, are preloaded and take effect at the next update.
 Capture/compare channels of TIM2 are stored but do not drive pins.
 """
@@ -56,6 +58,7 @@ class Timer(Peripheral):
         self._psc_active = 0
         self._count = 0  # counter value at _anchor
         self._anchor = 0
+        self._update_irq()
 
     # Counter arithmetic
 
@@ -114,8 +117,11 @@ class Timer(Peripheral):
         if not from_counter and cr1 & CR1_URS:
             return  # URS: only overflows set UIF
         self.registers[0x10] |= SR_UIF
-        if self.registers[0x0C] & DIER_UIE:
-            self.host.pend_irq(self.irqn)
+        self._update_irq()
+
+    def _update_irq(self) -> None:
+        asserted = bool(self.registers[0x0C] & DIER_UIE and self.registers[0x10] & SR_UIF)
+        self.host.set_irq_level(self.irqn, asserted)
 
     # Registers
 
@@ -132,6 +138,7 @@ class Timer(Peripheral):
         if offset == 0x10:
             # SR flags are cleared by writing 0 and unchanged by writing 1.
             self.registers[0x10] &= value
+            self._update_irq()
             return
         if offset == 0x14:
             if value & EGR_UG:
@@ -150,8 +157,8 @@ class Timer(Peripheral):
                 self._arr_active = self.registers[0x2C]
         else:
             super().write_register(offset, value)
-            if offset == 0x0C and value & DIER_UIE and self.registers[0x10] & SR_UIF:
-                self.host.pend_irq(self.irqn)
+            if offset == 0x0C:
+                self._update_irq()
         self._reschedule()
 
 

@@ -113,6 +113,7 @@ class Usart(Peripheral):
         if offset == 0x20:
             if value & ISR_ORE:
                 self._overrun = False
+                self._update_irq()
             return
         if offset == 0x18:
             if value & (1 << 3):  # RXFRQ: flush the receive data
@@ -143,13 +144,12 @@ class Usart(Peripheral):
         self._update_irq()
 
     def _update_irq(self) -> None:
+        """Drive the level-sensitive interrupt line from the flags and their enables."""
         cr1 = self.registers[0x00]
-        if not cr1 & CR1_UE:
-            return
         isr = self._isr()
-        if (
+        asserted = bool(cr1 & CR1_UE) and bool(
             (cr1 & CR1_RXNEIE and isr & (ISR_RXNE | ISR_ORE))
             or (cr1 & CR1_TXEIE and isr & ISR_TXE)
             or (cr1 & CR1_TCIE and isr & ISR_TC)
-        ):
-            self.host.pend_irq(self.irqn)
+        )
+        self.host.set_irq_level(self.irqn, asserted)

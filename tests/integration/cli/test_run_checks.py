@@ -8,7 +8,9 @@ from pathlib import Path
 from elftools.elf.elffile import ELFFile
 from typer.testing import CliRunner
 
+from openvisor.bundle import ManifestOptions, create_bundle
 from openvisor.cli.main import app
+from openvisor.kernel.abi import KERNEL_VERSION
 
 EXIT_BAD_IMAGE = 2
 
@@ -59,3 +61,21 @@ def test_good_elf_still_runs(firmware: Callable[[str], Path]) -> None:
     assert "[boot 1]" in output
     assert "vector table" not in output
     assert code in (0, 124)
+
+
+def test_run_rejects_bundle_for_newer_kernel(
+    tmp_path: Path, firmware: Callable[[str], Path]
+) -> None:
+    needed = KERNEL_VERSION + 5
+    bundle = tmp_path / "future.zip"
+    bundle.write_bytes(
+        create_bundle(firmware("hello"), ManifestOptions(minimum_kernel_version=needed))
+    )
+    code, output = _run(str(bundle))
+    assert code == EXIT_BAD_IMAGE
+    # An unsigned bundle also logs a warning first.
+    assert f"Error: cannot load {bundle}" in output.replace("\n", "")
+    assert f"kernel version {needed} or later" in output
+    assert f"--minimum-kernel-version {KERNEL_VERSION}" in output
+    assert "[boot" not in output
+    assert "Traceback" not in output

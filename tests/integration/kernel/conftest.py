@@ -114,18 +114,34 @@ class Harness:
 def make_harness(
     tmp_path: Path, firmware: Callable[[str], Path]
 ) -> Iterator[Callable[..., Harness]]:
-    """Return a factory booting k_harness on a fresh device (``DeviceConfig`` fields as kwargs)."""
+    """Return a factory booting k_harness on a fresh device.
+
+    ``DeviceConfig`` fields go as keyword arguments. ``image`` replaces the
+    k_harness ELF (e.g. a bundle built from it, so the symbols still match);
+    ``link`` joins the device to a device link, started before the boot.
+    """
     elf_path = firmware("k_harness")
     created: list[Device] = []
 
-    def make(state_dir: Path | None = None, **config: object) -> Harness:
+    def make(
+        state_dir: Path | None = None,
+        *,
+        image: AppImage | None = None,
+        link: Any = None,
+        device_id: str | None = None,
+        **config: object,
+    ) -> Harness:
         config.setdefault("seed", 1234)
         device = Device(
             state_dir or tmp_path / f"device{len(created)}",
-            image=AppImage.from_path(elf_path),
+            image=image or AppImage.from_path(elf_path),
+            link=link,
             config=DeviceConfig(**config),  # type: ignore[arg-type]
+            device_id=device_id,
         )
         created.append(device)
+        if link is not None:
+            link.start()
         device.boot()
         harness = Harness(device, elf_path)
         harness.settle()

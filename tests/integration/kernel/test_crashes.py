@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 
+from openvisor.bundle import ManifestOptions, create_bundle
+from openvisor.device import AppImage
 from openvisor.kernel.abi import MvStatus, MvWakeReason
 from openvisor.kernel.crash import CrashLog
 
@@ -28,14 +30,15 @@ def wake_reason(harness: Any) -> int:
 
 def assert_restarts_after_backoff(harness: Any, report: Any) -> None:
     """Check the app boots again once the report's back-off has passed, woken by the crash."""
-    boots = harness.device.boot_count
-    crashed_at = harness.device.kernel.micros()
-    assert report.restart_delay_us == 1_000_000
-    harness.device.run_for(0.9)
-    assert harness.device.boot_count == boots, "the app restarted before its back-off"
-    harness.device.run_for(0.2, until=lambda: harness.device.boot_count > boots)
-    assert harness.device.boot_count == boots + 1
-    assert harness.device.kernel.micros() - crashed_at >= report.restart_delay_us
+    device = harness.device
+    boots = device.boot_count
+    restart_at = report.micros + report.restart_delay_us
+    # Run to 1 ms before the back-off ends: the app must still be down.
+    device.run_for((restart_at - 1_000 - device.kernel.micros()) / 1e6)
+    assert device.boot_count == boots, "the app restarted before its back-off"
+    device.run_for(0.1 * report.restart_delay_us / 1e6, until=lambda: device.boot_count > boots)
+    assert device.boot_count == boots + 1
+    assert device.kernel.micros() >= restart_at
     harness.settle()
     assert wake_reason(harness) == MvWakeReason.APPLICATIONCRASH
 
@@ -72,12 +75,14 @@ def test_gateway_hole_crashes(harness: Any) -> None:
     report = crash(harness, "crash_gateway_hole")
     assert report.kind == "gateway"
     assert report.fault_address == 0x0C1F_E0A0
+    assert report.restart_delay_us == 1_000_000
     assert_restarts_after_backoff(harness, report)
 
 
 def test_lockup(harness: Any) -> None:
     report = crash(harness, "crash_lockup")
     assert report.kind == "lockup"
+    assert report.restart_delay_us == 1_000_000
     assert_restarts_after_backoff(harness, report)
 
 
@@ -86,6 +91,7 @@ def test_stuck_in_fault_handler(make_harness: Any) -> None:
     report = crash(harness, "crash_undefined", seconds=1.0)
     assert report.kind == "stuck-in-fault"
     assert report.symbols["pc"].startswith("HardFault_Handler+")
+    assert report.restart_delay_us == 1_000_000
     assert_restarts_after_backoff(harness, report)
 
 
@@ -95,6 +101,7 @@ def test_watchdog(make_harness: Any) -> None:
     report = crash(harness, "crash_hang", seconds=1.0)
     assert report.kind == "watchdog"
     assert report.symbols["pc"].startswith("crash_hang+")
+    assert report.restart_delay_us == 1_000_000
     assert_restarts_after_backoff(harness, report)
 
 
@@ -134,3 +141,26 @@ def test_pending_restart_survives_a_new_process(make_harness: Any, tmp_path: Any
     assert wake_reason(again) == MvWakeReason.APPLICATIONCRASH
     third = make_harness(state_dir)
     assert wake_reason(third) == MvWakeReason.COLDBOOT
+
+
+@pytest.mark.parametrize(
+    ("include_stack_bytes", "expected"), [(64, 64), (1024, 1024), (8192, 4096)]
+)
+def test_bundle_crash_policy_sets_stack_size(
+    make_harness: Any, firmware: Any, tmp_path: Any, include_stack_bytes: int, expected: int
+) -> None:
+    options = ManifestOptions(
+        crash_minimum_restart_ms=300, crash_include_stack_bytes=include_stack_bytes
+    )
+    bundle = tmp_path / "k_harness.zip"
+    bundle.write_bytes(create_bundle(firmware("k_harness"), options))
+    harness = make_harness(image=AppImage.from_path(bundle))
+    report = crash(harness, "crash_deep_stack")
+    stack = bytes.fromhex(report.stack)
+    assert 0x2008_0000 - report.sp > 4096, "the frame is too shallow to show the limit"
+    assert len(stack) == expected
+    assert stack == harness.read(report.sp, expected)
+    # The frame contains (offset & 0xFF), so a run of it shows the stack came from the crash.
+    assert bytes(range(16)) in stack
+    assert report.restart_delay_us == 300_000
+    assert_restarts_after_backoff(harness, report)

@@ -1,4 +1,4 @@
-"""Hostile RTC use: register garbage, extreme wake-up periods, alarms every second, bad saved state."""
+"""Hostile RTC use: register garbage, extreme wake-up periods, alarms every second, bad state."""
 
 from __future__ import annotations
 

@@ -100,14 +100,17 @@ def _region(machine: Machine, number: int, rbar: int, rlar: int) -> None:
 
 def test_registers_and_aliases(machine: Machine) -> None:
     assert machine.bus_read(MPU) == 0x800
+    # Alias n selects region RNR[7:2]:n, so with RNR = 2 alias 1 is region 1.
     machine.bus_write(RNR, 4, 2)
     machine.bus_write(RBAR_A1, 4, 0x2000_0006)
     machine.bus_write(RLAR_A1, 4, 0x2000_0FE1)
-    machine.bus_write(RNR, 4, 3)
+    assert machine.bus_read(RBAR_A1) == 0x2000_0006
+    machine.bus_write(RNR, 4, 1)
     assert machine.bus_read(RBAR) == 0x2000_0006
     assert machine.bus_read(RLAR) == 0x2000_0FE1
-    assert machine.mpu.regions()[3].enabled
+    assert machine.mpu.regions()[1].enabled
     assert not machine.mpu.regions()[2].enabled
+    assert not machine.mpu.regions()[3].enabled
 
 
 def test_native_check_matches_rules(machine: Machine) -> None:

@@ -1,0 +1,184 @@
+/* Hostile privilege and MPU sequences, each printing "name=value" lines.
+ *
+ * - MPU_RBAR_A1..A3 and MPU_RLAR_A1..A3 select region MPU_RNR[7:2]:n, so an
+ *   alias write with RNR = 5 through A3 reaches region 7, never region 0.
+ * - An SVC handler entered from Thread mode that dropped privilege with
+ *   MSR CONTROL is privileged: its CPSID I sets PRIMASK.
+ * - Code in a privileged-only executable region runs from privileged Thread
+ *   mode and faults (MemManage, IACCVIOL) once an SVC has dropped privilege,
+ *   also after earlier privilege changes.
+ *
+ * SVC #0 toggles CONTROL.nPRIV, SVC #1 records PRIMASK after CPSID I. The
+ * MemManage handler records CFSR and returns to the caller of the denied
+ * function. The last line is "privilege done".
+ */
+
+#include "bm_io.h"
+
+#define MPU_CTRL REG32(0xE000ED94u)
+#define MPU_RNR REG32(0xE000ED98u)
+#define MPU_RBAR REG32(0xE000ED9Cu)
+#define MPU_RLAR REG32(0xE000EDA0u)
+#define MPU_RBAR_A1 REG32(0xE000EDA4u)
+#define MPU_RLAR_A1 REG32(0xE000EDA8u)
+#define MPU_RBAR_A2 REG32(0xE000EDACu)
+#define MPU_RLAR_A3 REG32(0xE000EDB8u)
+#define MPU_MAIR0 REG32(0xE000EDC0u)
+
+#define CTRL_ENABLE 1u
+#define SHCSR_MEMFAULTENA (1u << 16)
+#define CFSR_IACCVIOL 1u
+
+/* RBAR access permissions AP[2:1] and execute-never. */
+#define AP_PRIV_RW (0u << 1)
+#define AP_RW (1u << 1)
+#define AP_RO (3u << 1)
+#define XN 1u
+
+/* movs r0, #42; bx lr, in a privileged-only executable region of its own. */
+static volatile uint16_t privileged_code[16] __attribute__((aligned(32)));
+
+static volatile uint32_t handler_primask;
+static volatile uint32_t mm_count;
+static volatile uint32_t mm_cfsr;
+
+static void report(const char *name, uint32_t value)
+{
+    console_puts(name);
+    console_puts("=");
+    console_puthex(value);
+    console_puts("\n");
+}
+
+void svc_dispatch(uint32_t *frame)
+{
+    uint32_t number = *(uint16_t *)(frame[6] - 2u) & 0xFFu;
+    if (number == 0) {
+        uint32_t control;
+        __asm volatile("mrs %0, control" : "=r"(control));
+        __asm volatile("msr control, %0\n isb" : : "r"(control ^ 1u) : "memory");
+    } else if (number == 1) {
+        uint32_t primask;
+        __asm volatile("cpsid i\n mrs %0, primask\n cpsie i" : "=r"(primask) : : "memory");
+        handler_primask = primask;
+    }
+}
+
+__attribute__((naked)) void SVC_Handler(void)
+{
+    __asm volatile(
+        "tst lr, #4\n"
+        "ite eq\n"
+        "mrseq r0, msp\n"
+        "mrsne r0, psp\n"
+        "b svc_dispatch\n");
+}
+
+void memmanage_dispatch(uint32_t *frame)
+{
+    uint32_t cfsr = SCB_CFSR;
+    SCB_CFSR = cfsr & 0xFFu;
+    mm_count++;
+    mm_cfsr = cfsr;
+    if (cfsr & CFSR_IACCVIOL) {
+        frame[6] = frame[5] & ~1u; /* return to the caller */
+    } else {
+        frame[6] += 2u;
+    }
+}
+
+__attribute__((naked)) void MemManage_Handler(void)
+{
+    __asm volatile(
+        "tst lr, #4\n"
+        "ite eq\n"
+        "mrseq r0, msp\n"
+        "mrsne r0, psp\n"
+        "b memmanage_dispatch\n");
+}
+
+static void toggle_privilege(void)
+{
+    __asm volatile("svc #0" ::: "memory");
+}
+
+/* Call the privileged-only code; return its R0, or 0xDEAD when it was denied. */
+static uint32_t call_privileged_code(void)
+{
+    register uint32_t r0 __asm("r0") = 0xDEADu;
+    register uint32_t target __asm("r1") = (uint32_t)privileged_code | 1u;
+    __asm volatile("blx r1" : "+r"(r0) : "r"(target) : "r2", "r3", "r12", "lr", "memory");
+    return r0;
+}
+
+static void set_region(uint32_t number, uint32_t base, uint32_t last, uint32_t attributes)
+{
+    MPU_RNR = number;
+    MPU_RBAR = (base & ~0x1Fu) | attributes;
+    MPU_RLAR = (last & ~0x1Fu) | 1u; /* AttrIndx 0, EN */
+}
+
+static void check_aliases(void)
+{
+    MPU_RNR = 1;
+    MPU_RBAR_A1 = 0x20010000u | AP_RW;
+    MPU_RNR = 2;
+    report("alias_a1_region2_rbar", MPU_RBAR);
+    MPU_RNR = 1;
+    report("alias_a1_region1_rbar", MPU_RBAR);
+    MPU_RNR = 5;
+    MPU_RLAR_A3 = 0x200200E0u; /* EN clear */
+    MPU_RNR = 0;
+    report("alias_a3_region0_rlar", MPU_RLAR);
+    MPU_RNR = 7;
+    report("alias_a3_region7_rlar", MPU_RLAR);
+    MPU_RNR = 6;
+    MPU_RBAR = 0x20030000u | AP_RO;
+    MPU_RNR = 4;
+    report("alias_a2_read_rnr4", MPU_RBAR_A2);
+    for (uint32_t region = 0; region < 8; region++) {
+        MPU_RNR = region;
+        MPU_RBAR = 0;
+        MPU_RLAR = 0;
+    }
+}
+
+int main(void)
+{
+    console_init();
+    check_aliases();
+
+    /* CPSID I in an SVC handler entered from Thread mode that dropped
+     * privilege itself, as an RTOS starting its first task does. */
+    __asm volatile("msr control, %0\n isb" : : "r"(1u) : "memory");
+    __asm volatile("svc #1" ::: "memory");
+    toggle_privilege();
+    report("handler_primask", handler_primask);
+
+    privileged_code[0] = 0x202Au; /* movs r0, #42 */
+    privileged_code[1] = 0x4770u; /* bx lr */
+    uint32_t code = (uint32_t)privileged_code;
+    MPU_MAIR0 = 0x44u; /* normal memory, non-cacheable */
+    set_region(0, 0x08000000u, 0x080FFFFFu, AP_RO);
+    set_region(1, 0x20000000u, code - 1u, AP_RW | XN);
+    set_region(2, code, code + 0x1Fu, AP_PRIV_RW);
+    set_region(3, code + 0x20u, 0x2007FFFFu, AP_RW | XN);
+    SCB_SHCSR |= SHCSR_MEMFAULTENA;
+    MPU_CTRL = CTRL_ENABLE;
+    __asm volatile("dsb\n isb" ::: "memory");
+
+    /* Privileged, unprivileged and privileged again, through SVC returns. */
+    toggle_privilege();
+    toggle_privilege();
+    report("exec_privileged", call_privileged_code());
+    toggle_privilege();
+    report("exec_unprivileged", call_privileged_code());
+    report("exec_unprivileged_faults", mm_count);
+    report("exec_unprivileged_cfsr", mm_cfsr);
+    toggle_privilege();
+    report("exec_privileged_again", call_privileged_code());
+    console_puts("privilege done\n");
+    for (;;) {
+        __asm volatile("wfi");
+    }
+}
