@@ -1,9 +1,9 @@
 /* Level-sensitive peripheral interrupt lines. Each check prints
  * "name=value" lines, and the image ends with "levels done":
  *
- *   tim6_*   TIM6 in one-pulse mode updates once; its handler clears SR.UIF
+ *   tim6_*   TIM6 in one-pulse mode updates once. Its handler clears SR.UIF
  *            only on every second entry, so one update enters it twice.
- *   exti_*   EXTI0 triggered through SWIER1; its handler clears RPR1 only
+ *   exti_*   EXTI0 triggered through SWIER1. Its handler clears RPR1 only
  *            on the third entry.
  *   uie_*    TIM7 SR.UIF set by EGR.UG while DIER.UIE is clear, then
  *            DIER.UIE set: the interrupt becomes pending at that write.

@@ -41,6 +41,9 @@ typedef int uc_err;
 #define OV_HARDFAULT 3u
 #define OV_NMI 2u
 
+/* UC_CTL_WRITE(UC_CTL_TB_REMOVE_CACHE, 2): drop translated blocks in [begin, end). */
+#define OV_CTL_TB_REMOVE_CACHE ((1u << 30) | (2u << 26) | 9u)
+
 /* Mirrors openvisor.machine.mpu.MpuState; keep the field order in sync. */
 struct ov_mpu {
     uint32_t ctrl;                  /* MPU_CTRL: ENABLE, HFNMIENA, PRIVDEFENA */
@@ -60,6 +63,7 @@ struct ov_mpu {
     uint32_t violation_address;
     uint32_t violation_size;
     uint64_t checks;                /* accesses decided by the hook since power-on */
+    uc_err (*ctl)(uc_engine *uc, int control, ...);
 };
 
 /* Access kinds for ov_mpu_allows. */
@@ -160,8 +164,9 @@ int ov_mpu_prot_hook(uc_engine *uc, int type, uint64_t address, int size, int64_
     mpu->checks++;
 
     /* Privileged: Handler mode or CONTROL.nPRIV clear. HardFault, NMI and
-     * FAULTMASK run with the MPU disabled unless HFNMIENA is set.
-     * NOTE: a block they translate stays cached for other privileged code. */
+     * FAULTMASK run with the MPU disabled unless HFNMIENA is set. Unicorn
+     * keys translated blocks by privilege and negative priority, so a block
+     * they translate does not serve other privileged code. */
     uint32_t ipsr = read_register(mpu, uc, mpu->reg_ipsr) & 0x1ffu;
     int privileged = ipsr != 0 || !(read_register(mpu, uc, mpu->reg_control) & 1u);
     int allowed;
@@ -185,12 +190,15 @@ int ov_mpu_prot_hook(uc_engine *uc, int type, uint64_t address, int size, int64_
     if (!in_sram || address - mpu->sram_base + (uint64_t)size > mpu->sram_size) {
         return 0; /* a write to flash stays a crash */
     }
-    /* Unicorn discards stores to pages without write permission.
-     * NOTE: this store bypasses Unicorn's self-modifying code detection. */
+    /* Unicorn discards stores to pages without write permission. */
     uint64_t bits = (uint64_t)value;
     uint8_t *target = mpu->sram + (address - mpu->sram_base);
     for (int i = 0; i < size; i++) {
         target[i] = (uint8_t)(bits >> (8 * i));
     }
+    /* This store bypasses Unicorn's self-modifying code detection, so drop
+     * the blocks translated from the written bytes: a later branch there
+     * runs the new instructions. The block running now is unaffected. */
+    mpu->ctl(uc, (int)OV_CTL_TB_REMOVE_CACHE, address, address + (uint64_t)size);
     return 1;
 }

@@ -124,6 +124,8 @@ static __attribute__((noinline)) void block_hook_slow(uc_engine *uc, uint64_t ad
         core->emu_stop(uc);
         return;
     }
+    /* NOTE: while a pending exception stays masked by PRIMASK, BASEPRI or
+     * FAULTMASK, this reads those registers before every block. */
     if (core->pending_prio < core->active_prio && pending_preempts(core, uc)) {
         core->stop_flags |= OV_STOP_UNMASKED;
         core->emu_stop(uc);
@@ -134,10 +136,9 @@ static __attribute__((noinline)) void block_hook_slow(uc_engine *uc, uint64_t ad
     core->count += core->block_count;
 }
 
-/* UC_HOOK_BLOCK: runs before every translated block. The common case, a
- * flash block whose count is cached while nothing is due, is a leaf
- * function of a few loads and compares; everything else goes to
- * block_hook_slow as a tail call. */
+/* UC_HOOK_BLOCK, called before every translated block runs. The common
+ * case, a cached flash block with nothing due, takes a few loads and
+ * compares. Every other case goes to block_hook_slow. */
 void ov_block_hook(uc_engine *uc, uint64_t address, uint32_t size, void *user_data)
 {
     struct ov_core *core = (struct ov_core *)user_data;

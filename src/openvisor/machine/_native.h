@@ -124,9 +124,9 @@ struct ov_core {
     uint64_t systick_period;
     uint64_t systick_wraps;  /* SysTick wraps pended by ov_run */
     /* Direct-mapped cache of flash block instruction counts, indexed by
-     * address / 2; each entry holds the block's address, size and count
+     * address / 2. Each entry holds a block's address, size and count
      * (_native.c). Flash changes only when an image is loaded, which
-     * clears the cache; SRAM blocks are always decoded. */
+     * clears the cache. SRAM blocks are always decoded. */
     uint64_t cache_entries[OV_CACHE_SIZE];
     /* External interrupts whose level-sensitive line is asserted: a return
      * from one of them pends it again (Nvic.deactivate). */

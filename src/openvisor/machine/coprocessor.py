@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CPACR_CP10_SHIFT = 20
-CP_ACCESS_DENIED = 0b00
 CP_ACCESS_PRIVILEGED = 0b01
 CP_ACCESS_FULL = 0b11
 
@@ -111,6 +110,14 @@ class CoprocessorAccess:
         self._hooks.clear()
 
     def _on_fp_instruction(self, uc: Any, address: int, size: int, user_data: object) -> None:
+        if address in self.machine.debug.breakpoints:
+            return  # the breakpoint hook calls `check` when the run resumes there
+        self.check(uc, address)
+
+    def check(self, uc: Any, address: int) -> None:
+        """Stop the run before the FP instruction at `address` if CPACR denies it now."""
+        if address not in self._hooks:
+            return
         machine = self.machine
         if self.access == CP_ACCESS_PRIVILEGED and not machine.exception_unit.unprivileged_thread():
             return

@@ -100,6 +100,9 @@ class DebugState:
         if address == self.resume_address:
             # The run resumes at this breakpoint: execute it once.
             self.resume_address = None
+            # The coprocessor check defers to this hook at breakpoints, so a
+            # breakpoint halts before the instruction's NOCP fault, as on silicon.
+            self.machine.coprocessor.check(uc, address)
             return
         if self.hit is None:
             self.hit = ("breakpoint", address)

@@ -81,6 +81,7 @@ FETCH = 2
 PAGE_SIZE = 0x1000
 _CTL_TLB_FLUSH = (ucc.UC_CTL_IO_WRITE << 30) | ucc.UC_CTL_TLB_FLUSH
 _NEVER_MAPPED = 0xFFFF_FFFC  # the read hook's range: no load ever reaches it
+_LAYOUTS_KEPT = 8  # MPU configurations whose page permissions are kept
 
 
 class MpuState(ctypes.Structure):
@@ -104,6 +105,7 @@ class MpuState(ctypes.Structure):
         ("violation_address", ctypes.c_uint32),
         ("violation_size", ctypes.c_uint32),
         ("checks", ctypes.c_uint64),
+        ("ctl", ctypes.c_void_p),
     ]
 
 
@@ -196,6 +198,20 @@ def needs_read_checks(regions: list[Region], ctrl: int, pages: list[int], size: 
     return False
 
 
+# MPU_CTRL, then RBAR and RLAR of every region.
+_LayoutKey = tuple[int, tuple[int, ...], tuple[int, ...]]
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Page permissions of one MPU configuration and the hooks it needs."""
+
+    page_perms: dict[int, int]  # Unicorn permissions of every flash and SRAM page
+    restricted: bool  # some page has fewer permissions than without the MPU
+    read_checks: bool  # loads must be checked one by one (`needs_read_checks`)
+    sram_hook: bool  # some SRAM page lacks read or write permission
+
+
 class MemoryProtectionUnit:
     """The MPU registers of the system control space and their enforcement."""
 
@@ -221,6 +237,7 @@ class MemoryProtectionUnit:
         state.reg_ipsr = arm.UC_ARM_REG_IPSR
         state.reg_control = arm.UC_ARM_REG_CONTROL
         state.reg_faultmask = arm.UC_ARM_REG_FAULTMASK
+        state.ctl = _native.function_address(uclib.uc_ctl)
         self.state = state
         self._read_hook: int | None = None
         self._sram_hook: int | None = None
@@ -233,6 +250,9 @@ class MemoryProtectionUnit:
         self.mair = [0, 0]
         self._dirty = False
         self._restricted = False  # some page has fewer permissions than without the MPU
+        self._layouts: dict[_LayoutKey, _Layout] = {}
+        # The configuration whose page permissions are in force (MPU off at power-on).
+        self._applied_key: _LayoutKey = (0, (0,) * REGIONS, (0,) * REGIONS)
 
     def install_hook(self) -> None:
         """Register the native protection hook over flash; call before the invalid-access hook.
@@ -305,7 +325,7 @@ class MemoryProtectionUnit:
     def _alias_region(self, offset: int) -> int:
         """Return the region that RBAR/RLAR or alias n (offset 0xED9C + 8 n) selects.
 
-        Alias n of PMSAv8 replaces RNR[1:0] with n: with RNR = 5, alias 3
+        Alias n of PMSAv8 replaces RNR[1:0] with n, so with RNR = 5 alias 3
         is region 7 and alias 1 is region 5.
         """
         alias = (offset - MPU_RBAR_OFFSET) // 8
@@ -348,18 +368,22 @@ class MemoryProtectionUnit:
             return
         self._dirty = False
         uc: Any = self.machine._uc
-        regions = self.regions()
         ctrl = int(self.state.ctrl)
+        key = (ctrl, tuple(self.state.rbar), tuple(self.state.rlar))
+        if key == self._applied_key:
+            return  # the registers were written with the values in force
+        self._applied_key = key
+        layout = self._layout(key)
 
         # Protect runs of consecutive pages whose permissions change alike.
         changed = 0
-        for start, size, base in self._areas():
+        for start, size, _ in self._areas():
             run_start = None
             run_perms = 0
             for page in range(start, start + size + PAGE_SIZE, PAGE_SIZE):
                 perms = -1
                 if page < start + size:
-                    perms = page_permissions(regions, ctrl, page, PAGE_SIZE, base)
+                    perms = layout.page_perms[page]
                     if perms == self._page_perms[page]:
                         perms = -1
                 if run_start is not None and perms != run_perms:
@@ -371,28 +395,52 @@ class MemoryProtectionUnit:
                     self._page_perms[page] = perms
                     changed += 1
 
-        restricted = [
-            page
-            for start, size, base in self._areas()
-            for page in range(start, start + size, PAGE_SIZE)
-            if self._page_perms[page] != base
-        ]
-        self._restricted = bool(restricted)
-        self._set_read_hook(needs_read_checks(regions, ctrl, restricted, PAGE_SIZE))
-        # An SRAM page that only lost execute permission is covered whole by
-        # one read-write execute-never region: `detect_violation` decides its
-        # fetch faults, so its stores keep the fast path.
-        data_perms = ucc.UC_PROT_READ | ucc.UC_PROT_WRITE
-        self._set_sram_hook(
-            any(
-                self._page_perms[page] & data_perms != data_perms
-                for page in range(mm.SRAM_BASE, mm.SRAM_BASE + mm.SRAM_SIZE, PAGE_SIZE)
-            )
-        )
+        self._restricted = layout.restricted
+        self._set_read_hook(layout.read_checks)
+        self._set_sram_hook(layout.sram_hook)
         # Translated blocks and TLB entries hold the old fetch and read decisions.
         uc.ctl_flush_tb()
         uclib.uc_ctl(self.machine._handle, _CTL_TLB_FLUSH)
         log.debug("Apply MPU configuration (ctrl=%#x, pages changed=%d)", ctrl, changed)
+
+    def _layout(self, key: _LayoutKey) -> _Layout:
+        """Return the page permissions and hooks of the current configuration.
+
+        Layouts are kept for the last few configurations, because firmware
+        that switches the MPU on and off or swaps regions per task would
+        otherwise pay for a scan of every page at each switch.
+        """
+        layout = self._layouts.get(key)
+        if layout is not None:
+            return layout
+        ctrl = key[0]
+        regions = self.regions()
+        page_perms = {}
+        restricted = []
+        for start, size, base in self._areas():
+            for page in range(start, start + size, PAGE_SIZE):
+                perms = page_permissions(regions, ctrl, page, PAGE_SIZE, base)
+                page_perms[page] = perms
+                if perms != base:
+                    restricted.append(page)
+        # An SRAM page that only lost execute permission is covered whole by
+        # one read-write execute-never region: `detect_violation` decides its
+        # fetch faults, so its stores keep the fast path.
+        data_perms = ucc.UC_PROT_READ | ucc.UC_PROT_WRITE
+        sram_hook = any(
+            page_perms[page] & data_perms != data_perms
+            for page in range(mm.SRAM_BASE, mm.SRAM_BASE + mm.SRAM_SIZE, PAGE_SIZE)
+        )
+        layout = _Layout(
+            page_perms=page_perms,
+            restricted=bool(restricted),
+            read_checks=needs_read_checks(regions, ctrl, restricted, PAGE_SIZE),
+            sram_hook=sram_hook,
+        )
+        if len(self._layouts) >= _LAYOUTS_KEPT:
+            self._layouts.clear()
+        self._layouts[key] = layout
+        return layout
 
     def _set_read_hook(self, installed: bool) -> None:
         uc: Any = self.machine._uc
@@ -440,7 +488,10 @@ class MemoryProtectionUnit:
 
         Besides the hook's verdicts, this covers a fetch fault in an SRAM
         page that has no hook because only its execute permission is
-        stripped. Such a page is execute-never for every access.
+        stripped. Such a page is execute-never for every access, except
+        for HardFault, NMI and FAULTMASK while HFNMIENA is clear. For those
+        the hook is installed and True is returned with no violation
+        recorded, so the run resumes at the same fetch and the hook allows it.
         """
         state = self.state
         if state.violation:
@@ -452,8 +503,11 @@ class MemoryProtectionUnit:
             return False
         if self._page_perms[address & ~(PAGE_SIZE - 1)] & ucc.UC_PROT_EXEC:
             return False
-        # NOTE: HardFault and NMI with HFNMIENA clear get this fault too,
-        # though they ignore the MPU; the hook would let them run the code.
+        if not state.ctrl & CTRL_HFNMIENA and self.machine.exception_unit.execution_priority() < 0:
+            self._set_sram_hook(True)
+            uclib.uc_ctl(self.machine._handle, _CTL_TLB_FLUSH)  # drops the refused fill
+            log.debug("Install the SRAM hook for a fetch that ignores the MPU (pc=%#010x)", address)
+            return True
         state.violation = 1
         state.violation_type = ucc.UC_MEM_FETCH_PROT
         state.violation_address = address

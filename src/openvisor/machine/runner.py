@@ -271,7 +271,8 @@ def _execute(machine: Machine, *, deadline: int, count: int) -> None:
             machine.exception_unit.usage_fault(UFSR_DIVBYZERO, address, "division by zero")
             return
         if kind == "nocp":
-            _rewind_partial_block(machine, address)
+            if core.counting:
+                _rewind_partial_block(machine, address)
             machine.debug.hit = None
             machine.exception_unit.usage_fault(
                 UFSR_NOCP, address, "FP instruction while CPACR denies CP10 and CP11"

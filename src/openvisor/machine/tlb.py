@@ -13,8 +13,9 @@ then took 32-39 ns instead of 3.6-5 ns on the 2-core AMD EPYC host of
 `VirtualTlb` switches the engine to `UC_TLB_VIRTUAL` and fills each TLB
 entry itself (1 KiB pages, identity addresses):
 
-- an instruction fetch from flash, SRAM or the gateway page gets read,
-  write and execute, and marks the page as a code page;
+- an instruction fetch from flash or SRAM gets read, write and execute,
+  and marks the page as a code page. A fetch from the gateway page gets
+  execute only, so loads from it still fault;
 - a data access to a page that code was never fetched from gets read and
   write only, so its stores take the fast path after the first one;
 - a data access to a code page keeps execute, so stores there still go
@@ -53,6 +54,7 @@ _EXECUTABLE = (
     (mm.SRAM_BASE, mm.SRAM_SIZE),
     (mm.GATEWAY_BASE, mm.GATEWAY_PAGE_SIZE),
 )
+_GATEWAY = ((mm.GATEWAY_BASE, mm.GATEWAY_PAGE_SIZE),)
 _MMIO = (
     (mm.PERIPHERAL_BASE, mm.PERIPHERAL_SIZE),
     (mm.PPB_BASE, mm.PPB_SIZE),
@@ -85,7 +87,10 @@ class VirtualTlb:
             if not _inside(address, _EXECUTABLE):
                 return self._reject_fetch(uc, address)
             self.code_pages.add(address)
-            entry.perms = _ALL
+            # Unicorn checks a mapping's permissions only when it fills an
+            # entry, so read permission here would let later loads from the
+            # execute-only gateway through.
+            entry.perms = ucc.UC_PROT_EXEC if _inside(address, _GATEWAY) else _ALL
             return True
         entry.perms = _ALL if address in self.code_pages else _READ_WRITE
         self._clear_it_state(uc, address)

@@ -155,7 +155,7 @@ def test_host_writes_masks_while_unprivileged(
     machine.reg_write("control", 0)
     assert machine.reg_read("control") == 0
     machine.run(max_cycles=20)
-    assert machine.reg_read("r2") == 0x20  # privileged MRS sees the host's BASEPRI
+    assert machine.reg_read("r2") == 0x20  # privileged MRS reads the host's BASEPRI
     assert machine.reg_read("r3") == 1
     assert machine.reg_read("r4") == 0x40  # and the app's own MSR now takes effect
 
@@ -208,7 +208,7 @@ def test_host_xpsr_it_state_applies(assemble: Callable[[str], bytes], native: bo
     machine.remove_breakpoint(AT_MOVS_R6)
     machine.reg_write("r6", 0)
     count = machine.reg_read("r5")
-    # ITSTATE 0b0000_1000: IT EQ over one instruction; Z is clear, so MOV is skipped.
+    # ITSTATE 0b0000_1000 is IT EQ over one instruction. Z is clear, so MOV is skipped.
     machine.reg_write("xpsr", machine.reg_read("xpsr") | (0b10 << 10))
     machine.run(max_cycles=3)
     assert machine.reg_read("r6") == 0
@@ -273,7 +273,7 @@ irq0:
     ("register", "value"), [(0xE000_E200, 1), (0xE000_EF00, 0)], ids=["ispr", "stir"]
 )
 @pytest.mark.parametrize("barrier", ["isb", "b 2f\n2:"], ids=["isb", "branch"])
-def test_irq_pended_by_store_taken_at_block_end(
+def test_irq_latency_block_end(
     assemble: Callable[[str], bytes], native: bool, register: int, value: int, barrier: str
 ) -> None:
     machine = Machine()
@@ -346,7 +346,7 @@ irq1:
 
 @pytest.mark.parametrize("native", [True, False], ids=["native", "python"])
 @pytest.mark.parametrize("nested_fp", [True, False], ids=["nested-fp", "nested-no-fp"])
-def test_lspact_clears_at_first_fp_instruction(
+def test_lspact_cleared_by_fp_use(
     assemble: Callable[[str], bytes], native: bool, nested_fp: bool
 ) -> None:
     machine = Machine()
@@ -400,7 +400,7 @@ irq0:
 
 
 @pytest.mark.parametrize("native", [True, False], ids=["native", "python"])
-def test_irq_pended_in_straight_code_taken_at_page_end(
+def test_irq_latency_page_bound(
     assemble: Callable[[str], bytes], native: bool
 ) -> None:
     machine = Machine()
@@ -426,3 +426,38 @@ def test_debug_target_writes_basepri_unprivileged(assemble: Callable[[str], byte
     assert target.read_register("basepri") == 0x20
     target.write_register("control", 0)  # GDB: set $control = 0
     assert target.read_register("control") == 0
+
+
+def test_step_onto_denied_fp_instruction(assemble: Callable[[str], bytes]) -> None:
+    machine = Machine()
+    machine.load_image(assemble(FP_PROGRAM.format(cpacr="0x0", control=0)))
+    machine.reset()
+    machine.run(max_cycles=200)  # stops in the UsageFault handler's loop
+    fp_address = machine.reg_read("r7")
+    machine.reset()
+    machine.add_breakpoint(fp_address)
+    assert machine.run(max_cycles=200).reason is RunReason.BREAKPOINT
+    machine.remove_breakpoint(fp_address)
+    cycles = machine.cycles
+    machine.step()
+    assert machine.current_exception() == 6  # UsageFault entered instead of the FP instruction
+    assert machine.cycles - cycles == 1
+    machine.run(max_cycles=50)
+    assert machine.reg_read("r6") == 2
+    assert machine.reg_read("r5") == fp_address
+
+
+def test_resume_at_breakpoint_on_denied_fp(assemble: Callable[[str], bytes]) -> None:
+    machine = Machine()
+    machine.load_image(assemble(FP_PROGRAM.format(cpacr="0x0", control=0)))
+    machine.reset()
+    machine.run(max_cycles=200)
+    fp_address = machine.reg_read("r7")
+    machine.reset()
+    machine.add_breakpoint(fp_address)
+    assert machine.run(max_cycles=200).reason is RunReason.BREAKPOINT
+    assert machine.pc == fp_address
+    machine.run(max_cycles=50)  # resumes at the breakpoint, which stays set
+    assert machine.reg_read("r6") == 2
+    assert machine.reg_read("r4") & CFSR_NOCP
+    assert machine.reg_read("r5") == fp_address

@@ -1,4 +1,4 @@
-"""Hostile privilege and MPU sequences from x_mpu_privilege, on the native and Python paths."""
+"""Hostile privilege and MPU sequences from x_mpu_hostile, on the native and Python paths."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def _run(elf: Path, *, native: bool) -> dict[str, int]:
     machine.reset()
 
     def stop_at_done(source: str, text: str) -> None:
-        if text == "privilege done":
+        if text == "hostile done":
             machine.request_stop()
 
     machine.peripherals.on_console(stop_at_done)
@@ -36,7 +36,7 @@ def _run(elf: Path, *, native: bool) -> dict[str, int]:
 
 @pytest.fixture(scope="module", params=[True, False], ids=["native", "python"])
 def values(request: pytest.FixtureRequest, firmware: Callable[[str], Path]) -> dict[str, int]:
-    return _run(firmware("x_mpu_privilege"), native=request.param)
+    return _run(firmware("x_mpu_hostile"), native=request.param)
 
 
 def test_alias_a1_reaches_rnr_region(values: dict[str, int]) -> None:
@@ -67,3 +67,28 @@ def test_privileged_code_denied_after_drop(values: dict[str, int]) -> None:
     assert values["exec_unprivileged"] == NOT_RUN
     assert values["exec_unprivileged_faults"] == 1
     assert values["exec_unprivileged_cfsr"] & IACCVIOL
+
+
+def test_rewritten_code_runs_new_instructions(values: dict[str, int]) -> None:
+    # The code sits in a page the MPU restricts, where the native protection
+    # hook performs the stores.
+    assert values["exec_rewritten"] == 43
+
+
+def test_hardfault_runs_execute_never_code(values: dict[str, int]) -> None:
+    # HFNMIENA is clear, so HardFault ignores the MPU.
+    assert values["exec_xn_in_hardfault"] == 44
+
+
+def test_execute_never_denied_after_hardfault(values: dict[str, int]) -> None:
+    # The block HardFault translated must not serve privileged Thread mode.
+    assert values["exec_xn_after_hardfault"] == NOT_RUN
+    assert values["exec_xn_after_hardfault_faults"] == 1
+
+
+def test_hardfault_runs_whole_xn_region(values: dict[str, int]) -> None:
+    # One region covers all of SRAM, so no SRAM page has the native hook
+    # until HardFault fetches from it.
+    assert values["exec_xn_whole_in_hardfault"] == 44
+    assert values["exec_xn_whole_after_hardfault"] == NOT_RUN
+    assert values["exec_xn_whole_after_hardfault_faults"] == 1

@@ -7,10 +7,16 @@
  * - Code in a privileged-only executable region runs from privileged Thread
  *   mode and faults (MemManage, IACCVIOL) once an SVC has dropped privilege,
  *   also after earlier privilege changes.
+ * - Code rewritten in an SRAM page that the MPU restricts runs as rewritten
+ *   after DSB and ISB.
+ * - HardFault (HFNMIENA clear) runs code from an execute-never region, and
+ *   privileged Thread mode calling the same code afterwards faults, both
+ *   with the region's page shared with other regions and with one region
+ *   covering all of SRAM.
  *
  * SVC #0 toggles CONTROL.nPRIV, SVC #1 records PRIMASK after CPSID I. The
  * MemManage handler records CFSR and returns to the caller of the denied
- * function. The last line is "privilege done".
+ * function. The last line is "hostile done".
  */
 
 #include "bm_io.h"
@@ -41,6 +47,10 @@ static volatile uint16_t privileged_code[16] __attribute__((aligned(32)));
 static volatile uint32_t handler_primask;
 static volatile uint32_t mm_count;
 static volatile uint32_t mm_cfsr;
+static volatile uint32_t hardfault_result;
+
+/* movs r0, #44; bx lr, in the read-write execute-never SRAM next to it. */
+static volatile uint16_t execute_never_code[16] __attribute__((aligned(32)));
 
 static void report(const char *name, uint32_t value)
 {
@@ -95,6 +105,36 @@ __attribute__((naked)) void MemManage_Handler(void)
         "mrseq r0, msp\n"
         "mrsne r0, psp\n"
         "b memmanage_dispatch\n");
+}
+
+/* Call `code`; return its R0, or 0xDEAD when the call was denied. */
+static uint32_t call_code(volatile uint16_t *code)
+{
+    register uint32_t r0 __asm("r0") = 0xDEADu;
+    register uint32_t target __asm("r1") = (uint32_t)code | 1u;
+    __asm volatile("blx r1" : "+r"(r0) : "r"(target) : "r2", "r3", "r12", "lr", "memory");
+    return r0;
+}
+
+/* HardFault from UDF: run the execute-never code and skip the UDF. */
+void hardfault_dispatch(uint32_t *frame)
+{
+    hardfault_result = call_code(execute_never_code);
+    SCB_HFSR = SCB_HFSR;
+    SCB_CFSR = SCB_CFSR;
+    frame[6] += 2u;
+}
+
+__attribute__((naked)) void HardFault_Handler(void)
+{
+    __asm volatile(
+        "tst lr, #4\n"
+        "ite eq\n"
+        "mrseq r0, msp\n"
+        "mrsne r0, psp\n"
+        "push {r4, lr}\n"
+        "bl hardfault_dispatch\n"
+        "pop {r4, pc}\n");
 }
 
 static void toggle_privilege(void)
@@ -177,7 +217,35 @@ int main(void)
     report("exec_unprivileged_cfsr", mm_cfsr);
     toggle_privilege();
     report("exec_privileged_again", call_privileged_code());
-    console_puts("privilege done\n");
+    privileged_code[0] = 0x202Bu; /* movs r0, #43 */
+    __asm volatile("dsb\n isb" ::: "memory");
+    report("exec_rewritten", call_privileged_code());
+
+    /* UDF with UsageFault disabled escalates to HardFault, which ignores the
+     * MPU while HFNMIENA is clear. */
+    execute_never_code[0] = 0x202Cu; /* movs r0, #44 */
+    execute_never_code[1] = 0x4770u; /* bx lr */
+    __asm volatile("dsb\n isb" ::: "memory");
+    uint32_t faults_before = mm_count;
+    __asm volatile("udf #0" ::: "memory");
+    report("exec_xn_in_hardfault", hardfault_result);
+    report("exec_xn_after_hardfault", call_code(execute_never_code));
+    report("exec_xn_after_hardfault_faults", mm_count - faults_before);
+
+    /* The same with one read-write execute-never region over all of SRAM. */
+    set_region(1, 0x20000000u, 0x2007FFFFu, AP_RW | XN);
+    MPU_RNR = 2;
+    MPU_RLAR = 0;
+    MPU_RNR = 3;
+    MPU_RLAR = 0;
+    __asm volatile("dsb\n isb" ::: "memory");
+    hardfault_result = 0;
+    faults_before = mm_count;
+    __asm volatile("udf #0" ::: "memory");
+    report("exec_xn_whole_in_hardfault", hardfault_result);
+    report("exec_xn_whole_after_hardfault", call_code(execute_never_code));
+    report("exec_xn_whole_after_hardfault_faults", mm_count - faults_before);
+    console_puts("hostile done\n");
     for (;;) {
         __asm volatile("wfi");
     }
