@@ -49,7 +49,7 @@ static volatile uint32_t mm_count;
 static volatile uint32_t mm_cfsr;
 static volatile uint32_t hardfault_result;
 
-/* movs r0, #44; bx lr, in the read-write execute-never SRAM next to it. */
+/* movs r0, #44; bx lr, in read-write execute-never SRAM. */
 static volatile uint16_t execute_never_code[16] __attribute__((aligned(32)));
 
 static void report(const char *name, uint32_t value)
@@ -142,15 +142,6 @@ static void toggle_privilege(void)
     __asm volatile("svc #0" ::: "memory");
 }
 
-/* Call the privileged-only code; return its R0, or 0xDEAD when it was denied. */
-static uint32_t call_privileged_code(void)
-{
-    register uint32_t r0 __asm("r0") = 0xDEADu;
-    register uint32_t target __asm("r1") = (uint32_t)privileged_code | 1u;
-    __asm volatile("blx r1" : "+r"(r0) : "r"(target) : "r2", "r3", "r12", "lr", "memory");
-    return r0;
-}
-
 static void set_region(uint32_t number, uint32_t base, uint32_t last, uint32_t attributes)
 {
     MPU_RNR = number;
@@ -210,16 +201,16 @@ int main(void)
     /* Privileged, unprivileged and privileged again, through SVC returns. */
     toggle_privilege();
     toggle_privilege();
-    report("exec_privileged", call_privileged_code());
+    report("exec_privileged", call_code(privileged_code));
     toggle_privilege();
-    report("exec_unprivileged", call_privileged_code());
+    report("exec_unprivileged", call_code(privileged_code));
     report("exec_unprivileged_faults", mm_count);
     report("exec_unprivileged_cfsr", mm_cfsr);
     toggle_privilege();
-    report("exec_privileged_again", call_privileged_code());
+    report("exec_privileged_again", call_code(privileged_code));
     privileged_code[0] = 0x202Bu; /* movs r0, #43 */
     __asm volatile("dsb\n isb" ::: "memory");
-    report("exec_rewritten", call_privileged_code());
+    report("exec_rewritten", call_code(privileged_code));
 
     /* UDF with UsageFault disabled escalates to HardFault, which ignores the
      * MPU while HFNMIENA is clear. */

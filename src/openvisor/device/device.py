@@ -18,6 +18,7 @@ from typing import Any
 
 from openvisor import atomicfile
 from openvisor.device import backup
+from openvisor.device.crash_report import build_report, crash_kind
 from openvisor.device.image import AppImage, policy_from_manifest
 from openvisor.errors import ImageError, StateError
 from openvisor.kernel import AppExit, ExitKind, Kernel, KernelSettings
@@ -33,7 +34,7 @@ from openvisor.kernel.crash import (
     Symbolizer,
 )
 from openvisor.kernel.kernel import FAULT_EXCEPTIONS
-from openvisor.kernel.memory import APP_SRAM_BASE, APP_SRAM_SIZE, is_writable
+from openvisor.kernel.memory import APP_SRAM_BASE, APP_SRAM_SIZE
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,6 @@ QUICK_RESTART_US = 1_000_000
 """An app that restarts itself this soon after it started counts as a restart loop."""
 FREE_QUICK_RESTARTS = 3
 """Quick restarts in a row that happen at once; later ones wait as after a crash."""
-CORE_REGISTERS = [f"r{i}" for i in range(13)] + ["sp", "lr", "pc", "xpsr"]
 
 
 class DeviceState(Enum):
@@ -351,7 +351,7 @@ class Device:
         app_exit = self.kernel.take_exit()
         fault = getattr(result, "fault", None)
         if fault is not None:
-            self._crash(_crash_kind(fault), fault=fault)
+            self._crash(crash_kind(fault), fault=fault)
         elif app_exit is not None:
             self._handle_exit(app_exit)
         elif getattr(result.reason, "value", None) == "reset":
@@ -533,7 +533,17 @@ class Device:
         """Record a crash report and schedule the restart after the back-off."""
         now = self.kernel.micros()
         uptime = now - self._app_started_us
-        report = self._build_report(kind, fault=fault, detail=detail, address=address)
+        report = build_report(
+            self.machine,
+            kind,
+            fault=fault,
+            detail=detail,
+            address=address,
+            stack_bytes=self.backoff.policy.stack_bytes,
+            symbolizer=self._symbolizer,
+            micros=self.kernel.micros(),
+            app_id=self._boot_image.app_id if self._boot_image is not None else "",
+        )
         report.uptime_us = uptime
         report.restart_delay_us = self.backoff.next_delay_us(uptime)
         report.crash_count = self.crash_log.crash_count + 1
@@ -551,45 +561,6 @@ class Device:
             log.info("Roll back after crash (device=%s)", self.device_id)
         self._schedule_restart(MvWakeReason.APPLICATIONCRASH, report.restart_delay_us)
 
-    def _build_report(
-        self, kind: CrashKind, *, fault: Any, detail: str, address: int | None
-    ) -> CrashReport:
-        registers = _fault_registers(fault) or _read_registers(self.machine)
-        access = str(getattr(fault, "access", "") or "")
-        if fault is not None:
-            address = getattr(fault, "address", address)
-            detail = detail or str(getattr(fault, "description", "") or "")
-        sp = registers.get("sp", 0)
-        # The top of the stack runs from SP up to the policy's size or the end of SRAM.
-        stack = b""
-        if is_writable(sp, 1):
-            size = min(self.backoff.policy.stack_bytes, APP_SRAM_BASE + APP_SRAM_SIZE - sp)
-            stack = bytes(self.machine.mem_read(sp, size))
-
-        symbols: dict[str, str] = {}
-        if self._symbolizer is not None:
-            for name in ("pc", "lr"):
-                text = self._symbolizer.describe(registers.get(name, 0))
-                if text:
-                    symbols[name] = text
-        return CrashReport(
-            kind=kind.value,
-            detail=detail,
-            micros=self.kernel.micros(),
-            uptime_us=0,
-            pc=registers.get("pc", 0),
-            lr=registers.get("lr", 0),
-            sp=sp,
-            xpsr=registers.get("xpsr", 0),
-            fault_address=address,
-            access=access,
-            registers=registers,
-            stack=stack.hex(),
-            symbols=symbols,
-            app_id=self._boot_image.app_id if self._boot_image is not None else "",
-        )
-
-
 def _load_device_id(state_dir: Path) -> str:
     """Return the device id from the identity in ``state_dir``, created on first use."""
     try:
@@ -597,28 +568,3 @@ def _load_device_id(state_dir: Path) -> str:
     except ImportError as exc:  # the link package is optional for a bare device
         raise StateError(f"cannot load the device identity in {state_dir}: {exc}") from exc
     return DeviceIdentity.load_or_create(state_dir).device_id
-
-
-def _crash_kind(fault: Any) -> CrashKind:
-    """Map the machine's fault kind (``FaultKind``) to the crash report's kind."""
-    kind = str(getattr(getattr(fault, "kind", None), "value", ""))
-    if kind == "lockup":
-        return CrashKind.LOCKUP
-    if kind == "gateway-call":
-        return CrashKind.GATEWAY
-    return CrashKind.FAULT
-
-
-def _fault_registers(fault: Any) -> dict[str, int]:
-    if fault is None:
-        return {}
-    registers = dict(getattr(fault, "registers", None) or {})
-    for name in ("pc", "lr", "sp", "xpsr"):
-        value = getattr(fault, name, None)
-        if value is not None:
-            registers[name] = value
-    return {str(name): int(value) for name, value in registers.items()}
-
-
-def _read_registers(machine: Any) -> dict[str, int]:
-    return {name: int(machine.reg_read(name)) for name in CORE_REGISTERS}

@@ -53,6 +53,7 @@ class DeviceDebugger:
                 debug_auth_pubkey=self._debug_auth_pubkey,
                 send=link.send,
                 hooks=hooks,
+                on_attach_change=self._publish_attached,
             )
             link.on_message(self._on_link_message)
 

@@ -38,7 +38,9 @@ class RemoteDebugEndpoint:
     ``target`` returns the application core's debug view (it may change
     across app restarts), ``debug_auth_pubkey`` returns the running bundle's
     key (None when the bundle has none) and ``send`` is the device link's
-    ``send``.
+    ``send``. ``on_attach_change`` runs on the emulation thread each time a
+    tunnel attachment starts or ends, before any reply of the new attachment
+    is sent, so state derived from it is current when GDB sees that reply.
 
     Example::
 
@@ -55,8 +57,10 @@ class RemoteDebugEndpoint:
         debug_auth_pubkey: Callable[[], bytes | None],
         send: Callable[[Message], bool],
         hooks: StubHooks | None = None,
+        on_attach_change: Callable[[], None] | None = None,
     ) -> None:
         self._target = target
+        self._on_attach_change = on_attach_change
         self._pubkey = debug_auth_pubkey
         self._send = send
         self._hooks = hooks or StubHooks()
@@ -177,6 +181,7 @@ class RemoteDebugEndpoint:
                 self._end_attachment()
             self.attachment = GdbAttachment(self._target(), send=self._reply_rsp, hooks=self._hooks)
             log.info("Attach GDB (session=%s)", self._session)
+            self._notify_attach_change()
         elif kind == PLAIN_RSP and self.attachment is not None:
             self.attachment.feed(body)
         elif kind == PLAIN_DETACH and self.attachment is not None:
@@ -201,6 +206,11 @@ class RemoteDebugEndpoint:
             # GDB went away without 'D' or 'k': let the application run on.
             self._hooks.on_detach()
         log.info("Detach GDB (session=%s)", self._session)
+        self._notify_attach_change()
+
+    def _notify_attach_change(self) -> None:
+        if self._on_attach_change is not None:
+            self._on_attach_change()
 
     def _end_session(self) -> None:
         self._end_attachment()

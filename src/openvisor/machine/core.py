@@ -16,7 +16,7 @@ from unicorn import arm_const as arm
 from unicorn import unicorn_const as ucc
 from unicorn.unicorn_py3 import unicorn as unicorn_binding
 
-from openvisor.errors import EmulationError, MemoryAccessError
+from openvisor.errors import EmulationError
 from openvisor.machine import _native
 from openvisor.machine import memory_map as mm
 from openvisor.machine import nvic as nv
@@ -24,7 +24,6 @@ from openvisor.machine.clock import EventQueue, Pacing, ScheduledEvent
 from openvisor.machine.coprocessor import CoprocessorAccess
 from openvisor.machine.debug import DebugState
 from openvisor.machine.exceptions import (
-    CONTROL_SFPA,
     UFSR_DIVBYZERO,
     UFSR_INVSTATE,
     UFSR_NOCP,
@@ -32,11 +31,12 @@ from openvisor.machine.exceptions import (
     UFSR_UNALIGNED,
     UFSR_UNDEFINSTR,
     ExceptionUnit,
-    FaultEscalation,
 )
 from openvisor.machine.loader import LoadedImage, SymbolTable, load_elf_file, parse_elf, raw_image
+from openvisor.machine.memory_access import MemoryAccess
 from openvisor.machine.mpu import MemoryProtectionUnit
-from openvisor.machine.results import FaultKind, FaultRecord, RunResult
+from openvisor.machine.register_access import REGISTER_IDS, RegisterAccess
+from openvisor.machine.results import RunResult
 from openvisor.machine.native_state import NativeState
 from openvisor.machine.scs import SCR_SLEEPONEXIT, SystemControlSpace
 from openvisor.machine.stacklimits import StackLimits
@@ -73,37 +73,11 @@ _USAGE_FAULTS = {
     EXCP_DIVBYZERO: (UFSR_DIVBYZERO, "division by zero"),
 }
 
-REGISTER_IDS: dict[str, int] = {
-    **{f"r{i}": arm.UC_ARM_REG_R0 + i for i in range(13)},
-    "sp": arm.UC_ARM_REG_SP,
-    "r13": arm.UC_ARM_REG_SP,
-    "lr": arm.UC_ARM_REG_LR,
-    "r14": arm.UC_ARM_REG_LR,
-    "pc": arm.UC_ARM_REG_PC,
-    "r15": arm.UC_ARM_REG_PC,
-    "xpsr": arm.UC_ARM_REG_XPSR,
-    "msp": arm.UC_ARM_REG_MSP,
-    "psp": arm.UC_ARM_REG_PSP,
-    "control": arm.UC_ARM_REG_CONTROL,
-    "primask": arm.UC_ARM_REG_PRIMASK,
-    "basepri": arm.UC_ARM_REG_BASEPRI,
-    "faultmask": arm.UC_ARM_REG_FAULTMASK,
-    "fpscr": arm.UC_ARM_REG_FPSCR,
-    **{f"s{i}": arm.UC_ARM_REG_S0 + i for i in range(32)},
-}
-_RECORD_REGISTERS = [f"r{i}" for i in range(13)] + [
-    "sp",
-    "lr",
-    "pc",
-    "xpsr",
-    "msp",
-    "psp",
-    "control",
-]
-
-
-class Machine:
+class Machine(RegisterAccess, MemoryAccess):
     """One emulated STM32U585 core: CPU, memory map, exceptions, clock, peripherals.
+
+    Host access to registers and to raw memory comes from `RegisterAccess` and
+    `MemoryAccess`.
 
     Example::
 
@@ -361,148 +335,6 @@ class Machine:
         self._publish_priorities()
         log.info("Reset core (sp=%#010x, pc=%#010x)", initial_sp, reset_vector)
 
-    # Registers and memory (raw: the host bypasses the app's permissions)
-
-    @property
-    def pc(self) -> int:
-        """The program counter (without the Thumb bit)."""
-        return self.registers.read(arm.UC_ARM_REG_PC) & ~1
-
-    @pc.setter
-    def pc(self, value: int) -> None:
-        self.registers.write(arm.UC_ARM_REG_PC, value | 1)
-        self._started = True
-
-    def reg_read(self, name: str) -> int:
-        """Read a register by name: r0-r12, sp, lr, pc, xpsr, msp, psp, control, s0-s31..."""
-        try:
-            regid = REGISTER_IDS[name.lower()]
-        except KeyError:
-            raise EmulationError(
-                f"unknown register {name!r}; use one of {', '.join(sorted(REGISTER_IDS))}"
-            ) from None
-        key = name.lower()
-        if key in ("msp", "psp"):
-            xpsr, control, sp = self.registers.read_many(
-                [arm.UC_ARM_REG_XPSR, arm.UC_ARM_REG_CONTROL, arm.UC_ARM_REG_SP]
-            )
-            msp, psp = self.exception_unit.stack_pointers(xpsr, control, sp)
-            return msp if key == "msp" else psp
-        if key in ("primask", "basepri", "faultmask"):
-            return self.exception_unit._read_privileged([regid])[0]
-        value = self.registers.read(regid)
-        if key == "control":
-            # SFPA is RAZ/WI from the non-secure state. Unicorn runs Secure and sets it.
-            return value & ~CONTROL_SFPA
-        return value & ~1 if regid == arm.UC_ARM_REG_PC else value
-
-    def reg_write(self, name: str, value: int) -> None:
-        """Write a register by name (see `reg_read`)."""
-        try:
-            regid = REGISTER_IDS[name.lower()]
-        except KeyError:
-            raise EmulationError(
-                f"unknown register {name!r}; use one of {', '.join(sorted(REGISTER_IDS))}"
-            ) from None
-        key = name.lower()
-        if regid == arm.UC_ARM_REG_PC:
-            self.pc = value & ~1
-        elif key in ("msp", "psp"):
-            xpsr, control, sp = self.registers.read_many(
-                [arm.UC_ARM_REG_XPSR, arm.UC_ARM_REG_CONTROL, arm.UC_ARM_REG_SP]
-            )
-            msp, psp = self.exception_unit.stack_pointers(xpsr, control, sp)
-            if key == "msp":
-                msp = value
-            else:
-                psp = value
-            self.exception_unit._switch_mode(
-                ipsr=xpsr & 0x1FF, control=control, msp=msp, psp=psp, xpsr=xpsr
-            )
-        elif key == "control":
-            self.exception_unit.write_control(value)
-            self.exceptions_changed()
-        elif key in ("primask", "basepri", "faultmask"):
-            self.exception_unit.write_privileged(regid, value)
-            self.exceptions_changed()
-        else:
-            self.registers.write(regid, value)
-
-    def _buffer_for(self, address: int, size: int) -> tuple[ctypes.Array[ctypes.c_char], int]:
-        for base, length, buffer in (
-            (mm.SRAM_BASE, mm.SRAM_SIZE, self._sram),
-            (mm.FLASH_BASE, mm.FLASH_SIZE, self._flash),
-            (mm.GATEWAY_BASE, mm.GATEWAY_PAGE_SIZE, self._gateway),
-        ):
-            if base <= address and address + size <= base + length:
-                return buffer, address - base
-        raise MemoryAccessError(
-            f"raw access of {size} bytes at {address:#010x} ({mm.describe_address(address)}) "
-            "is outside application flash and SRAM; use bus_read/bus_write for peripherals",
-            address=address,
-            size=size,
-        )
-
-    def mem_read(self, address: int, size: int) -> bytes:
-        """Read app flash or SRAM, bypassing the app's permissions."""
-        buffer, offset = self._buffer_for(address, size)
-        return ctypes.string_at(ctypes.addressof(buffer) + offset, size)
-
-    def mem_write(self, address: int, data: bytes) -> None:
-        """Write app flash or SRAM, bypassing the app's permissions."""
-        buffer, offset = self._buffer_for(address, len(data))
-        ctypes.memmove(ctypes.addressof(buffer) + offset, data, len(data))
-        if buffer is self._flash:
-            self._flash_end = max(self._flash_end, address + len(data))
-            self._flash_scans = {}
-        if buffer is self._sram and self.image is not None:
-            # Code may run from SRAM: drop translations of the written range.
-            self._uc.ctl_remove_cache(address, address + len(data))
-
-    def read_word(self, address: int) -> int | None:
-        """Return the 32-bit word at an app address, or None outside flash and SRAM."""
-        try:
-            buffer, offset = self._buffer_for(address, 4)
-        except MemoryAccessError:
-            return None
-        value: int = struct.unpack_from("<I", buffer, offset)[0]
-        return value
-
-    def write_stack(self, address: int, words: list[int]) -> bool:
-        """Write an exception frame into SRAM; return False if it leaves SRAM."""
-        size = 4 * len(words)
-        if not (mm.SRAM_BASE <= address and address + size <= mm.SRAM_BASE + mm.SRAM_SIZE):
-            return False
-        struct.pack_into(
-            f"<{len(words)}I", self._sram, address - mm.SRAM_BASE, *[w & 0xFFFFFFFF for w in words]
-        )
-        return True
-
-    def read_stack(self, address: int, count: int) -> list[int] | None:
-        """Read an exception frame from SRAM; return None if it leaves SRAM."""
-        size = 4 * count
-        if not (mm.SRAM_BASE <= address and address + size <= mm.SRAM_BASE + mm.SRAM_SIZE):
-            return None
-        return list(struct.unpack_from(f"<{count}I", self._sram, address - mm.SRAM_BASE))
-
-    def bus_read(self, address: int, size: int = 4) -> int:
-        """Read through the system bus: memory, peripherals or system registers."""
-        if mm.PERIPHERAL_BASE <= address < mm.PERIPHERAL_BASE + mm.PERIPHERAL_SIZE:
-            return self.peripherals.bus.read(address, size)
-        if mm.PPB_BASE <= address < mm.PPB_BASE + mm.PPB_SIZE:
-            return self.scs.read(address - mm.PPB_BASE, size)
-        return int.from_bytes(self.mem_read(address, size), "little")
-
-    def bus_write(self, address: int, size: int, value: int) -> None:
-        """Write through the system bus: memory, peripherals or system registers."""
-        if mm.PERIPHERAL_BASE <= address < mm.PERIPHERAL_BASE + mm.PERIPHERAL_SIZE:
-            self.peripherals.bus.write(address, size, value)
-        elif mm.PPB_BASE <= address < mm.PPB_BASE + mm.PPB_SIZE:
-            self.scs.write(address - mm.PPB_BASE, size, value)
-        else:
-            self.mem_write(address, value.to_bytes(size, "little"))
-        self.exceptions_changed()
-
     # Time, events and interrupts
 
     @property
@@ -628,44 +460,6 @@ class Machine:
         """Remove a watchpoint added with `add_watchpoint`."""
         self.debug.remove_watchpoint(address, size, kind)
 
-    # Fault records
-
-    def fault_record(
-        self,
-        kind: FaultKind,
-        description: str,
-        *,
-        address: int | None = None,
-        access: str | None = None,
-        pc: int | None = None,
-    ) -> FaultRecord:
-        """Capture the registers into a `FaultRecord`."""
-        values = self.registers.read_many([REGISTER_IDS[name] for name in _RECORD_REGISTERS])
-        registers = dict(zip(_RECORD_REGISTERS, values, strict=True))
-        registers["msp"], registers["psp"] = self.exception_unit.stack_pointers(
-            registers["xpsr"], registers["control"], registers["sp"]
-        )
-        registers["pc"] &= ~1
-        if pc is not None:
-            registers["pc"] = pc
-        return FaultRecord(
-            kind=kind,
-            pc=registers["pc"],
-            lr=registers["lr"],
-            sp=registers["sp"],
-            xpsr=registers["xpsr"],
-            address=address,
-            access=access,
-            description=description,
-            registers=registers,
-        )
-
-    def escalation_record(self, escalation: FaultEscalation) -> FaultRecord:
-        """Turn an unroutable fault into a crash record."""
-        return self.fault_record(
-            escalation.kind, escalation.description, address=escalation.address
-        )
-
     def _pace(self, target_cycle: int) -> None:
         """In real-time pacing, wait until wall time reaches `target_cycle`."""
         if self.pacing is not Pacing.REALTIME:
@@ -680,4 +474,4 @@ class Machine:
             self._wake.clear()
 
 
-__all__ = ["SCR_SLEEPONEXIT", "Machine"]
+__all__ = ["REGISTER_IDS", "SCR_SLEEPONEXIT", "Machine"]

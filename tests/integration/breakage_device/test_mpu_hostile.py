@@ -10,7 +10,7 @@ import pytest
 from openvisor.machine import Machine, RunReason
 
 IACCVIOL = 1
-NOT_RUN = 0xDEAD  # the value call_privileged_code returns when the call was denied
+NOT_RUN = 0xDEAD  # the value call_code returns when the call was denied
 
 
 def _run(elf: Path, *, native: bool) -> dict[str, int]:

@@ -175,8 +175,9 @@ class ProxyThread:
             self.error = exc
             self._ready.set()
             return
-        self._ready.set()
+        # The task exists before start() returns, so an early stop() can cancel it.
         self._task = self.loop.create_task(self.proxy.serve_forever())
+        self._ready.set()
         try:
             self.loop.run_until_complete(self._task)
         except BaseException as exc:  # noqa: BLE001 - cancelled at stop, or the relay closed

@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from openvisor.cloud.db import session_scope
 from openvisor.cloud.models import DebugSession
+from openvisor.cloud.service import reports
 from openvisor.errors import DebugAuthError, DebugError
 from openvisor.gdb.remote import RemoteDebugEndpoint
 from openvisor.gdb.tunnel import public_point
@@ -152,6 +153,36 @@ def test_second_session_is_refused(
     assert _wait(lambda: cloud.relay.open_sessions == 0)
     second = start_proxy(cloud.proxy_options(device.device_id, bundle_key))
     second.stop()
+
+
+def test_closing_session_keeps_device_reserved(
+    start_proxy: Starter,
+    cloud: Any,
+    device: TunnelDevice,
+    bundle_key: ec.EllipticCurvePrivateKey,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Sample the relay's live sessions when the closing record is written, because
+    # a session opened before that write would find the record still open.
+    open_while_recording: list[int] = []
+    close_record = reports.close_debug_session
+
+    def recording_close(session: Any, session_sid: str) -> DebugSession:
+        open_while_recording.append(cloud.relay.open_sessions)
+        return close_record(session, session_sid)
+
+    monkeypatch.setattr(reports, "close_debug_session", recording_close)
+    first = start_proxy(cloud.proxy_options(device.device_id, bundle_key))
+    first.stop()
+    assert _wait(lambda: cloud.relay.open_sessions == 0)
+    assert open_while_recording == [1]
+    (record,) = _records(cloud, device.device_id)
+    assert record.status == "closed"
+
+    second = start_proxy(cloud.proxy_options(device.device_id, bundle_key))
+    second.stop()
+    assert _wait(lambda: cloud.relay.open_sessions == 0)
+    assert [row.status for row in _records(cloud, device.device_id)] == ["closed", "closed"]
 
 
 def test_bad_credentials_are_refused(

@@ -270,12 +270,16 @@ class DebugRelay:
                 )
 
     async def _close(self, live: _Session) -> None:
-        self._by_device.pop(live.device_sid, None)
-        self._by_sid.pop(live.sid, None)
         # An empty frame ends the session on the device kernel's side.
         if self._send is not None:
             self._send(live.device_sid, DebugFrame(session=live.sid, data=b""))
-        await asyncio.to_thread(self._record_close, live)
+        # The device stays reserved until its record is closed, because a session
+        # opened before that would find the record still open and be rejected.
+        try:
+            await asyncio.to_thread(self._record_close, live)
+        finally:
+            self._by_device.pop(live.device_sid, None)
+            self._by_sid.pop(live.sid, None)
         log.info(
             "Close debug session (device_sid=%s, session_sid=%s, frames_up=%d, frames_down=%d)",
             live.device_sid,
