@@ -1,5 +1,6 @@
-/* Bare-metal helpers shared by the bm_* test images: register addresses and
- * a polling console on USART2. */
+/* Bare-metal helpers shared by the test images: register addresses,
+ * a handler macro that passes the stacked exception frame to C, and a polling
+ * console on USART2. */
 #ifndef BM_IO_H
 #define BM_IO_H
 
@@ -34,6 +35,32 @@
 #define NVIC_ISPR(n) REG32(0xE000E200u + 4u * (n))
 #define NVIC_IPR8(n) (*(volatile uint8_t *)(0xE000E400u + (n)))
 #define NVIC_STIR REG32(0xE000EF00u)
+
+/* Basic and general-purpose timer registers of the timer at base address `b`. */
+#define TIM6_BASE   0x40001000u
+#define TIM7_BASE   0x40001400u
+#define TIM_CR1(b)  REG32((b) + 0x00u)
+#define TIM_DIER(b) REG32((b) + 0x0Cu)
+#define TIM_SR(b)   REG32((b) + 0x10u)
+#define TIM_EGR(b)  REG32((b) + 0x14u)
+#define TIM_CNT(b)  REG32((b) + 0x24u)
+#define TIM_PSC(b)  REG32((b) + 0x28u)
+#define TIM_ARR(b)  REG32((b) + 0x2Cu)
+#define TIM6_IRQN   49u
+#define TIM7_IRQN   50u
+
+/* Define the naked exception handler `handler`, which passes the stacked
+ * exception frame (on MSP or PSP, as EXC_RETURN bit 2 in LR selects) to
+ * `void dispatch(uint32_t *frame)`. */
+#define BM_FRAME_HANDLER(handler, dispatch)                                       \
+    __attribute__((naked)) void handler(void)                                     \
+    {                                                                             \
+        __asm volatile("tst lr, #4\n"                                             \
+                       "ite eq\n"                                                 \
+                       "mrseq r0, msp\n"                                          \
+                       "mrsne r0, psp\n"                                          \
+                       "b " #dispatch "\n");                                      \
+    }
 
 static inline void console_init(void)
 {
@@ -76,6 +103,14 @@ static inline void console_puthex(uint32_t value)
     for (int shift = 28; shift >= 0; shift -= 4) {
         console_putc(hex[(value >> shift) & 0xFu]);
     }
+}
+
+/* Print "key=value" with no newline, so several fields can share a line. */
+static inline void console_field(const char *key, uint32_t value)
+{
+    console_puts(key);
+    console_putc('=');
+    console_putu(value);
 }
 
 /* Print "key=value" followed by a newline. */

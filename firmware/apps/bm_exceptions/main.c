@@ -64,15 +64,7 @@ void svc_dispatch(uint32_t *frame)
     frame[0] = frame[0] + frame[1] * number;
 }
 
-__attribute__((naked)) void SVC_Handler(void)
-{
-    __asm volatile(
-        "tst lr, #4\n"
-        "ite eq\n"
-        "mrseq r0, msp\n"
-        "mrsne r0, psp\n"
-        "b svc_dispatch\n");
-}
+BM_FRAME_HANDLER(SVC_Handler, svc_dispatch)
 
 /* Fault handlers skip the faulting 16-bit UDF by advancing the stacked PC. */
 void UsageFault_Handler(void)

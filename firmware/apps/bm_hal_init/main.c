@@ -16,19 +16,11 @@
 #define RCC_AHB1ENR   REG32(RCC_BASE + 0x88u)
 #define PWR_VOSR      REG32(0x4602080Cu)
 #define FLASH_ACR     REG32(0x40022000u)
-#define TIM6_BASE     0x40001000u
-#define TIM_CR1(b)    REG32((b) + 0x00u)
-#define TIM_DIER(b)   REG32((b) + 0x0Cu)
-#define TIM_SR(b)     REG32((b) + 0x10u)
-#define TIM_EGR(b)    REG32((b) + 0x14u)
-#define TIM_PSC(b)    REG32((b) + 0x28u)
-#define TIM_ARR(b)    REG32((b) + 0x2Cu)
 #define RNG_CR        REG32(0x420C0800u)
 #define RNG_SR        REG32(0x420C0804u)
 #define RNG_DR        REG32(0x420C0808u)
 #define CRC_DR        REG32(0x40023000u)
 #define CRC_CR        REG32(0x40023008u)
-#define TIM6_IRQN     49u
 
 static volatile uint32_t uwTick;
 static const uint32_t msi_range_hz[16] = {48000000, 24000000, 16000000, 12000000, 4000000,

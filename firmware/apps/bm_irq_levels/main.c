@@ -11,14 +11,6 @@
 
 #include "bm_io.h"
 
-#define TIM6_BASE 0x40001000u
-#define TIM7_BASE 0x40001400u
-#define TIM_CR1(b)  REG32((b) + 0x00u)
-#define TIM_DIER(b) REG32((b) + 0x0Cu)
-#define TIM_SR(b)   REG32((b) + 0x10u)
-#define TIM_EGR(b)  REG32((b) + 0x14u)
-#define TIM_PSC(b)  REG32((b) + 0x28u)
-#define TIM_ARR(b)  REG32((b) + 0x2Cu)
 #define TIM_CR1_CEN (1u << 0)
 #define TIM_CR1_OPM (1u << 3)
 
@@ -32,8 +24,6 @@
 
 #define EXTI0_IRQN 11u
 #define EXTI1_IRQN 12u
-#define TIM6_IRQN  49u
-#define TIM7_IRQN  50u
 
 static volatile uint32_t tim6_entries;
 static volatile uint32_t tim6_pending_in_handler;

@@ -133,15 +133,7 @@ void svc_dispatch(uint32_t *frame)
     __asm volatile("dsb\n isb" ::: "memory");
 }
 
-__attribute__((naked)) void SVC_Handler(void)
-{
-    __asm volatile(
-        "tst lr, #4\n"
-        "ite eq\n"
-        "mrseq r0, msp\n"
-        "mrsne r0, psp\n"
-        "b svc_dispatch\n");
-}
+BM_FRAME_HANDLER(SVC_Handler, svc_dispatch)
 
 static uint32_t svc_read(uint32_t address)
 {
@@ -226,15 +218,7 @@ void memmanage_dispatch(uint32_t *frame)
     }
 }
 
-__attribute__((naked)) void MemManage_Handler(void)
-{
-    __asm volatile(
-        "tst lr, #4\n"
-        "ite eq\n"
-        "mrseq r0, msp\n"
-        "mrsne r0, psp\n"
-        "b memmanage_dispatch\n");
-}
+BM_FRAME_HANDLER(MemManage_Handler, memmanage_dispatch)
 
 void hardfault_dispatch(uint32_t *frame)
 {
@@ -247,15 +231,7 @@ void hardfault_dispatch(uint32_t *frame)
     frame[6] += 2u;
 }
 
-__attribute__((naked)) void HardFault_Handler(void)
-{
-    __asm volatile(
-        "tst lr, #4\n"
-        "ite eq\n"
-        "mrseq r0, msp\n"
-        "mrsne r0, psp\n"
-        "b hardfault_dispatch\n");
-}
+BM_FRAME_HANDLER(HardFault_Handler, hardfault_dispatch)
 
 typedef uint32_t (*function_t)(void);
 

@@ -20,15 +20,7 @@
 #include "bm_io.h"
 
 #define TIM2_BASE 0x40000000u
-#define TIM7_BASE 0x40001400u
-#define TIM_CR1(b)  REG32((b) + 0x00u)
-#define TIM_DIER(b) REG32((b) + 0x0Cu)
-#define TIM_SR(b)   REG32((b) + 0x10u)
-#define TIM_CNT(b)  REG32((b) + 0x24u)
-#define TIM_PSC(b)  REG32((b) + 0x28u)
-#define TIM_ARR(b)  REG32((b) + 0x2Cu)
 #define TIM2_IRQN 45u
-#define TIM7_IRQN 50u
 #define USART2_IRQN 62u
 
 #define USART_RDR(b)    REG32((b) + 0x24u)

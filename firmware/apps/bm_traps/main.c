@@ -26,15 +26,6 @@
 #define DWT_CTRL   REG32(0xE0001000u)
 #define DWT_CYCCNT REG32(0xE0001004u)
 
-#define TIM6_BASE  0x40001000u
-#define TIM_CR1(b)  REG32((b) + 0x00u)
-#define TIM_DIER(b) REG32((b) + 0x0Cu)
-#define TIM_SR(b)   REG32((b) + 0x10u)
-#define TIM_EGR(b)  REG32((b) + 0x14u)
-#define TIM_PSC(b)  REG32((b) + 0x28u)
-#define TIM_ARR(b)  REG32((b) + 0x2Cu)
-#define TIM6_IRQN   49u
-
 #define CCR_USERSETMPEND (1u << 1)
 #define CCR_UNALIGN_TRP  (1u << 3)
 #define CCR_DIV_0_TRP    (1u << 4)

@@ -13,14 +13,6 @@
 #include "bm_io.h"
 #include "mv_syscalls.h"
 
-#define TIM6_BASE   0x40001000u
-#define TIM_CR1     REG32(TIM6_BASE + 0x00u)
-#define TIM_DIER    REG32(TIM6_BASE + 0x0Cu)
-#define TIM_SR      REG32(TIM6_BASE + 0x10u)
-#define TIM_EGR     REG32(TIM6_BASE + 0x14u)
-#define TIM_PSC     REG32(TIM6_BASE + 0x28u)
-#define TIM_ARR     REG32(TIM6_BASE + 0x2Cu)
-#define TIM6_IRQN   49u
 #define GPIOC_IDR   REG32(0x42020810u)
 #define RCC_AHB2ENR1_ADDR 0x46020C8Cu
 #define RCC_APB1ENR1_ADDR 0x46020C9Cu
@@ -37,13 +29,6 @@ static uint32_t now_us(void)
     return (uint32_t)micros;
 }
 
-static void print_kv(const char *key, uint32_t value)
-{
-    console_puts(key);
-    console_putc('=');
-    console_putu(value);
-}
-
 /* A few instructions per iteration and no bus accesses, so no host cost per loop. */
 static void spin(uint32_t loops)
 {
@@ -54,7 +39,7 @@ static void spin(uint32_t loops)
 
 void TIM6_IRQHandler(void)
 {
-    TIM_SR = 0;
+    TIM_SR(TIM6_BASE) = 0;
     handled++;
     if (hang) {
         for (;;) {
@@ -75,9 +60,9 @@ int main(void)
 
     enum MvStatus set_status = mvSetFastInterrupt(TIM6_IRQN);
     console_puts("boot");
-    print_kv(" reason", reason);
-    print_kv(" hang", hang);
-    print_kv(" set", set_status);
+    console_field(" reason", reason);
+    console_field(" hang", hang);
+    console_field(" set", set_status);
     console_putc('\n');
     if (reason != MV_WAKEREASON_COLDBOOT) {
         for (;;) {
@@ -85,22 +70,22 @@ int main(void)
         }
     }
 
-    print_kv("enable", mvEnableFastInterrupt(TIM6_IRQN));
+    console_field("enable", mvEnableFastInterrupt(TIM6_IRQN));
     console_putc('\n');
-    TIM_PSC = 15999u; /* 160 MHz / 16000 = 10 kHz */
-    TIM_ARR = hang ? 9u : 49u; /* 1 ms or 5 ms */
-    TIM_EGR = 1u;
-    TIM_SR = 0;
-    TIM_DIER = 1u;
+    TIM_PSC(TIM6_BASE) = 15999u; /* 160 MHz / 16000 = 10 kHz */
+    TIM_ARR(TIM6_BASE) = hang ? 9u : 49u; /* 1 ms or 5 ms */
+    TIM_EGR(TIM6_BASE) = 1u;
+    TIM_SR(TIM6_BASE) = 0;
+    TIM_DIER(TIM6_BASE) = 1u;
     NVIC_ISER(TIM6_IRQN / 32u) = 1u << (TIM6_IRQN % 32u);
-    TIM_CR1 = 1u;
+    TIM_CR1(TIM6_BASE) = 1u;
     uint32_t reported = 0;
     for (;;) {
         __asm volatile("wfi");
         if (handled >= reported + 10u) {
             reported = handled;
-            print_kv("handled", reported);
-            print_kv(" us", now_us());
+            console_field("handled", reported);
+            console_field(" us", now_us());
             console_putc('\n');
         }
     }

@@ -73,13 +73,6 @@ static uint32_t now_us(void)
     return (uint32_t)micros;
 }
 
-static void print_kv(const char *key, uint32_t value)
-{
-    console_puts(key);
-    console_putc('=');
-    console_putu(value);
-}
-
 static void print_hex(const char *key, uint32_t value)
 {
     console_puts(key);
@@ -198,7 +191,7 @@ static void rtc_set_alarm_a(uint32_t alrmar)
 static void print_rtc(void)
 {
     print_hex(" cr", RTC_CR);
-    print_kv(" wutr", RTC_WUTR);
+    console_field(" wutr", RTC_WUTR);
     print_hex(" sr", RTC_SR);
     print_hex(" tr", RTC_TR);
     print_hex(" dr", RTC_DR);
@@ -207,11 +200,11 @@ static void print_rtc(void)
 static void deep_sleep(enum MvDeepSleepMode mode)
 {
     console_puts("sleep");
-    print_kv(" us", now_us());
+    console_field(" us", now_us());
     print_rtc();
     console_putc('\n');
     enum MvStatus status = mvDeepSleep(mode);
-    print_kv("deep sleep failed status", status);
+    console_field("deep sleep failed status", status);
     console_putc('\n');
 }
 
@@ -224,8 +217,8 @@ static void wait_events(volatile uint32_t *counter, uint32_t count, const char *
         if (*counter != seen) {
             seen = *counter;
             console_puts(name);
-            print_kv(" n", seen);
-            print_kv(" us", last_event_us);
+            console_field(" n", seen);
+            console_field(" us", last_event_us);
             print_hex(" tr", RTC_TR);
             console_putc('\n');
         }
@@ -241,9 +234,9 @@ int main(void)
     uint32_t scenario = GPIOC_IDR & 3u;
 
     console_puts("boot");
-    print_kv(" reason", reason);
-    print_kv(" scenario", scenario);
-    print_kv(" us", now_us());
+    console_field(" reason", reason);
+    console_field(" scenario", scenario);
+    console_field(" us", now_us());
     print_rtc();
     console_putc('\n');
 
@@ -259,7 +252,7 @@ int main(void)
     switch (scenario) {
     case 0:
         rtc_set_wakeup(0u, 2047u); /* RTCCLK/16 = 2048 Hz: 1 s */
-        print_kv("armed us", now_us());
+        console_field("armed us", now_us());
         console_putc('\n');
         wait_events(&wakeup_count, 3u, "wakeup");
         rtc_set_wakeup(4u, 4u); /* ck_spre: 5 s */
@@ -268,7 +261,7 @@ int main(void)
     case 1:
         rtc_set_time(0x00120000u, 0x0024C601u); /* Saturday 2024-06-01 12:00:00 */
         rtc_set_alarm_a(ALRMAR_MSK4 | ALRMAR_MSK3 | ALRMAR_MSK2 | 0x10u);
-        print_kv("armed us", now_us());
+        console_field("armed us", now_us());
         console_putc('\n');
         wait_events(&alarm_count, 1u, "alarm");
         rtc_set_alarm_a(ALRMAR_MSK4 | ALRMAR_MSK3 | ALRMAR_MSK2 | 0x30u);

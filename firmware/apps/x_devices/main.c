@@ -26,15 +26,6 @@
 #define NVIC_ICPR(n) REG32(0xE000E280u + 4u * (n))
 #define GPIOC_IDR  REG32(0x42020810u)
 
-#define TIM6_BASE  0x40001000u
-#define TIM_CR1    REG32(TIM6_BASE + 0x00u)
-#define TIM_DIER   REG32(TIM6_BASE + 0x0Cu)
-#define TIM_SR     REG32(TIM6_BASE + 0x10u)
-#define TIM_EGR    REG32(TIM6_BASE + 0x14u)
-#define TIM_PSC    REG32(TIM6_BASE + 0x28u)
-#define TIM_ARR    REG32(TIM6_BASE + 0x2Cu)
-#define TIM6_IRQN  49u
-#define TIM7_IRQN  50u
 #define RTC_IRQN   2u
 
 #define RTC_BASE   0x46007800u
@@ -80,19 +71,9 @@ void fault_record(uint32_t *frame)
     SCB_CFSR = SCB_CFSR;
 }
 
-#define FAULT_ENTRY(name)                                                         \
-    __attribute__((naked)) void name(void)                                        \
-    {                                                                             \
-        __asm volatile("tst lr, #4\n"                                             \
-                       "ite eq\n"                                                 \
-                       "mrseq r0, msp\n"                                          \
-                       "mrsne r0, psp\n"                                          \
-                       "b fault_record\n");                                       \
-    }
-
-FAULT_ENTRY(HardFault_Handler)
-FAULT_ENTRY(BusFault_Handler)
-FAULT_ENTRY(UsageFault_Handler)
+BM_FRAME_HANDLER(HardFault_Handler, fault_record)
+BM_FRAME_HANDLER(BusFault_Handler, fault_record)
+BM_FRAME_HANDLER(UsageFault_Handler, fault_record)
 
 /* SVC: back to privileged Thread mode. */
 void SVC_Handler(void)
@@ -104,7 +85,7 @@ void SVC_Handler(void)
 
 void TIM6_IRQHandler(void)
 {
-    TIM_SR = 0;
+    TIM_SR(TIM6_BASE) = 0;
     irq_count++;
     for (uint32_t i = 0; i < fast_spin; i++) {
         __asm volatile("nop");
@@ -130,13 +111,13 @@ static void enable_irq(uint32_t irqn)
 /* TIM6 is a 16-bit timer: the period is (prescaler + 1) x (reload + 1) cycles. */
 static void start_tim6(uint32_t prescaler, uint32_t reload)
 {
-    TIM_PSC = prescaler;
-    TIM_ARR = reload;
-    TIM_EGR = 1u;
-    TIM_SR = 0;
-    TIM_DIER = 1u;
+    TIM_PSC(TIM6_BASE) = prescaler;
+    TIM_ARR(TIM6_BASE) = reload;
+    TIM_EGR(TIM6_BASE) = 1u;
+    TIM_SR(TIM6_BASE) = 0;
+    TIM_DIER(TIM6_BASE) = 1u;
     enable_irq(TIM6_IRQN);
-    TIM_CR1 = 1u;
+    TIM_CR1(TIM6_BASE) = 1u;
 }
 
 static uint32_t now_us(void)
@@ -306,7 +287,7 @@ static void group_wfe_loops(void)
     while (irq_count < 100u) {
         __asm volatile("wfe" ::: "memory");
     }
-    TIM_CR1 = 0;
+    TIM_CR1(TIM6_BASE) = 0;
     console_kv("wfe_irqs", irq_count);
     console_kv("wfe_us", now_us() - start);
     console_kv("done", 1u);

@@ -74,15 +74,7 @@ void svc_dispatch(uint32_t *frame)
     }
 }
 
-__attribute__((naked)) void SVC_Handler(void)
-{
-    __asm volatile(
-        "tst lr, #4\n"
-        "ite eq\n"
-        "mrseq r0, msp\n"
-        "mrsne r0, psp\n"
-        "b svc_dispatch\n");
-}
+BM_FRAME_HANDLER(SVC_Handler, svc_dispatch)
 
 void memmanage_dispatch(uint32_t *frame)
 {
@@ -97,15 +89,7 @@ void memmanage_dispatch(uint32_t *frame)
     }
 }
 
-__attribute__((naked)) void MemManage_Handler(void)
-{
-    __asm volatile(
-        "tst lr, #4\n"
-        "ite eq\n"
-        "mrseq r0, msp\n"
-        "mrsne r0, psp\n"
-        "b memmanage_dispatch\n");
-}
+BM_FRAME_HANDLER(MemManage_Handler, memmanage_dispatch)
 
 /* Call `code`; return its R0, or 0xDEAD when the call was denied. */
 static uint32_t call_code(volatile uint16_t *code)

@@ -60,15 +60,7 @@ void svc_dispatch(uint32_t *frame)
     }
 }
 
-__attribute__((naked)) void SVC_Handler(void)
-{
-    __asm volatile(
-        "tst lr, #4\n"
-        "ite eq\n"
-        "mrseq r0, msp\n"
-        "mrsne r0, psp\n"
-        "b svc_dispatch\n");
-}
+BM_FRAME_HANDLER(SVC_Handler, svc_dispatch)
 
 void memmanage_dispatch(uint32_t *frame)
 {
@@ -82,15 +74,7 @@ void memmanage_dispatch(uint32_t *frame)
     }
 }
 
-__attribute__((naked)) void MemManage_Handler(void)
-{
-    __asm volatile(
-        "tst lr, #4\n"
-        "ite eq\n"
-        "mrseq r0, msp\n"
-        "mrsne r0, psp\n"
-        "b memmanage_dispatch\n");
-}
+BM_FRAME_HANDLER(MemManage_Handler, memmanage_dispatch)
 
 static void run_op(uint32_t kind, uint32_t address)
 {

@@ -61,8 +61,6 @@ EXCP_STKOF = 19
 EXCP_UNALIGNED = 22
 EXCP_DIVBYZERO = 23
 
-THUMB_SVC0 = 0xDF00
-
 _USAGE_FAULTS = {
     EXCP_UDEF: (UFSR_UNDEFINSTR, "undefined instruction"),
     EXCP_DATA_ABORT: (UFSR_UNALIGNED, "unaligned access"),
@@ -72,6 +70,11 @@ _USAGE_FAULTS = {
     EXCP_UNALIGNED: (UFSR_UNALIGNED, "unaligned access"),
     EXCP_DIVBYZERO: (UFSR_DIVBYZERO, "division by zero"),
 }
+
+def _check_irq_number(irqn: int) -> None:
+    if not 0 <= irqn < nv.NUM_IRQS:
+        raise EmulationError(f"IRQ number {irqn} is out of range: use 0 to {nv.NUM_IRQS - 1}")
+
 
 class Machine(RegisterAccess, MemoryAccess):
     """One emulated STM32U585 core: CPU, memory map, exceptions, clock, peripherals.
@@ -163,7 +166,7 @@ class Machine(RegisterAccess, MemoryAccess):
             f"<{mm.GATEWAY_PAGE_SIZE // 2}H",
             self._gateway,
             0,
-            *([THUMB_SVC0] * (mm.GATEWAY_PAGE_SIZE // 2)),
+            *([mm.THUMB_SVC0] * (mm.GATEWAY_PAGE_SIZE // 2)),
         )
         uc.mem_map_ptr(
             mm.FLASH_BASE,
@@ -356,8 +359,7 @@ class Machine(RegisterAccess, MemoryAccess):
 
     def pend_irq(self, irqn: int) -> None:
         """Pend external interrupt `irqn` (0-124); call between runs or from a callback."""
-        if not 0 <= irqn < nv.NUM_IRQS:
-            raise EmulationError(f"IRQ number {irqn} is out of range: use 0 to {nv.NUM_IRQS - 1}")
+        _check_irq_number(irqn)
         if self._core.nvic_changed:
             self._sync_native()  # the active set must be current for Nvic.pended_inactive
         self.nvic.set_pending(irqn + nv.IRQ_BASE)
@@ -370,8 +372,7 @@ class Machine(RegisterAccess, MemoryAccess):
         an asserted line pends the IRQ while it is not active and again when
         its handler returns (see `Nvic.set_level`).
         """
-        if not 0 <= irqn < nv.NUM_IRQS:
-            raise EmulationError(f"IRQ number {irqn} is out of range: use 0 to {nv.NUM_IRQS - 1}")
+        _check_irq_number(irqn)
         exception = irqn + nv.IRQ_BASE
         if asserted == (exception in self.nvic.levels):
             return

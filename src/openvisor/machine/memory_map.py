@@ -12,6 +12,8 @@ SRAM_SIZE = 512 * 1024
 GATEWAY_BASE = 0x0C1F_E000
 GATEWAY_PAGE_SIZE = 0x1000
 GATEWAY_END = 0x0C1F_E250
+# The Thumb encoding of SVC #0, which fills every gateway halfword.
+THUMB_SVC0 = 0xDF00
 
 # Entries of the gateway that hold a call: every 8 bytes from 0x0C1FE000 to
 # 0x0C1FE248, except 0x0C1FE0A0 and 0x0C1FE238, which the microvisor leaves empty.

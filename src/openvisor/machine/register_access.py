@@ -47,6 +47,16 @@ _RECORD_REGISTERS = [f"r{i}" for i in range(13)] + [
 ]
 
 
+def _register_id(name: str) -> int:
+    """Return the Unicorn id of register ``name`` (any case), or raise `EmulationError`."""
+    try:
+        return REGISTER_IDS[name.lower()]
+    except KeyError:
+        raise EmulationError(
+            f"unknown register {name!r}; use one of {', '.join(sorted(REGISTER_IDS))}"
+        ) from None
+
+
 class RegisterAccess:
     """Register reads and writes by name for `Machine` (the host bypasses privilege)."""
 
@@ -69,12 +79,7 @@ class RegisterAccess:
 
     def reg_read(self, name: str) -> int:
         """Read a register by name: r0-r12, sp, lr, pc, xpsr, msp, psp, control, s0-s31..."""
-        try:
-            regid = REGISTER_IDS[name.lower()]
-        except KeyError:
-            raise EmulationError(
-                f"unknown register {name!r}; use one of {', '.join(sorted(REGISTER_IDS))}"
-            ) from None
+        regid = _register_id(name)
         key = name.lower()
         if key in ("msp", "psp"):
             xpsr, control, sp = self.registers.read_many(
@@ -92,12 +97,7 @@ class RegisterAccess:
 
     def reg_write(self, name: str, value: int) -> None:
         """Write a register by name (see `reg_read`)."""
-        try:
-            regid = REGISTER_IDS[name.lower()]
-        except KeyError:
-            raise EmulationError(
-                f"unknown register {name!r}; use one of {', '.join(sorted(REGISTER_IDS))}"
-            ) from None
+        regid = _register_id(name)
         key = name.lower()
         if regid == arm.UC_ARM_REG_PC:
             self.pc = value & ~1

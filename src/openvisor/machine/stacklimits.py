@@ -19,7 +19,7 @@ import ctypes
 import logging
 import re
 import struct
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from unicorn import UC_HOOK_CODE
 from unicorn import arm_const as arm
@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 # and the page contains SVC #0 there again as soon as the stub has run.
 STUB_OFFSET = mm.GATEWAY_PAGE_SIZE - 16
 STUB_ADDRESS = mm.GATEWAY_BASE + STUB_OFFSET
-THUMB_SVC0 = 0xDF00
 
 # MRS R0, MSPLIM; MRS R1, PSPLIM
 _READ_STUB = (0xF3EF, 0x800A, 0xF3EF, 0x810B)
@@ -142,7 +141,7 @@ class StackLimits:
             result = regs.read_many([arm.UC_ARM_REG_R0, arm.UC_ARM_REG_R1])
         finally:
             core.counting = 1
-            restore = struct.pack(f"<{len(stub)}H", *([THUMB_SVC0] * len(stub)))
+            restore = struct.pack(f"<{len(stub)}H", *([mm.THUMB_SVC0] * len(stub)))
             ctypes.memmove(ctypes.addressof(machine._gateway) + STUB_OFFSET, restore, len(code))
             machine._uc.ctl_remove_cache(STUB_ADDRESS, STUB_ADDRESS + len(code))
             if unprivileged:
