@@ -181,7 +181,7 @@ def _exchange(sock: socket.socket, payload: bytes, expect: bytes) -> bytes:
 def test_replayed_frame_is_rejected(remote: Remote, cloud: Any, start_proxy: Any) -> None:
     proxy = start_proxy(cloud.proxy_options(remote.device_id, remote.key))
     endpoint = remote.device.debugger.remote
-    with socket.create_connection(("127.0.0.1", proxy.port)) as sock:
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as sock:
         assert b"$S05#b8" in _exchange(sock, b"?", b"#b8")
         assert endpoint.attached
         reasons = remote.device.kernel.family_state(NetState).reasons()
