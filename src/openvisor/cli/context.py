@@ -62,11 +62,7 @@ class CliState:
         if self._client is None:
             settings = self.settings
             if not settings.has_credentials:
-                raise ConfigError(
-                    f"no API key for {settings.api_url}: run `ov auth login --key SID:SECRET`, "
-                    "set OPENVISOR_API_KEY=SID:SECRET, or start a local cloud with `ov up`, "
-                    "which saves its admin key in the profile"
-                )
+                raise settings.missing_key_error()
             from openvisor.cloud.client import CloudClient
 
             assert settings.api_key is not None and settings.api_secret is not None

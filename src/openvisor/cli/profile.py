@@ -165,6 +165,23 @@ class Settings:
         """Whether both halves of an API key are known."""
         return bool(self.api_key) and bool(self.api_secret)
 
+    def missing_key_error(self) -> ConfigError:
+        """Build the error for a run without a complete API key, naming where the key came from."""
+        source = self.sources.get("api_key")
+        if self.api_key and source is not None:
+            where = "--api-key" if source == "flag" else source
+            # A value without ':' may be a secret pasted alone, so only a SID is shown.
+            label = f"API key {self.api_key!r}" if self.api_key[:2] in ("AC", "SK") else "API key"
+            return ConfigError(
+                f"{label} from {where} is invalid: it has no secret. Pass it as "
+                f"SID:SECRET (e.g. --api-key SK...:SECRET), or set {ENV_API_SECRET} to the secret"
+            )
+        return ConfigError(
+            f"no API key for {self.api_url}: run `ov auth login --key SID:SECRET`, "
+            f"set {ENV_API_KEY}=SID:SECRET, or start a local cloud with `ov up`, "
+            "which saves its admin key in the profile"
+        )
+
 
 def _split_key(value: str) -> tuple[str, str | None]:
     """Split ``SID:SECRET`` into its halves; a bare SID has no secret."""

@@ -5,6 +5,7 @@
     <state>/cloud.db        SQLite database of the cloud (apps and bundles included)
     <state>/admin.json      the admin account's SID and auth token (mode 0600)
     <state>/broker.json     the embedded broker's port, reused by the next start
+    <state>/lock            held by the running stack (pid and API URL inside)
     <state>/devices/UV…/    one state directory per virtual device
     <state>/devices/control.sock   fault requests for `ov device fault`
 """
@@ -14,12 +15,16 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Self
 
 from openvisor import atomicfile
 from openvisor.cli.hosting import DeviceHost
 from openvisor.cli.local import AdminCredentials, LocalCloud, provision_device
+from openvisor.cli.statelock import StateLock
 from openvisor.errors import LinkError, StateError
 
 log = logging.getLogger(__name__)
@@ -74,6 +79,7 @@ class LocalStack:
         self.port = port
         self.realtime = realtime
         state_dir.mkdir(parents=True, exist_ok=True)
+        self.lock = StateLock(state_dir)
         self.cloud = LocalCloud(state_dir, credentials=load_admin(state_dir), port=port)
         self.host = DeviceHost(state_dir / DEVICES_DIR, realtime=realtime)
         self._broker: Any = None
@@ -96,12 +102,15 @@ class LocalStack:
 
         credentials = self.cloud.credentials
         service_password = secrets.token_hex(16)
+        # A second stack on the same folder would serve the same database and devices.
+        self.lock.acquire()
         try:
             self._broker = self._start_broker(EmbeddedBroker, service_password)
             self._service_link = self._connect_service(service_password)
             self.cloud.broker_url = self._broker.url
             self.cloud.service_link = self._service_link
             self.cloud.start()
+            self.lock.record(url=self.cloud.url)
             if not self._service_link.wait_ready(10.0):
                 raise LinkError(
                     f"the cloud could not subscribe on the embedded broker {self._broker.url}"
@@ -136,16 +145,24 @@ class LocalStack:
         path = self.state_dir / BROKER_FILE
         stored = atomicfile.read_json(path, default={})
         previous = stored.get("port", 0) if isinstance(stored, dict) else 0
-        for port in dict.fromkeys([int(previous), 0]):
+        ports = [0]
+        if previous and _port_free(int(previous)):
+            ports.insert(0, int(previous))
+        elif previous:
+            log.info("Saved broker port is in use, picking a free one (port=%d)", previous)
+        for port in ports:
             broker = broker_class(
                 service_password=service_password, device_key=self._device_key, port=port
             )
             try:
-                broker.start()
+                # The port can still be taken after the check, and amqtt then logs
+                # a traceback that would hide the one line below.
+                with _quiet_logger("amqtt", enabled=port != 0):
+                    broker.start()
             except LinkError:
                 if port == 0:
                     raise
-                log.info("Broker port taken, picking another (port=%d)", port)
+                log.info("Saved broker port is in use, picking a free one (port=%d)", port)
                 continue
             atomicfile.write_json(path, {"port": broker.port})
             return broker
@@ -179,13 +196,17 @@ class LocalStack:
         return pem.decode()
 
     def stop(self) -> None:
-        """Stop the devices, the cloud (with its device-link consumer) and the broker; state stays."""
+        """Stop the devices, the cloud (with its device-link consumer) and the broker.
+
+        The state stays on disk and the state directory lock is released.
+        """
         self.host.stop()
         self.cloud.stop()
         self._service_link = None
         if self._broker is not None:
             self._broker.stop()
             self._broker = None
+        self.lock.release()
         log.info("Stopped local stack (state_dir=%s)", self.state_dir)
 
     def __enter__(self) -> Self:
@@ -194,3 +215,32 @@ class LocalStack:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def _port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Return whether a TCP listener can bind ``host:port`` now (SO_REUSEADDR, as asyncio does)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+@contextmanager
+def _quiet_logger(name: str, *, enabled: bool) -> Iterator[None]:
+    """Drop the records of logger ``name`` and its children inside the block when ``enabled``.
+
+    Children without their own level inherit the raised level; the change is process-wide.
+    """
+    if not enabled:
+        yield
+        return
+    logger = logging.getLogger(name)
+    previous = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)

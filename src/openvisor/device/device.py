@@ -85,6 +85,9 @@ class DeviceConfig:
     wall_time_from_host: bool = True
     """Take wall time from the host clock at boot when there is no link. With a link, or
     when False, ``mvGetWallTime`` returns TIMENOTSET until the cloud's first time sync."""
+    gateway_call_cycles: int = 160
+    """Virtual cycles each system call costs on top of its instructions: an estimate of a
+    secure-call round trip on silicon (1 µs at 160 MHz)."""
     seed: int | None = None
     """Seed for handle values, for reproducible tests; None = random."""
     kernel: KernelSettings = field(default_factory=KernelSettings)
@@ -221,7 +224,7 @@ class Device:
     def _new_machine(self) -> Any:
         from openvisor.machine import Machine
 
-        machine = Machine(clock_hz=CLOCK_HZ)
+        machine = Machine(clock_hz=CLOCK_HZ, gateway_call_cycles=self.config.gateway_call_cycles)
         backup.power_on(
             machine,
             wall_time_us=self.kernel.wall_time_us(),

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from openvisor.machine.loader import LoadedImage
 
 ELF_MAGIC = b"\x7fELF"
+# Local file header, and end of central directory (an empty archive).
+ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
 APP_FLASH_BASE = 0x0800_0000
 APP_FLASH_SIZE = 1 << 20
 APP_SRAM_BASE = 0x2000_0000
@@ -66,13 +68,20 @@ class AppImage:
         """
         try:
             data = path.read_bytes()
+        except FileNotFoundError as exc:
+            raise ImageError(
+                f"cannot read application image {path}: file not found; check the path, "
+                "or build the app first (e.g. make -C firmware)"
+            ) from exc
         except OSError as exc:
             raise ImageError(f"cannot read application image {path}: {exc.strerror}") from exc
         if not data:
             raise ImageError(f"application image {path} is empty: build the app first")
         if data.startswith(ELF_MAGIC):
+            _check_arm_elf(path)
             return cls(name=path.stem, elf_path=path)
-        if zipfile.is_zipfile(path):
+        # A damaged bundle still starts with a ZIP signature and must not pass as a raw image.
+        if data.startswith(ZIP_SIGNATURES) or zipfile.is_zipfile(path):
             return cls.from_bundle(data, name=path.stem, trust=trust, allow_unsigned=allow_unsigned)
         if len(data) > APP_FLASH_SIZE:
             raise ImageError(
@@ -97,6 +106,24 @@ class AppImage:
             crash_policy=policy_from_manifest(verified.manifest.crash),
             app_id=verified.app_id,
             debug_auth_pubkey=bytes(verified.manifest.debug_auth_pubkey or b""),
+        )
+
+
+def _check_arm_elf(path: Path) -> None:
+    """Raise ImageError unless ``path`` is a 32-bit Arm ELF, naming its machine otherwise."""
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+
+    try:
+        with open(path, "rb") as stream:
+            elf = ELFFile(stream)
+            machine, elf_class = elf["e_machine"], elf.elfclass
+    except (OSError, ELFError) as exc:
+        raise ImageError(f"{path} is not a readable ELF file ({exc}): build the app again") from exc
+    if machine != "EM_ARM" or elf_class != 32:
+        raise ImageError(
+            f"{path} is not a 32-bit Arm ELF (machine {machine}, class {elf_class}): "
+            "build the application for the Cortex-M33 with arm-none-eabi-gcc"
         )
 
 

@@ -105,18 +105,23 @@ class DebugReplayError(DebugAuthError):
         self.expected = expected
 
 
-def load_private_key(pem: bytes) -> ec.EllipticCurvePrivateKey:
-    """Load a P-256 private key from PEM, raising DebugAuthError for any other key."""
+def load_private_key(pem: bytes, source: object = None) -> ec.EllipticCurvePrivateKey:
+    """Load a P-256 private key from PEM, raising DebugAuthError for any other key.
+
+    ``source`` (a path or name) is quoted in the error messages when given.
+    """
+    label = f"debugging key {source}" if source is not None else "debugging key"
     try:
         key = serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError) as exc:
         raise DebugAuthError(
-            f"debugging key is not an unencrypted PEM private key ({exc}): create one with "
-            "'openssl ecparam -name prime256v1 -genkey -noout -out debug.pem'"
+            f"{label} is not an unencrypted PEM private key ({exc}): create a key pair with "
+            "`ov keys generate debug` and pass debug.pem"
         ) from exc
     if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
         raise DebugAuthError(
-            "debugging key is not a NIST P-256 (prime256v1) EC key: bundles accept only P-256"
+            f"{label} is not a NIST P-256 (prime256v1) EC key: bundles accept only P-256; "
+            "create a key pair with `ov keys generate debug`"
         )
     return key
 

@@ -41,20 +41,31 @@ class Message:
 
 @dataclass(frozen=True)
 class LogRecord:
-    """One `mvServerLog` message with its sequence number and virtual time."""
+    """One `mvServerLog` message with its sequence number and the time it was logged.
+
+    ``micros`` is the microvisor's uptime at logging. ``unix_micros`` is the
+    device's wall time at logging in µs since the epoch, or None when the device
+    had no wall time (no time sync yet) when it sent the record.
+    """
 
     seq: int
     micros: int
     text: bytes
+    unix_micros: int | None = None
 
 
 @dataclass(frozen=True)
 class LogBatch(Message):
-    """Application log messages, sent in order of ``seq``."""
+    """Application log messages, sent in order of ``seq``.
+
+    ``sent_micros`` is the microvisor's uptime when the batch was sent, so the
+    cloud can date records without ``unix_micros`` by their age at sending.
+    """
 
     KIND: ClassVar[str] = "log"
     DURABLE: ClassVar[bool] = True
     records: tuple[LogRecord, ...] = ()
+    sent_micros: int | None = None
 
 
 @dataclass(frozen=True)
@@ -398,7 +409,7 @@ def _build(cls: type[Message], body: dict[str, Any]) -> Message:
         try:
             if item.name in _RECORD_FIELDS:
                 record_cls = _RECORD_FIELDS[item.name]
-                value = tuple(record_cls(**record) for record in value)
+                value = tuple(_build_record(record_cls, record) for record in value)
             else:
                 value = _coerce(hints[item.name], value)
         except (TypeError, ValueError) as exc:
@@ -407,6 +418,14 @@ def _build(cls: type[Message], body: dict[str, Any]) -> Message:
             ) from exc
         kwargs[item.name] = value
     return cls(**kwargs)
+
+
+def _build_record(record_cls: type[Any], record: Any) -> Any:
+    """Build one nested record, ignoring fields this build does not know."""
+    if not isinstance(record, dict):
+        raise TypeError(f"expected a map, got {type(record).__name__}")
+    known = {item.name for item in dataclasses.fields(record_cls)}
+    return record_cls(**{name: value for name, value in record.items() if name in known})
 
 
 def _coerce(hint: Any, value: Any) -> Any:

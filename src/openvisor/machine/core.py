@@ -71,6 +71,15 @@ _USAGE_FAULTS = {
     EXCP_DIVBYZERO: (UFSR_DIVBYZERO, "division by zero"),
 }
 
+GATEWAY_CALL_CYCLES = 160
+"""Virtual cycles each gateway call costs on top of its own instructions.
+
+An estimate of a secure-call round trip on silicon (about 1 µs at 160 MHz),
+not a measurement. Without it a call would cost only the few instructions of
+its gateway stub, so an app polling a call would see time pass 100 to 200
+times slower than on hardware."""
+
+
 def _check_irq_number(irqn: int) -> None:
     if not 0 <= irqn < nv.NUM_IRQS:
         raise EmulationError(f"IRQ number {irqn} is out of range: use 0 to {nv.NUM_IRQS - 1}")
@@ -97,9 +106,16 @@ class Machine(RegisterAccess, MemoryAccess):
         clock_hz: int = 160_000_000,
         pacing: Pacing = Pacing.FAST,
         tcg_buffer_size: int = 16 * 1024 * 1024,
+        gateway_call_cycles: int = GATEWAY_CALL_CYCLES,
     ) -> None:
+        if gateway_call_cycles < 0:
+            raise EmulationError(
+                f"invalid gateway_call_cycles {gateway_call_cycles}: use 0 or more"
+            )
         self.clock_hz = clock_hz
         self.pacing = pacing
+        self.gateway_call_cycles = gateway_call_cycles
+        """Virtual cycles charged for each served gateway call (see GATEWAY_CALL_CYCLES)."""
         self.gateway_handler: GatewayHandler | None = None
         self.image: LoadedImage | None = None
         # Stored flash scan results and the end of the flash bytes written since the last erase.

@@ -534,6 +534,10 @@ def _gateway_call(machine: Machine, address: int) -> None:
             pc=address,
         )
         raise _Finished(RunResult(RunReason.CRASH, 0, record))
+    # The fixed cost goes in before the handler runs, in the one place every
+    # served call passes, so both ways of returning below (exception return and
+    # ov_finish_call) charge it once, whatever the slice boundaries.
+    machine._core.count += machine.gateway_call_cycles
     status = machine.gateway_handler(machine, address)
     lr = machine.registers.read(arm.UC_ARM_REG_LR)
     if lr >= _EXC_RETURN_MIN and machine.current_exception():

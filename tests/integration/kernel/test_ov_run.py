@@ -65,7 +65,7 @@ def test_crashing_app_restarts(firmware: Callable[[str], Path]) -> None:
     assert "restarting in 1 s" in result.output
 
 
-def test_timeout_is_an_error(firmware: Callable[[str], Path]) -> None:
+def test_timeout_exits_124(firmware: Callable[[str], Path]) -> None:
     result = invoke(str(firmware("hello")), "--fast", "--seconds", "0.5")
     assert result.exit_code == 124
     assert "timed out after 0.5 s of virtual time" in result.output

@@ -12,6 +12,7 @@ import typer
 from openvisor.cli import symbols
 from openvisor.cli.context import CliState, fail, state_of
 from openvisor.cli.output import format_bytes, print_json, table
+from openvisor.errors import BundleError
 
 apps_app = typer.Typer(help="Upload, list and inspect application bundles.", no_args_is_help=True)
 
@@ -55,7 +56,10 @@ def load_bundle(path: Path) -> LoadedBundle:
             f"{path} is neither an ELF nor a bundle zip (starts with {head.hex()})",
             hint="build a bundle with `ov bundle APP.elf OUT.zip` or pass the ELF itself",
         )
-    app_id = symbols.app_id_of_bundle(data)
+    try:
+        app_id = symbols.app_id_of_bundle(data)
+    except BundleError as exc:
+        fail(f"{path} is not a valid bundle: {exc}")
     if elf is not None:
         symbols.remember(elf, app_id)
     return LoadedBundle(data=data, app_id=app_id, elf=elf)

@@ -129,8 +129,15 @@ def create(
     data = create_bundle(elf, options, signer=signer)
     try:
         out.write_bytes(data)
+    except FileNotFoundError as exc:
+        raise BundleError(
+            f"cannot write bundle {out}: folder {out.parent} does not exist; "
+            "create it first or choose another OUT.zip"
+        ) from exc
     except OSError as exc:
-        raise BundleError(f"cannot write bundle {out}: {exc}") from exc
+        raise BundleError(
+            f"cannot write bundle {out}: {exc.strerror or exc}; choose a writable OUT.zip path"
+        ) from exc
     manifest = parse_manifest(read_bundle_file(out).manifest)
     console = Console()
     console.print(f"Wrote {out} ({len(data)} bytes)")

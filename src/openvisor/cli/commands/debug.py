@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from openvisor.cli.context import fail, state_of
-from openvisor.errors import ConfigError, DebugAuthError
+from openvisor.cli.context import EXIT_UNREACHABLE, fail, state_of
+from openvisor.errors import DebugAuthError, DebugError
 from openvisor.gdb.proxy import DebugProxy, ProxyOptions
 from openvisor.gdb.tunnel import load_private_key
 
@@ -45,10 +45,7 @@ def debug(
     state = state_of(ctx)
     settings = state.settings
     if not settings.has_credentials or settings.api_key is None or settings.api_secret is None:
-        raise ConfigError(
-            f"no API key for {settings.api_url}: run `ov auth login --key SID:SECRET` "
-            "or set OPENVISOR_API_KEY=SID:SECRET"
-        )
+        raise settings.missing_key_error()
     try:
         pem = key.read_bytes()
     except OSError as exc:
@@ -62,7 +59,7 @@ def debug(
         device=device,
         key_sid=settings.api_key,
         key_secret=settings.api_secret,
-        private_key=load_private_key(pem),
+        private_key=load_private_key(pem, key),
         port=port,
     )
     console = state.console
@@ -74,6 +71,17 @@ def debug(
             hint="use the private key that matches the bundle's debug_auth_pubkey, and an "
             "API key of the account that owns the device",
         )
+    except DebugError as exc:
+        # A refused or failed connection (OSError) means the cloud is not reachable,
+        # which every `ov` command reports with the same exit status.
+        if isinstance(exc.__cause__, OSError):
+            fail(
+                str(exc),
+                hint="start a local cloud with `ov up` in another terminal, or point ov at a "
+                "running one with --api-url URL",
+                code=EXIT_UNREACHABLE,
+            )
+        raise
     except KeyboardInterrupt:
         console.print("Debug session ended.")
 

@@ -159,9 +159,12 @@ def _exit_status(device: Device, seconds: float) -> int:
     if device.state is DeviceState.NO_APP:
         _error("the device has no application to run")
         return 1
-    _error(
-        f"timed out after {seconds:g} s of virtual time without mvTestingComplete; "
-        "raise --seconds or make the app call mvTestingComplete"
+    # Running out of --seconds is the normal end of an app that never calls
+    # mvTestingComplete, so it is reported as a status line, not as an error.
+    typer.echo(
+        f"[run] timed out after {seconds:g} s of virtual time without mvTestingComplete "
+        f"(exit status {EXIT_TIMEOUT}); raise --seconds to run longer",
+        err=True,
     )
     return EXIT_TIMEOUT
 

@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from openvisor.cloud.db import session_scope
 from openvisor.cloud.devicelink.mqtt_bridge import MqttBridge, MqttBridgePolicy
-from openvisor.cloud.models import App, Deployment, DeploymentDevice
+from openvisor.cloud.models import App, Deployment, DeploymentDevice, utcnow
 from openvisor.cloud.security import SecretBox
 from openvisor.cloud.service import commands, configs, deployments, devices, logs, reports
 from openvisor.cloud.service.httpproxy import ProxyPolicy, ProxyRequest, execute_request
@@ -223,13 +223,25 @@ class DeviceLinkConsumer:
     # ------------------------------------------------------------ logs and reports
 
     def _store_logs(self, device_id: str, batch: msg.LogBatch) -> None:
-        records = [
-            logs.LogRecord(message=record.text.decode("utf-8", errors="replace"), seq=record.seq)
-            for record in batch.records
-        ]
+        received = utcnow()
+        records = []
+        undated = 0
+        for record in batch.records:
+            age_us = None if batch.sent_micros is None else batch.sent_micros - record.micros
+            logged = logs.device_log_time(received, unix_micros=record.unix_micros, age_us=age_us)
+            undated += logged is None
+            records.append(
+                logs.LogRecord(
+                    message=record.text.decode("utf-8", errors="replace"),
+                    seq=record.seq,
+                    date_logged=logged,
+                )
+            )
+        if undated:
+            log.debug("Date logs by receive time (device=%s, count=%d)", device_id, undated)
         try:
             with session_scope(self.sessions) as session:
-                logs.append_logs(session, device_id, records)
+                logs.append_logs(session, device_id, records, received=received)
         except CloudError as exc:
             log.warning(
                 "Drop logs of unknown device (device=%s, count=%d, error=%s)",

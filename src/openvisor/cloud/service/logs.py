@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -17,6 +17,10 @@ from openvisor.cloud.service.sqlutil import insert_ignoring_duplicates
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_LENGTH = 4096
+EARLIEST_LOG_TIME = datetime(2000, 1, 1)
+"""Device times before this are treated as a wrong clock (naive UTC)."""
+MAX_CLOCK_AHEAD = timedelta(days=1)
+"""Device times further than this past the cloud's receive time are treated as a wrong clock."""
 
 
 @dataclass(frozen=True)
@@ -28,10 +32,43 @@ class LogRecord:
     date_logged: datetime | None = None
 
 
-def append_logs(session: Session, device_sid: str, records: list[LogRecord]) -> int:
-    """Store log lines of a device, skipping sequence numbers already stored."""
+def device_log_time(
+    received: datetime, *, unix_micros: int | None, age_us: int | None
+) -> datetime | None:
+    """Return when a device logged a line, as naive UTC, or None if it cannot tell.
+
+    ``unix_micros`` is the device's wall time at logging. Without it, ``age_us``
+    (the line's age when the device sent it) dates the line back from the naive
+    UTC ``received`` time, which ignores the transit time. A time outside
+    :data:`EARLIEST_LOG_TIME` to ``received`` + :data:`MAX_CLOCK_AHEAD` is not used.
+    """
+    logged: datetime | None = None
+    try:
+        if unix_micros is not None:
+            logged = datetime(1970, 1, 1) + timedelta(microseconds=unix_micros)
+        elif age_us is not None and age_us >= 0:
+            logged = received - timedelta(microseconds=age_us)
+    except OverflowError:
+        return None
+    if logged is None or not EARLIEST_LOG_TIME <= logged <= received + MAX_CLOCK_AHEAD:
+        return None
+    return logged
+
+
+def append_logs(
+    session: Session,
+    device_sid: str,
+    records: list[LogRecord],
+    *,
+    received: datetime | None = None,
+) -> int:
+    """Store log lines of a device, skipping sequence numbers already stored.
+
+    ``received`` (naive UTC, default now) is the receive time, and the logging
+    time of records without ``date_logged``.
+    """
     device = get_device_by_sid(session, device_sid)
-    now = utcnow()
+    now = received or utcnow()
     rows = [
         {
             "account_sid": device.account_sid,

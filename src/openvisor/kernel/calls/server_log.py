@@ -37,10 +37,17 @@ STATE_FILE = "server-logs.json"
 
 @dataclass(frozen=True)
 class LogRecord:
-    """One accepted ``mvServerLog`` message and when it was logged (kernel µs)."""
+    """One accepted ``mvServerLog`` message and when it was logged.
+
+    ``micros`` is kernel uptime, which restarts at 0 in a new process, so a
+    record restored from disk (``restored``) can be dated only by ``unix_micros``:
+    the wall time at logging in µs since the epoch, or None if not synced then.
+    """
 
     micros: int
     message: bytes
+    unix_micros: int | None = None
+    restored: bool = False
 
     @property
     def text(self) -> str:
@@ -113,7 +120,7 @@ class ServerLog:
         if self.used() + len(message) + RECORD_OVERHEAD > self.capacity:
             raise StatusError(MvStatus.INVALIDBUFFERSIZE, "log buffer full")
         self._tokens -= 1
-        record = LogRecord(now, message)
+        record = LogRecord(now, message, self.kernel.wall_time_us())
         self._queue.append(record)
         self._dirty = True
         for listener in list(self.listeners):
@@ -129,7 +136,11 @@ class ServerLog:
         atomicfile.write_json(
             self.kernel.state_dir / STATE_FILE,
             [
-                {"micros": r.micros, "message": base64.b64encode(r.message).decode()}
+                {
+                    "micros": r.micros,
+                    "unix_micros": r.unix_micros,
+                    "message": base64.b64encode(r.message).decode(),
+                }
                 for r in self._queue
             ],
         )
@@ -140,7 +151,15 @@ class ServerLog:
             return
         saved = atomicfile.read_json(self.kernel.state_dir / STATE_FILE, default=[])
         for item in saved:
-            self._queue.append(LogRecord(int(item["micros"]), base64.b64decode(item["message"])))
+            unix_micros = item.get("unix_micros")
+            self._queue.append(
+                LogRecord(
+                    int(item["micros"]),
+                    base64.b64decode(item["message"]),
+                    int(unix_micros) if isinstance(unix_micros, int) else None,
+                    restored=True,
+                )
+            )
         if self._queue:
             log.info(
                 "Restore unsent server logs (device=%s, count=%d)",

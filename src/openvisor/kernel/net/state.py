@@ -27,6 +27,7 @@ from openvisor.kernel.abi import (
     MvNetworkReason,
     MvNetworkStatus,
     MvSystemNotificationSource,
+    MvWakeReason,
 )
 from openvisor.kernel.calls.notifications import NotificationCentres
 from openvisor.kernel.calls.server_log import ServerLog
@@ -160,6 +161,11 @@ class NetState:
         if link is None or not self.can_send_logs():
             return 0
         server_log = self.kernel.family_state(ServerLog)
+        now_us = self.kernel.micros()
+        # Wall time minus uptime is fixed between time syncs, so it also dates the
+        # records logged before the current sync, such as those of a link-down period.
+        wall_us = self.kernel.wall_time_us()
+        wall_offset_us = None if wall_us is None else wall_us - now_us
         moved = 0
         while True:
             records = server_log.take(LOG_BATCH_MAX)
@@ -168,10 +174,23 @@ class NetState:
             batch = []
             for record in records:
                 self._log_seq += 1
+                unix_micros = record.unix_micros
+                if unix_micros is None and not record.restored and wall_offset_us is not None:
+                    unix_micros = wall_offset_us + record.micros
                 batch.append(
-                    msg.LogRecord(seq=self._log_seq, micros=record.micros, text=record.message)
+                    msg.LogRecord(
+                        seq=self._log_seq,
+                        micros=record.micros,
+                        text=record.message,
+                        unix_micros=unix_micros,
+                    )
                 )
-            link.send(msg.LogBatch(records=tuple(batch)))
+            # Uptimes of an earlier process are not comparable with this one's, so
+            # a batch holding such a record gives the cloud no base to date by age.
+            comparable = all(not r.restored or r.unix_micros is not None for r in records)
+            link.send(
+                msg.LogBatch(records=tuple(batch), sent_micros=now_us if comparable else None)
+            )
             moved += len(records)
         if moved:
             log.debug("Send server logs (device=%s, count=%d)", self.kernel.device_id, moved)
@@ -256,6 +275,9 @@ class NetState:
             )
             # NOTE: the hold lives in memory only, so a device restart lifts it.
             kernel.family_state(ServerLog).disabled_by_server = not enabled
+        if isinstance(message, msg.RestartRequest):
+            self._restart_on_request(message.target)
+            return
         channel_id: Any = getattr(message, "channel", None)
         if channel_id is None:
             return
@@ -269,6 +291,31 @@ class NetState:
             )
             return
         channel.receive(message)
+
+    def _restart_on_request(self, target: str) -> None:
+        """Restart the app for a cloud RestartRequest (``ov restart``, ``RestartApp``).
+
+        The app ends after the current slice and boots again with wake reason
+        REMOTEAPPLICATIONRESTART, or APPLICATIONUPDATE when an update is staged.
+        """
+        from openvisor.kernel.kernel import AppExit, ExitKind
+
+        kernel = self.kernel
+        if target != "app":
+            log.warning(
+                "Ignore restart request: unsupported target (device=%s, target=%r, expected='app')",
+                kernel.device_id,
+                target,
+            )
+            return
+        log.info("Restart app on cloud request (device=%s)", kernel.device_id)
+        kernel.request_exit(
+            AppExit(
+                ExitKind.RESTART,
+                MvWakeReason.REMOTEAPPLICATIONRESTART,
+                detail="cloud restart request",
+            )
+        )
 
     # ------------------------------------------------------------ kernel hooks
 
