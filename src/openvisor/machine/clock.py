@@ -1,7 +1,7 @@
 """Virtual time: the cycle-ordered event queue and the pacing modes.
 
 One virtual cycle is one executed instruction at the core clock (160 MHz
-by default). The count lives in the native core structure; this module
+by default), and each gateway call adds ``Machine.gateway_call_cycles``. The count lives in the native core structure; this module
 orders the callbacks that peripherals schedule against it.
 """
 

@@ -74,8 +74,8 @@ _USAGE_FAULTS = {
 GATEWAY_CALL_CYCLES = 160
 """Virtual cycles each gateway call costs on top of its own instructions.
 
-An estimate of a secure-call round trip on silicon (about 1 µs at 160 MHz),
-not a measurement. Without it a call would cost only the few instructions of
+NOTE: an estimate of a secure-call round trip on silicon (about 1 µs at
+160 MHz), not a measurement, and the same for every call. Without it a call would cost only the few instructions of
 its gateway stub, so an app polling a call would see time pass 100 to 200
 times slower than on hardware."""
 
@@ -358,7 +358,7 @@ class Machine(RegisterAccess, MemoryAccess):
 
     @property
     def cycles(self) -> int:
-        """Virtual cycles (executed instructions plus idle time) since power-on."""
+        """Virtual cycles (executed instructions, gateway call costs and idle time) since power-on."""
         return int(self._core.count)
 
     def micros(self) -> int:

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
-from datetime import datetime, timedelta
-
 from sqlalchemy import select
 
 from openvisor.cli.local import AdminCredentials, LocalCloud
 from openvisor.cloud.db import session_scope
 from openvisor.cloud.models import LogEntry
-from openvisor.kernel.calls.server_log import ServerLog
 from openvisor.device import AppImage, Device, DeviceState
 from openvisor.kernel.abi import MvStatus, MvWakeReason
+from openvisor.kernel.calls.server_log import ServerLog
+from openvisor.link import messages as msg
 from openvisor.link.memory import MemoryHub
 
 if TYPE_CHECKING:
@@ -52,10 +52,12 @@ def _symbol_address(elf: Path, name: str) -> int:
         return int(symbol["st_value"])
 
 
-def _run_until(device: Device, done: Callable[[], bool], what: str, timeout_s: float = 10.0) -> None:
+def _run_until(
+    device: Device, done: Callable[[], bool], condition: str, timeout_s: float = 10.0
+) -> None:
     deadline = time.monotonic() + timeout_s
     while not done():
-        assert time.monotonic() < deadline, f"timed out after {timeout_s} s waiting until {what}"
+        assert time.monotonic() < deadline, f"timed out after {timeout_s} s waiting until {condition}"
         device.step()
         time.sleep(0.001)
 
@@ -173,8 +175,6 @@ def test_logs_keep_device_time_across_link_down(
 def test_logs_dated_by_age_without_wall_time(
     cloud: LocalCloud, hub: MemoryHub, provision: Callable[..., str]
 ) -> None:
-    from openvisor.link import messages as msg
-
     sid = provision()
     link = hub.device_link(sid)
     link.start()

@@ -335,3 +335,50 @@ def test_crash_reports_flow_to_link(app: App) -> None:
     assert reports[0].body["pc"] == 0x0800_0100
     assert reports[0].body["fault_address"] == 0x3000_0000
     assert reports[0].report_id.startswith(DEVICE)
+
+
+def test_offline_logs_dated_after_time_sync(app: App) -> None:
+    buffer = app.alloc(1024, 512)
+    assert app.call("mvServerLoggingInit", buffer, 1024) == MvStatus.OKAY
+    app.kernel.clear_wall_time()
+    app.hub.set_reachable(DEVICE, False)
+    app.pump()
+    assert app.kernel.wall_time_us() is None
+    app.machine.now_us = 1_000_000
+    assert app.call("mvServerLog", app.put(b"offline"), 7) == MvStatus.OKAY
+    app.machine.now_us = 3_000_000
+    app.kernel.sync_wall_time(1_800_000_000_000_000)
+    app.hub.set_reachable(DEVICE, True)
+    app.pump()
+    (batch,) = [m for m in app.received if isinstance(m, msg.LogBatch)]
+    (record,) = batch.records
+    assert record.micros == app.kernel.micros() - 2_000_000
+    assert record.unix_micros == 1_800_000_000_000_000 - 2_000_000
+    assert batch.sent_micros == app.kernel.micros()
+
+
+def test_restored_logs_carry_no_age(app: App) -> None:
+    from openvisor.kernel import Kernel
+    from openvisor.kernel.net import attach
+
+    buffer = app.alloc(1024, 512)
+    app.call("mvServerLoggingInit", buffer, 1024)
+    app.kernel.clear_wall_time()
+    app.hub.set_reachable(DEVICE, False)
+    app.pump()
+    app.machine.now_us = 5_000_000
+    assert app.call("mvServerLog", app.put(b"earlier process"), 15) == MvStatus.OKAY
+    app.kernel.flush()
+
+    # A new process: a new kernel on the same state directory and link.
+    restarted = Kernel(device_id=DEVICE, state_dir=app.kernel.state_dir, link=app.link, seed=2)
+    restarted.attach(type(app.machine)())
+    restarted.clear_wall_time()
+    attach(restarted)
+    app.hub.set_reachable(DEVICE, True)
+    restarted.run_pending()
+    records = [r for m in app.received if isinstance(m, msg.LogBatch) for r in m.records]
+    batches = [m for m in app.received if isinstance(m, msg.LogBatch)]
+    assert [r.text for r in records] == [b"earlier process"]
+    assert records[0].unix_micros is None
+    assert batches[0].sent_micros is None

@@ -9,7 +9,13 @@ from openvisor.errors import LinkError
 from openvisor.link import messages as msg
 
 SAMPLES: list[msg.Message] = [
-    msg.LogBatch(records=(msg.LogRecord(seq=7, micros=1_000, text=b"boot \xff"),)),
+    msg.LogBatch(
+        records=(
+            msg.LogRecord(seq=7, micros=1_000, text=b"boot \xff"),
+            msg.LogRecord(seq=8, micros=2_000, text=b"x", unix_micros=1_700_000_000_000_000),
+        ),
+        sent_micros=3_000,
+    ),
     msg.Report(report_kind="crash", report_id="r1", body={"pc": 0x0800_0100, "regs": [1, 2]}),
     msg.Hello(public_key_pem="-----BEGIN PUBLIC KEY-----", kernel_version=3, bundle_sid="KA1"),
     msg.ChannelOpen(channel=0xDEADBEEF, channel_type=2, endpoint=""),
@@ -58,6 +64,22 @@ def test_unknown_fields_are_ignored() -> None:
     assert msg.decode(payload) == msg.TimeSync(unix_micros=5)
 
 
+def test_unknown_record_fields_are_ignored() -> None:
+    record = {"seq": 1, "micros": 2, "text": b"t", "later": "field"}
+    payload = cbor2.dumps({"v": 1, "k": "log", "b": {"records": [record]}})
+    assert msg.decode(payload) == msg.LogBatch(
+        records=(msg.LogRecord(seq=1, micros=2, text=b"t"),)
+    )
+
+
+def test_log_record_without_wall_time() -> None:
+    record = {"seq": 1, "micros": 2, "text": b"t"}
+    decoded = msg.decode(cbor2.dumps({"v": 1, "k": "log", "b": {"records": [record]}}))
+    assert isinstance(decoded, msg.LogBatch)
+    assert decoded.records[0].unix_micros is None
+    assert decoded.sent_micros is None
+
+
 @pytest.mark.parametrize(
     "payload",
     [
@@ -70,6 +92,7 @@ def test_unknown_fields_are_ignored() -> None:
         cbor2.dumps({"v": 1, "k": "time", "b": {"unix_micros": "5"}}),
         cbor2.dumps({"v": 1, "k": "logctl", "b": {"enabled": 1}}),
         cbor2.dumps({"v": 1, "k": "log", "b": {"records": [{"seq": 1}]}}),
+        cbor2.dumps({"v": 1, "k": "log", "b": {"records": ["not a map"]}}),
         cbor2.dumps({"v": 1, "k": "chan.data", "b": {"data": "text"}}),
     ],
 )

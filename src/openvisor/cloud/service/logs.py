@@ -47,6 +47,7 @@ def device_log_time(
         if unix_micros is not None:
             logged = datetime(1970, 1, 1) + timedelta(microseconds=unix_micros)
         elif age_us is not None and age_us >= 0:
+            # NOTE: the transit time (and any wait in the device's outbox) is not known.
             logged = received - timedelta(microseconds=age_us)
     except OverflowError:
         return None

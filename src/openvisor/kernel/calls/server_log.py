@@ -39,9 +39,9 @@ STATE_FILE = "server-logs.json"
 class LogRecord:
     """One accepted ``mvServerLog`` message and when it was logged.
 
-    ``micros`` is kernel uptime, which restarts at 0 in a new process, so a
-    record restored from disk (``restored``) can be dated only by ``unix_micros``:
-    the wall time at logging in µs since the epoch, or None if not synced then.
+    ``micros`` is kernel uptime, which restarts at 0 in a new process. So a
+    record restored from disk (``restored``) can be dated only by ``unix_micros``,
+    the wall time at logging in µs since the epoch (None if not synced then).
     """
 
     micros: int

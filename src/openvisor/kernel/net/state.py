@@ -302,6 +302,7 @@ class NetState:
 
         kernel = self.kernel
         if target != "app":
+            # NOTE: a remote restart of the whole device is not modelled.
             log.warning(
                 "Ignore restart request: unsupported target (device=%s, target=%r, expected='app')",
                 kernel.device_id,
