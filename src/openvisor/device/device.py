@@ -406,6 +406,8 @@ class Device:
             wake = MvWakeReason.APPLICATIONUPDATE
         elif restart:
             delay_us = max(delay_us, self._self_restart_delay_us())
+            if self.ota is not None and wake is MvWakeReason.REMOTEAPPLICATIONRESTART:
+                self.ota.restart_requested_by_cloud()
         self._schedule_restart(wake, delay_us)
 
     def _self_restart_delay_us(self) -> int:

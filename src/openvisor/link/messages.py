@@ -14,6 +14,7 @@ version. Nested records (log records, config keys) are CBOR maps too.
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -420,17 +421,35 @@ def _build(cls: type[Message], body: dict[str, Any]) -> Message:
     return cls(**kwargs)
 
 
+_RECORD_HINTS: dict[type[Any], dict[str, Any]] = {}
+
+
 def _build_record(record_cls: type[Any], record: Any) -> Any:
     """Build one nested record, ignoring fields this build does not know."""
     if not isinstance(record, dict):
         raise TypeError(f"expected a map, got {type(record).__name__}")
-    known = {item.name for item in dataclasses.fields(record_cls)}
-    return record_cls(**{name: value for name, value in record.items() if name in known})
+    hints = _RECORD_HINTS.get(record_cls)
+    if hints is None:
+        hints = _RECORD_HINTS[record_cls] = typing.get_type_hints(record_cls)
+    kwargs: dict[str, Any] = {}
+    for item in dataclasses.fields(record_cls):
+        if item.name in record:
+            try:
+                kwargs[item.name] = _coerce(hints[item.name], record[item.name])
+            except TypeError as exc:
+                raise TypeError(f"record field {item.name!r}: {exc}") from exc
+    return record_cls(**kwargs)
 
 
 def _coerce(hint: Any, value: Any) -> Any:
     """Check ``value`` against a field's type hint; CBOR lists become tuples."""
     origin = typing.get_origin(hint)
+    if origin is types.UnionType:
+        # Optional fields (``int | None``) accept None or a value of the other type.
+        if value is None:
+            return None
+        (hint,) = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        origin = typing.get_origin(hint)
     if origin is tuple:
         if not isinstance(value, list | tuple):
             raise TypeError(f"expected a list, got {type(value).__name__}")

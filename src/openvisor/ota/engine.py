@@ -138,6 +138,7 @@ class OtaManager(Deployments):
         self._checked_in = False
         self._polite_deadline_us: int | None = None
         self._notified = False
+        self._next_boot_requested = False
 
     # ---- state -----------------------------------------------------------------
 
@@ -213,14 +214,16 @@ class OtaManager(Deployments):
         """Choose the app to start and record the boot; None when no app is installed."""
         with self._lock:
             journal = self._load()
+            requested, self._next_boot_requested = self._next_boot_requested, False
             update = journal.update
             if update is not None and update.phase == "staged" and journal.trial is None:
                 self._apply_staged(journal, update)
+                requested = False
 
             wake_reason = journal.wake_reason
             selection: BootSelection | None = None
             if journal.trial is not None:
-                selection = self._boot_trial(journal)
+                selection = self._boot_trial(journal, counted=not requested)
             if selection is None and journal.active is not None:
                 contents = self.slots.read(journal.active)
                 expected = journal.active_app_id
@@ -288,18 +291,19 @@ class OtaManager(Deployments):
         self._report(journal, UpdateReport(update.deployment_id, UpdateStatus.TRIAL, update.app_id))
         self._save(journal, "apply")
 
-    def _boot_trial(self, journal: Journal) -> BootSelection | None:
+    def _boot_trial(self, journal: Journal, *, counted: bool = True) -> BootSelection | None:
         trial = journal.trial
         assert trial is not None
-        if trial.boots >= MAX_TRIAL_BOOTS:
+        if counted and trial.boots >= MAX_TRIAL_BOOTS:
             self._roll_back(journal, UpdateErrorCode.TRIAL_BOOT_LIMIT, f"{trial.boots} boots")
             return None
         contents = self.slots.read(trial.slot)
         if contents is None or contents.app_id != trial.app_id:
             self._roll_back(journal, UpdateErrorCode.SLOT_CORRUPT, f"slot {trial.slot}")
             return None
-        trial.boots += 1
-        self._save(journal, "trial-boot")
+        if counted:
+            trial.boots += 1
+            self._save(journal, "trial-boot")
         return BootSelection(contents.slot, contents.image, contents.manifest, True, None)
 
     def _roll_back(self, journal: Journal, code: UpdateErrorCode, detail: str) -> None:
@@ -322,6 +326,15 @@ class OtaManager(Deployments):
         )
         self._save(journal, "rollback")
         self.resume()
+
+    def restart_requested_by_cloud(self) -> None:
+        """Leave the next boot out of the trial boot count, which counts power cuts.
+
+        Without this, a few ``ov restart`` commands during a trial would roll a
+        healthy update back with TRIAL_BOOT_LIMIT.
+        """
+        with self._lock:
+            self._next_boot_requested = True
 
     def app_started(self, now_us: int) -> None:
         """Record that the selected app started running at virtual time ``now_us``."""

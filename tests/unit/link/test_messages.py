@@ -99,3 +99,30 @@ def test_log_record_without_wall_time() -> None:
 def test_invalid_payload_rejected(payload: bytes) -> None:
     with pytest.raises(LinkError):
         msg.decode(payload)
+
+
+def _log_payload(record: dict[str, object], **body: object) -> bytes:
+    return cbor2.dumps({"v": 1, "k": "log", "b": {"records": [record], **body}})
+
+
+GOOD_RECORD = {"seq": 1, "micros": 2, "text": b"t"}
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        _log_payload({**GOOD_RECORD, "unix_micros": "1700000000000000"}),
+        _log_payload({**GOOD_RECORD, "unix_micros": 1.7e15}),
+        _log_payload({**GOOD_RECORD, "unix_micros": float("nan")}),
+        _log_payload({**GOOD_RECORD, "unix_micros": True}),
+        _log_payload({**GOOD_RECORD, "seq": "1"}),
+        _log_payload({**GOOD_RECORD, "micros": None}),
+        _log_payload({**GOOD_RECORD, "text": "not bytes"}),
+        _log_payload(GOOD_RECORD, sent_micros="3000"),
+        _log_payload(GOOD_RECORD, sent_micros=3.5),
+        _log_payload(GOOD_RECORD, sent_micros=[1]),
+    ],
+)
+def test_log_batch_field_types_checked(payload: bytes) -> None:
+    with pytest.raises(LinkError):
+        msg.decode(payload)

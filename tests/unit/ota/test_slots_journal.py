@@ -244,3 +244,20 @@ def test_pending_reports_are_capped(tmp_path: Path) -> None:
     reports = ota.take_reports()
     assert len(reports) == 50
     assert len(load_journal(ota.journal_path).rejected) == 60
+
+
+def test_cloud_restart_not_trial_boot(tmp_path: Path) -> None:
+    ota = _manager(tmp_path)
+    ota.install_local(_bundle(1))
+    new_app = _stage_trial(ota, _bundle(2), boots=MAX_TRIAL_BOOTS - 1)
+    assert ota.select_boot() is not None
+    for _ in range(MAX_TRIAL_BOOTS):
+        ota.restart_requested_by_cloud()
+        boot = ota.select_boot()
+        assert boot is not None
+        assert boot.app_id == new_app
+    assert load_journal(ota.journal_path).trial.boots == MAX_TRIAL_BOOTS  # type: ignore[union-attr]
+    # A boot without a cloud request (a power cut) still counts and hits the limit.
+    boot = ota.select_boot()
+    assert boot is not None
+    assert boot.app_id != new_app

@@ -17,6 +17,9 @@ from openvisor.cloud.service.sqlutil import insert_ignoring_duplicates
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_LENGTH = 4096
+MIN_SEQ = -(2**63)
+MAX_SEQ = 2**63 - 1
+"""Range of the signed 64-bit ``seq`` column. Lines outside it are dropped."""
 EARLIEST_LOG_TIME = datetime(2000, 1, 1)
 """Device times before this are treated as a wrong clock (naive UTC)."""
 MAX_CLOCK_AHEAD = timedelta(days=1)
@@ -70,17 +73,27 @@ def append_logs(
     """
     device = get_device_by_sid(session, device_sid)
     now = received or utcnow()
-    rows = [
-        {
-            "account_sid": device.account_sid,
-            "device_sid": device_sid,
-            "seq": record.seq,
-            "message": record.message[:MAX_MESSAGE_LENGTH],
-            "date_logged": _naive_utc(record.date_logged) if record.date_logged else now,
-            "date_received": now,
-        }
-        for record in records
-    ]
+    rows = []
+    for record in records:
+        if record.seq is not None and not MIN_SEQ <= record.seq <= MAX_SEQ:
+            # A value outside the BIGINT column would fail the whole batch on every redelivery.
+            log.warning(
+                "Drop log with out-of-range sequence number (device_sid=%s, seq=%d)",
+                device_sid,
+                record.seq,
+            )
+            continue
+        rows.append(
+            {
+                "account_sid": device.account_sid,
+                "device_sid": device_sid,
+                "seq": record.seq,
+                # PostgreSQL text columns reject NUL characters, which apps may log.
+                "message": record.message[:MAX_MESSAGE_LENGTH].replace("\x00", "\ufffd"),
+                "date_logged": _naive_utc(record.date_logged) if record.date_logged else now,
+                "date_received": now,
+            }
+        )
     stored = insert_ignoring_duplicates(session, LogEntry.__table__, rows)
     touch_device(session, device_sid)
     session.flush()

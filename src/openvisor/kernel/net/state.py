@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 MAX_NETWORK_REQUESTS = 16
 LOG_BATCH_MAX = 100
 BOOT_FILE = "link/boot-counter.json"
+MAX_LOGGED_TARGET = 64
+"""Characters of an unsupported restart target that a warning shows."""
 
 
 @dataclass
@@ -297,16 +299,19 @@ class NetState:
 
         The app ends after the current slice and boots again with wake reason
         REMOTEAPPLICATIONRESTART, or APPLICATIONUPDATE when an update is staged.
+        A request while the app is not running (deep sleep, crash back-off) is
+        dropped when the app next starts.
         """
         from openvisor.kernel.kernel import AppExit, ExitKind
 
         kernel = self.kernel
         if target != "app":
             # NOTE: a remote restart of the whole device is not modelled.
+            # The link does not bound the target's length, so only its start is logged.
             log.warning(
                 "Ignore restart request: unsupported target (device=%s, target=%r, expected='app')",
                 kernel.device_id,
-                target,
+                target[:MAX_LOGGED_TARGET],
             )
             return
         log.info("Restart app on cloud request (device=%s)", kernel.device_id)
