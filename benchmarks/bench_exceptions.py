@@ -33,6 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_machine import _assemble
 from openvisor.machine import Machine, RunReason
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,7 +90,7 @@ tim6:
 .ltorg
 """
 
-# Two threads on PSP with live FP registers; SysTick pends PendSV, which
+# Two threads on PSP with live FP registers. SysTick pends PendSV, which
 # saves R4-R11 and, for extended frames, S16-S31 and switches stacks.
 CONTEXT_SWITCH = """
 .thumb_func
@@ -207,7 +208,7 @@ irq0:
 .ltorg
 """
 
-# IRQ0 pended through NVIC STIR in a loop; the handler counts.
+# IRQ0 pended through NVIC STIR in a loop, with a handler that counts entries.
 STIR_FLOOD = """
 .thumb_func
 reset:
@@ -236,20 +237,12 @@ tim6:
 
 
 def assemble(workdir: Path, name: str, source: str) -> Path:
-    """Build a Thumb image at 0x0800_0000 from assembler source; return the ELF path."""
-    (workdir / f"{name}.S").write_text(HEADER + source)
-    subprocess.run(["arm-none-eabi-as", "-o", f"{name}.o", f"{name}.S"], cwd=workdir, check=True)
-    subprocess.run(
-        ["arm-none-eabi-ld", "-Ttext=0x08000000", "-e", "0x08000000", "-o", f"{name}.elf"]
-        + [f"{name}.o"],
-        cwd=workdir,
-        check=True,
-    )
-    return workdir / f"{name}.elf"
+    """Build a Thumb image at 0x0800_0000 from assembler source and return the ELF path."""
+    return _assemble(workdir, name, HEADER + source)
 
 
 def timed_run(elf: Path, cycles: int, *, native: bool) -> tuple[Machine, float, float]:
-    """Boot `elf` and run it for `cycles`; return the machine, CPU and wall seconds."""
+    """Boot `elf` and run it for `cycles`, returning the machine, CPU and wall seconds."""
     machine = Machine()
     machine._native_exceptions = native
     machine.load_elf(elf)
@@ -276,7 +269,7 @@ def per_exception(
 
 
 def scheduler_ratio(native: bool) -> tuple[float, float, float]:
-    """Run bm_scheduler to its last line; return (virtual s, CPU s, wall s)."""
+    """Run bm_scheduler to its last line and return (virtual s, CPU s, wall s)."""
     machine = Machine()
     machine._native_exceptions = native
     machine.load_elf(ROOT / "firmware" / "build" / "bm_scheduler.elf")

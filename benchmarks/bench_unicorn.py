@@ -7,11 +7,11 @@ Runs, in one process and on bare Unicorn 2.1.4 (no openvisor machine):
 2. the same loop with one load or one store per iteration, under each
    memory setting that could matter. The TLB is filled by the CPU model
    (``UC_TLB_CPU``, the default) or by a hook (``UC_TLB_VIRTUAL``) that
-   gives data pages read and write only. Other settings: SRAM mapped with
-   or without execute, the store target in a page that the Cortex-M
-   default memory map makes never-executable, a memory hook over the
-   target or elsewhere, and a store into the SRAM page that contains the
-   running code;
+   gives data pages read and write only. The other settings are SRAM
+   mapped with or without execute and a store target in a page that the
+   Cortex-M default memory map makes never-executable. The last are a
+   memory hook over the target or elsewhere, and a store into the SRAM
+   page that contains the running code;
 3. the CPU-bound image ``bm_cpu_bench`` (CRC-32 and SHA-256) with the
    same TLB settings, ``ctl_set_tcg_buffer_size`` values, the
    ``emu_start`` arguments ``count`` and ``timeout``, and the machine's
@@ -131,7 +131,7 @@ def new_engine(setting: Setting) -> Uc:
 
 
 def timed_start(uc: Uc, begin: int, until: int, setting: Setting) -> float:
-    """Run from `begin` to `until`; return the CPU time in seconds."""
+    """Run from `begin` to `until` and return the CPU time in seconds."""
     start = time.process_time()
     uc.emu_start(begin | 1, until, timeout=setting.timeout_us, count=setting.count)
     return time.process_time() - start
@@ -141,7 +141,7 @@ def timed_start(uc: Uc, begin: int, until: int, setting: Setting) -> float:
 
 
 def assemble_loop(workdir: Path, body: str, rounds: int, data: int, base: int) -> tuple[bytes, int]:
-    """Assemble a counted loop around `body` at `base`; return (code, address of the end)."""
+    """Assemble a counted loop around `body` at `base` and return (code, address of the end)."""
     source = f"""
 .syntax unified
 .thumb
@@ -258,7 +258,7 @@ def loop_cases() -> list[LoopCase]:
 
 
 def run_image(elf: Path, rounds: int, setting: Setting) -> float:
-    """Run bm_cpu_bench until its WFI; return the CPU time."""
+    """Run bm_cpu_bench until its WFI and return the CPU time."""
     image = load_elf_file(elf)
     uc = new_engine(setting)
     # Plain memory where the image touches peripherals: USART2 ISR reads TXE|TC.
@@ -304,7 +304,7 @@ def image_settings(instructions: int) -> list[tuple[str, Setting]]:
 
 
 def best_of(repeat: int, runs: list[Callable[[], float]]) -> list[float]:
-    """Alternate the runs `repeat` times; return the best time of each."""
+    """Alternate the runs `repeat` times and return the best time of each."""
     best = [float("inf")] * len(runs)
     for _ in range(repeat):
         for index, run in enumerate(runs):

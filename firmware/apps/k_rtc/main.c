@@ -7,11 +7,11 @@
  * SRAM does not survive deep sleep, so the scenario comes from input pins
  * PC0-PC1, which the host drives:
  *   0: wake-up timer every 1 s (RTCCLK/16) in mvPowerSave(STOP2), three
- *      interrupts, then STANDBY with a 5 s wake-up (ck_spre)
+ *      interrupts, then STANDBY with a 5 s wake-up (ck_spre).
  *   1: calendar set to 2024-06-01 12:00:00, alarm A at second 10 in power
- *      save, then STANDBY until alarm A at second 30
- *   2: a 100 s wake-up timer, then STANDBY (the check-in period is shorter)
- *   3: a 2 s wake-up timer, then SHUTDOWN
+ *      save, then STANDBY until alarm A at second 30.
+ *   2: a 100 s wake-up timer, then STANDBY (the check-in period is shorter).
+ *   3: a 2 s wake-up timer, then SHUTDOWN.
  * A boot that finds the wake-up timer or alarm A already enabled is a wake
  * from deep sleep: it prints what survived and stops. Every line goes to
  * USART2 as "key=value" pairs the tests parse. */

@@ -3,16 +3,16 @@
  * host, pick the group:
  *
  *   0  fast TIM6 interrupt every 0.5 ms (the microvisor's sampling period)
- *      whose handler runs for most of the period and returns each time
- *   1  CCR.DIV_0_TRP with code rewritten in place in SRAM
- *   2  CCR.UNALIGN_TRP armed and disarmed around every access, 200 times
+ *      whose handler runs for most of the period and returns each time.
+ *   1  CCR.DIV_0_TRP with code rewritten in place in SRAM.
+ *   2  CCR.UNALIGN_TRP armed and disarmed around every access, 200 times.
  *   3  unprivileged loads and stores across the whole SCS page, then STIR
- *      with and without CCR.USERSETMPEND
- *   4  WFE and SEV loops, then WFE woken by a TIM6 interrupt
- *   5  RTC register garbage, then the wake-up timer at its shortest period
- *   6  deep sleep at every boot, woken by the shortest wake-up timer
+ *      with and without CCR.USERSETMPEND.
+ *   4  WFE and SEV loops, then WFE woken by a TIM6 interrupt.
+ *   5  RTC register garbage, then the wake-up timer at its shortest period.
+ *   6  deep sleep at every boot, woken by the shortest wake-up timer.
  *
- * Results go to USART2 as "key=value" lines; a group ends with "done=1".
+ * Results go to USART2 as "key=value" lines. Each group ends with "done=1".
  * Fault handlers count the fault, skip the faulting instruction and return. */
 
 #include <stdint.h>

@@ -180,7 +180,7 @@ def _deploy(
                     highlight=False,
                 )
 
-    # A fresh deployment is pending by definition; later polls may already find it installed.
+    # A fresh deployment is pending by definition, but later polls may find it installed.
     show_running([{"status": "pending"}])
     try:
         watch_deployment(state, deployment["sid"], timeout=timeout, on_poll=show_running)
@@ -241,7 +241,7 @@ def error_code_name(code: int) -> str:
 
 
 def _wait_crash_report(client: Any, device: str, app_sid: str, timeout: float) -> Any:
-    """Wait for the crash report of ``app_sid`` to reach the cloud; return it."""
+    """Wait for the crash report of ``app_sid`` to reach the cloud, and return it."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for crash in client.list_crash_reports(device):

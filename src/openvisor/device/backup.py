@@ -58,7 +58,7 @@ def sync_calendar(machine: Any, wall_time_us: int | None) -> bool:
     """
     if machine is None or wall_time_us is None:
         return False
-    # NOTE: only the first sync reaches the RTC; later re-syncs do not move it.
+    # NOTE: only the first sync reaches the RTC. Later re-syncs do not move it.
     machine.peripherals.rtc.set_calendar(wall_time_us // 1_000_000)
     return True
 

@@ -50,7 +50,7 @@ The file exists only while a restart is pending: the app's start removes it.
 QUICK_RESTART_US = 1_000_000
 """An app that restarts itself this soon after it started counts as a restart loop."""
 FREE_QUICK_RESTARTS = 3
-"""Quick restarts in a row that happen at once; later ones wait as after a crash."""
+"""Quick restarts in a row that happen at once. Later ones wait as after a crash."""
 
 
 class DeviceState(Enum):
@@ -194,7 +194,7 @@ class Device:
         self._wake_file_present = (self.state_dir / WAKE_STATE_FILE).exists()
         if wake_reason is None:
             pending = self._load_pending_wake()
-            # A restart was pending: the RTC carries on as the process left it.
+            # When a restart was pending, the RTC carries on as the process left it.
             self._resume_backup_domain = pending is not None
             wake_reason = pending or MvWakeReason.COLDBOOT
         self._next_wake = wake_reason
@@ -215,7 +215,7 @@ class Device:
                     debug_auth_pubkey=bytes(selection.manifest.debug_auth_pubkey or b""),
                 )
                 if image == self._boot_image:
-                    # Boot the same image object again: it keeps its parsed segments and scans.
+                    # Reuse the same image object, because it keeps its parsed segments and scans.
                     image = self._boot_image
                 wake = MvWakeReason[selection.wake_reason] if selection.wake_reason else None
                 return image, wake
@@ -262,7 +262,7 @@ class Device:
         self.kernel.attach(self.machine, now_us=now)
 
         if self._wake_file_present:
-            # The app runs: a new process must not resume a restart that already happened.
+            # The app runs now, so a new process must not resume this restart.
             atomicfile.remove(self.state_dir / WAKE_STATE_FILE)
             self._wake_file_present = False
         self.boot_count += 1
@@ -368,7 +368,7 @@ class Device:
         return self.state
 
     def _advance_idle(self, micros: int) -> None:
-        """Move virtual time on while the app does not run; the RTC keeps counting."""
+        """Advance virtual time while the app does not run. The RTC keeps counting."""
         self.kernel.advance(micros)
         backup.elapse(self.machine, micros)
 
@@ -397,7 +397,7 @@ class Device:
             self._crash(CrashKind.GATEWAY, detail=app_exit.detail, address=app_exit.fault_address)
             return
         if app_exit.kind is ExitKind.DEEP_SLEEP:
-            # STANDBY and SHUTDOWN power SRAM down; only the backup domain (the RTC) keeps state.
+            # STANDBY and SHUTDOWN power SRAM down. Only the backup domain (the RTC) keeps state.
             self.machine.mem_write(APP_SRAM_BASE, bytes(APP_SRAM_SIZE))
         wake = app_exit.wake_reason
         restart = app_exit.kind is ExitKind.RESTART

@@ -44,7 +44,7 @@ class DeviceDebugger:
         self._hooks = hooks
         self.local: GdbAttachment | None = None
         self.remote: RemoteDebugEndpoint | None = None
-        # Whether the last slice kept the app halted; read by other threads.
+        # Whether the last slice kept the app halted. Other threads read it.
         self._holding = hold_until_attached
         link = getattr(device, "link", None)
         if link is not None:
@@ -65,7 +65,7 @@ class DeviceDebugger:
             self.wake_device()
 
     def wake_device(self) -> None:
-        """Wake the device loop so GDB traffic is served now; safe from any thread.
+        """Wake the device loop so GDB traffic is served now. Safe to call from any thread.
 
         While the application runs (no debugger, or resumed by GDB) the
         current slice is also cut short, which keeps Ctrl-C and attach

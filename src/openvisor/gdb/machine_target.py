@@ -253,8 +253,8 @@ class MachineTarget:
             return StopEvent(StopKind.BREAKPOINT, Signal.SIGTRAP)
         if result.reason is RunReason.STEP:
             return StopEvent(StopKind.STEP, Signal.SIGTRAP)
-        # BUDGET, SLEEP, STOP and RESET leave the core running under the debugger;
-        # the device acts on them as usual.
+        # BUDGET, SLEEP, STOP and RESET leave the core running under the debugger,
+        # so the device acts on them as usual.
         return None
 
     def _caught_fault(self) -> StopEvent | None:

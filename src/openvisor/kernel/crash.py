@@ -111,7 +111,7 @@ class CrashReport:
     restart_delay_us: int = 0
     crash_count: int = 0
     app_id: str = ""
-    """The crashed app's bundle id (hex SHA-256 of its manifest body); empty without a bundle."""
+    """The crashed app's bundle id (hex SHA-256 of its manifest body), or empty without a bundle."""
 
     def to_json(self) -> dict[str, Any]:
         """Convert the report to a plain mapping for JSON state files and the device link."""

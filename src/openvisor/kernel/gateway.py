@@ -51,7 +51,7 @@ class Call:
 _REGISTRY: dict[int, Call] = {}
 _internal_errors: dict[str, int] = {}
 MAX_LOGGED_INTERNAL_ERRORS = 10
-"""Handler exceptions logged per call name; later ones are only counted."""
+"""Handler exceptions logged per call name. Later ones are only counted."""
 
 
 def syscall(name: str) -> Callable[[Handler], Handler]:

@@ -154,7 +154,7 @@ class Kernel:
     # Machine.
 
     def attach(self, machine: MachinePort, *, now_us: int | None = None) -> None:
-        """Serve ``machine``'s calls from now on; virtual time carries on from where it was.
+        """Serve ``machine``'s calls from now on. Virtual time carries on from where it was.
 
         ``now_us`` is the kernel time to carry on from, read before a machine reset
         that may have cleared the machine's own clock.

@@ -30,7 +30,7 @@ static void store_word(uint8_t *p, uint32_t value)
     p[3] = (uint8_t)(value >> 24);
 }
 
-/* Read a vector from flash or SRAM; return 0 when the address is elsewhere. */
+/* Read a vector from flash or SRAM, or return 0 when the address is elsewhere. */
 static int read_vector(struct ov_core *core, uint32_t address, uint32_t *vector)
 {
     uint64_t offset = (uint64_t)address - core->flash_base;
@@ -282,8 +282,8 @@ static int enter_exception(struct ov_core *core, uc_engine *uc, uint32_t excepti
     return 1;
 }
 
-/* Take SVCall for the SVC before `return_address` (ExceptionUnit.supervisor_call);
- * return 0, changing nothing, for any case left to Python. */
+/* Take SVCall for the SVC before `return_address` (ExceptionUnit.supervisor_call).
+ * Return 0, changing nothing, for any case left to Python. */
 int ov_take_svcall(struct ov_core *core, uc_engine *uc, uint32_t return_address)
 {
     uint32_t svc_address = return_address - 2u;
@@ -299,7 +299,7 @@ int ov_take_svcall(struct ov_core *core, uc_engine *uc, uint32_t return_address)
 }
 
 /* Enter the published best pending exception if it preempts now
- * (ExceptionUnit.take_pending); return 0 when nothing was entered. */
+ * (ExceptionUnit.take_pending). Return 0 when nothing was entered. */
 int ov_take_pending_at(struct ov_core *core, uc_engine *uc, uint32_t return_address)
 {
     if (core->pending_exc == 0) {
@@ -314,7 +314,7 @@ int ov_take_pending_at(struct ov_core *core, uc_engine *uc, uint32_t return_addr
 }
 
 /* Return from the active exception through `exc_return`
- * (ExceptionUnit.exception_return); return 0, changing nothing, for any
+ * (ExceptionUnit.exception_return). Return 0, changing nothing, for any
  * case left to Python. */
 int ov_return_from_exception(struct ov_core *core, uc_engine *uc, uint32_t exc_return)
 {

@@ -199,7 +199,7 @@ void ov_limit_hook(uc_engine *uc, uint64_t address, uint32_t size, void *user_da
 }
 
 /* Enter the published best pending exception now if it preempts, as the
- * run loop does before each slice; return 1 if it was entered. */
+ * run loop does before each slice. Return 1 if it was entered. */
 int ov_take_pending(uc_engine *uc, struct ov_core *core)
 {
     if (!core->native || core->resync) {

@@ -64,7 +64,7 @@ enum {
     OV_FPSCR = OV_S0 + 16, OV_APSR_NZCV, OV_REG_COUNT
 };
 
-/* Mirrors openvisor.machine._native.Core; keep the field order in sync. */
+/* Mirrors openvisor.machine._native.Core, so keep the field order in sync. */
 struct ov_core {
     uint64_t count;        /* instructions executed since power-on */
     uint64_t deadline;     /* stop at the first block boundary with count >= deadline */

@@ -298,6 +298,15 @@ class NativeLoop:
         self._finish_call(self._handle, self._core, result & 0xFFFFFFFF)
 
 
+# UC_CTL_WRITE(UC_CTL_TLB_FLUSH, 0), which the Python binding does not offer.
+_CTL_TLB_FLUSH = (unicorn_const.UC_CTL_IO_WRITE << 30) | unicorn_const.UC_CTL_TLB_FLUSH
+
+
+def flush_tlb(handle: ctypes.c_void_p) -> None:
+    """Drop every entry of the engine's TLB, so the next access of each page looks it up again."""
+    uclib.uc_ctl(handle, _CTL_TLB_FLUSH)
+
+
 def add_native_hook(
     handle: ctypes.c_void_p, hook_type: int, function: Any, core: Core, begin: int, end: int
 ) -> int:

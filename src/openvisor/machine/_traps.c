@@ -18,7 +18,7 @@ typedef int uc_err;
 
 #define OV_MEM_WRITE 17
 
-/* Mirrors openvisor.machine.traps.AlignState; keep the field order in sync. */
+/* Mirrors openvisor.machine.traps.AlignState, so keep the field order in sync. */
 struct ov_align {
     uint32_t stopped; /* 1 from a stop until Python collects it */
     uint32_t type;    /* uc_mem_type of the access */

@@ -1,8 +1,9 @@
 """Virtual time: the cycle-ordered event queue and the pacing modes.
 
 One virtual cycle is one executed instruction at the core clock (160 MHz
-by default), and each gateway call adds ``Machine.gateway_call_cycles``. The count lives in the native core structure; this module
-orders the callbacks that peripherals schedule against it.
+by default), and each gateway call adds ``Machine.gateway_call_cycles``.
+The count lives in the native core structure, and this module orders the
+callbacks that peripherals schedule against it.
 """
 
 from __future__ import annotations

@@ -75,9 +75,9 @@ GATEWAY_CALL_CYCLES = 160
 """Virtual cycles each gateway call costs on top of its own instructions.
 
 NOTE: an estimate of a secure-call round trip on silicon (about 1 µs at
-160 MHz), not a measurement, and the same for every call. Without it a call would cost only the few instructions of
-its gateway stub, so an app polling a call would see time pass 100 to 200
-times slower than on hardware."""
+160 MHz), not a measurement, and the same for every call. Without it a call
+would cost only the few instructions of its gateway stub, so an app polling
+a call would see time pass 100 to 200 times slower than on hardware."""
 
 
 def _check_irq_number(irqn: int) -> None:
@@ -225,9 +225,9 @@ class Machine(RegisterAccess, MemoryAccess):
         # The MPU's protection hook must precede the invalid-access hook.
         self.mpu = MemoryProtectionUnit(self, library)
         self.mpu.install_hook()
-        # Everywhere but SRAM, which is mapped with every permission: a memory
-        # hook whose range covers a page keeps Unicorn 2.1.4 from ever marking
-        # it dirty, so each store to it would take the slow path.
+        # The invalid-access hook covers everything but SRAM, which is mapped with
+        # every permission. A memory hook whose range covers a page keeps Unicorn
+        # 2.1.4 from ever marking it dirty, so each store to it would take the slow path.
         sram_end = mm.SRAM_BASE + mm.SRAM_SIZE
         for begin, end in ((0, mm.SRAM_BASE - 1), (sram_end, 0xFFFF_FFFF)):
             _native.add_native_hook(
@@ -261,8 +261,8 @@ class Machine(RegisterAccess, MemoryAccess):
             return
         publishes = self._native_state.publishes
         self.scs.write(offset, size, value)
-        # NVIC and SCB state the native run loop relies on may have changed;
-        # writes that pend or enable an exception have published it already.
+        # The write may have changed NVIC and SCB state that the native run loop
+        # relies on. Writes that pend or enable an exception publish it themselves.
         if self._native_state.publishes == publishes:
             self._publish_priorities()
 
@@ -358,7 +358,7 @@ class Machine(RegisterAccess, MemoryAccess):
 
     @property
     def cycles(self) -> int:
-        """Virtual cycles (executed instructions, gateway call costs and idle time) since power-on."""
+        """Virtual cycles since power-on: instructions, gateway call costs and idle time."""
         return int(self._core.count)
 
     def micros(self) -> int:

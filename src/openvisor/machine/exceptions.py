@@ -370,7 +370,8 @@ class ExceptionUnit:
             self.hfsr |= HFSR_VECTTBL
             raise FaultEscalation(
                 FaultKind.LOCKUP,
-                f"vector table read at {self.vtor + 4 * exception:#010x} failed (VTOR={self.vtor:#x})",
+                f"vector table read at {self.vtor + 4 * exception:#010x} failed "
+                f"(VTOR={self.vtor:#x})",
                 self.vtor + 4 * exception,
             )
 

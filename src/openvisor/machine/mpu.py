@@ -7,7 +7,7 @@ for all), XN and an enable bit. An access that hits two enabled regions
 faults. An access that hits none uses the default memory map only when
 it is privileged and MPU_CTRL.PRIVDEFENA is set.
 
-Only application flash and SRAM are checked; peripheral and system
+Only application flash and SRAM are checked. Peripheral and system
 register accesses are not. Unicorn checks permissions per 4 KiB page, so
 pages that every privilege level may fully access keep their permissions
 (no cost per access) and every other page of flash and SRAM loses the
@@ -79,7 +79,6 @@ WRITE = 1
 FETCH = 2
 
 PAGE_SIZE = 0x1000
-_CTL_TLB_FLUSH = (ucc.UC_CTL_IO_WRITE << 30) | ucc.UC_CTL_TLB_FLUSH
 _NEVER_MAPPED = 0xFFFF_FFFC  # the read hook's range: no load ever reaches it
 _LAYOUTS_KEPT = 8  # MPU configurations whose page permissions are kept
 
@@ -227,6 +226,7 @@ class MemoryProtectionUnit:
             ctypes.c_int,
         ]
         self._allows.restype = ctypes.c_int
+
         state = MpuState()
         state.sram = ctypes.addressof(machine._sram)
         state.sram_base = mm.SRAM_BASE
@@ -239,6 +239,7 @@ class MemoryProtectionUnit:
         state.reg_faultmask = arm.UC_ARM_REG_FAULTMASK
         state.ctl = _native.function_address(uclib.uc_ctl)
         self.state = state
+
         self._read_hook: int | None = None
         self._sram_hook: int | None = None
         # Current Unicorn permissions of each flash and SRAM page.
@@ -255,10 +256,10 @@ class MemoryProtectionUnit:
         self._applied_key: _LayoutKey = (0, (0,) * REGIONS, (0,) * REGIONS)
 
     def install_hook(self) -> None:
-        """Register the native protection hook over flash; call before the invalid-access hook.
+        """Register the native protection hook over flash. Call it before the invalid-access hook.
 
         SRAM gets the hook only while some SRAM page is restricted (see
-        `_set_sram_hook`): a memory hook over a page keeps Unicorn 2.1.4
+        `_set_sram_hook`), because a memory hook over a page keeps Unicorn 2.1.4
         from ever marking the page dirty, so every store to it would take
         the slow path.
         """
@@ -334,7 +335,7 @@ class MemoryProtectionUnit:
         return (self.rnr & ~3) | alias
 
     def write_register(self, offset: int, value: int) -> None:
-        """Write the MPU register at `offset`; new regions apply from the next block."""
+        """Write the MPU register at `offset`. New regions apply from the next block."""
         state = self.state
         if offset == MPU_CTRL_OFFSET:
             state.ctrl = value & (CTRL_ENABLE | CTRL_HFNMIENA | CTRL_PRIVDEFENA)
@@ -363,7 +364,7 @@ class MemoryProtectionUnit:
     # Page permissions
 
     def apply(self) -> None:
-        """Recompute page permissions after a configuration change; call between runs."""
+        """Recompute page permissions after a configuration change (call it between runs)."""
         if not self._dirty:
             return
         self._dirty = False
@@ -400,7 +401,7 @@ class MemoryProtectionUnit:
         self._set_sram_hook(layout.sram_hook)
         # Translated blocks and TLB entries hold the old fetch and read decisions.
         uc.ctl_flush_tb()
-        uclib.uc_ctl(self.machine._handle, _CTL_TLB_FLUSH)
+        _native.flush_tlb(self.machine._handle)
         log.debug("Apply MPU configuration (ctrl=%#x, pages changed=%d)", ctrl, changed)
 
     def _layout(self, key: _LayoutKey) -> _Layout:
@@ -424,7 +425,7 @@ class MemoryProtectionUnit:
                 if perms != base:
                     restricted.append(page)
         # An SRAM page that only lost execute permission is covered whole by
-        # one read-write execute-never region: `detect_violation` decides its
+        # one read-write execute-never region. `detect_violation` decides its
         # fetch faults, so its stores keep the fast path.
         data_perms = ucc.UC_PROT_READ | ucc.UC_PROT_WRITE
         sram_hook = any(
@@ -475,13 +476,18 @@ class MemoryProtectionUnit:
         return bool(self._allows(state, address, size, kind, int(privileged)))
 
     def stacking_allowed(self, address: int, size: int, *, write: bool, privileged: bool) -> bool:
-        """Check exception stacking (write) or unstacking (read) of a frame in SRAM."""
+        """Return whether the MPU allows stacking (write) or unstacking (read) of a frame."""
         if not self.enabled or not mm.SRAM_BASE <= address < mm.SRAM_BASE + mm.SRAM_SIZE:
             return True
-        unit = self.machine.exception_unit
-        if not self.state.ctrl & CTRL_HFNMIENA and unit.execution_priority() < 0:
-            return True  # HardFault, NMI and FAULTMASK ignore the MPU
+        if self._bypassed():
+            return True
         return self.allows(address, size, WRITE if write else READ, privileged=privileged)
+
+    def _bypassed(self) -> bool:
+        """Return whether HardFault, NMI or FAULTMASK ignore the MPU now (HFNMIENA clear)."""
+        if self.state.ctrl & CTRL_HFNMIENA:
+            return False
+        return self.machine.exception_unit.execution_priority() < 0
 
     def detect_violation(self, status: int) -> bool:
         """Return whether the MPU denied the access that ended the last run.
@@ -503,9 +509,9 @@ class MemoryProtectionUnit:
             return False
         if self._page_perms[address & ~(PAGE_SIZE - 1)] & ucc.UC_PROT_EXEC:
             return False
-        if not state.ctrl & CTRL_HFNMIENA and self.machine.exception_unit.execution_priority() < 0:
+        if self._bypassed():
             self._set_sram_hook(True)
-            uclib.uc_ctl(self.machine._handle, _CTL_TLB_FLUSH)  # drops the refused fill
+            _native.flush_tlb(self.machine._handle)  # drops the refused fill
             log.debug("Install the SRAM hook for a fetch that ignores the MPU (pc=%#010x)", address)
             return True
         state.violation = 1
@@ -515,9 +521,9 @@ class MemoryProtectionUnit:
         return True
 
     def take_violation(self) -> bool:
-        """Raise the MemManage fault of a denied access; return whether there was one.
+        """Raise the MemManage fault of a denied access, and return whether there was one.
 
-        Data accesses stop with PC at the faulting instruction; a denied
+        Data accesses stop with PC at the faulting instruction, and a denied
         fetch names the instruction's address.
         """
         state = self.state
@@ -525,7 +531,7 @@ class MemoryProtectionUnit:
             return False
         state.violation = 0
         machine = self.machine
-        uclib.uc_ctl(machine._handle, _CTL_TLB_FLUSH)
+        _native.flush_tlb(machine._handle)
         address = int(state.violation_address)
         unit = machine.exception_unit
         if state.violation_type == ucc.UC_MEM_FETCH_PROT:

@@ -201,9 +201,7 @@ def _execute(machine: Machine, *, deadline: int, count: int) -> None:
     if nvic.changed:
         machine.exceptions_changed()
     if count == 0 and _native_allowed(machine):
-        if core.resync or not core.native:
-            machine._publish_priorities()
-            core.native = 1
+        _publish_for_native(machine)
     else:
         core.native = 0
     if core.pending_prio != _native.NO_PENDING and machine.exception_unit.unprivileged_thread():
@@ -291,8 +289,16 @@ def _native_allowed(machine: Machine) -> bool:
     return machine._native_exceptions and not machine.debug.hooked and not machine.mpu.enabled
 
 
+def _publish_for_native(machine: Machine) -> None:
+    """Publish the exception priorities the native loop needs, unless they are current."""
+    core = machine._core
+    if core.resync or not core.native:
+        machine._publish_priorities()
+        core.native = 1
+
+
 def _take_pending(machine: Machine) -> bool:
-    """Enter the best pending exception if it preempts; return whether one was taken.
+    """Enter the best pending exception if it preempts, and return whether one was taken.
 
     The native entry covers the common cases. It declines, changing nothing,
     for every other case (stale stack limits, a stack limit violation, a
@@ -302,9 +308,7 @@ def _take_pending(machine: Machine) -> bool:
     if machine.nvic.changed:
         machine.exceptions_changed()
     if _native_allowed(machine):
-        if core.resync or not core.native:
-            machine._publish_priorities()
-            core.native = 1
+        _publish_for_native(machine)
         taken = machine._native_loop.take_pending()
         if not taken and not core.limits_valid:
             # An MSR to MSPLIM or PSPLIM ran since the last entry.
@@ -338,7 +342,6 @@ _MEMORY_STATUSES = {
 }
 _EXCP_PREFETCH_ABORT = 3  # QEMU exception number of an instruction fetch abort
 _EXC_RETURN_MIN = 0xFF00_0000  # branch targets from here up return from an exception
-_CTL_TLB_FLUSH = (ucc.UC_CTL_IO_WRITE << 30) | ucc.UC_CTL_TLB_FLUSH  # UC_CTL_WRITE(TLB_FLUSH, 0)
 _WFI = 0xBF30
 _WFE = 0xBF20
 _YIELD = 0xBF10
@@ -428,7 +431,7 @@ def _memory_fault(machine: Machine, status: int) -> RunResult:
     core = machine._core
     # Unicorn leaves a TLB entry behind for an access it refused: without a
     # flush, the same read of the execute-only gateway succeeds after a restart.
-    uclib.uc_ctl(machine._handle, _CTL_TLB_FLUSH)
+    _native.flush_tlb(machine._handle)
     address = int(core.mem_address) & 0xFFFFFFFF
     access = _ACCESS.get(int(core.mem_type))
     if access is None:

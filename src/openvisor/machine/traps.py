@@ -56,8 +56,6 @@ CCR_DIV_0_TRP = 1 << 4
 BFSR_PRECISERR = 1 << 9
 BFSR_BFARVALID = 1 << 15
 
-# UC_CTL_WRITE(UC_CTL_TLB_FLUSH, 0), which the Python binding does not offer.
-_CTL_TLB_FLUSH = (ucc.UC_CTL_IO_WRITE << 30) | ucc.UC_CTL_TLB_FLUSH
 
 ALIGN_SOURCE = Path(__file__).with_name("_traps.c")
 
@@ -184,7 +182,7 @@ class Traps:
         `resolve` drops them.
         """
         machine = self.machine
-        uclib.uc_ctl(machine._handle, _CTL_TLB_FLUSH)
+        _native.flush_tlb(machine._handle)
         if not machine._running:
             machine._uc.ctl_flush_tb()
             return
@@ -392,7 +390,9 @@ class Traps:
             log.debug("Unaligned access (pc=%#010x, address=%#010x)", pc, address)
             unit.usage_fault(UFSR_UNALIGNED, pc, f"unaligned access to {address:#010x}")
         elif kind == "bus":
-            log.debug("Unprivileged system register access (pc=%#010x, address=%#010x)", pc, address)
+            log.debug(
+                "Unprivileged system register access (pc=%#010x, address=%#010x)", pc, address
+            )
             unit.cfsr |= BFSR_PRECISERR | BFSR_BFARVALID
             unit.bfar = address
             unit._route_fault(

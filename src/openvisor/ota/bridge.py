@@ -87,7 +87,7 @@ class OtaLinkBridge:
             log.info("Trust cloud signing keys (added=%d, path=%s)", added, self.ota.trust_path)
 
     def send_reports(self) -> int:
-        """Send pending update reports as durable link messages; return how many were sent.
+        """Send pending update reports as durable link messages, and return how many were sent.
 
         Each report leaves the journal only after the link has stored it in its outbox,
         so a process killed in between sends that report twice rather than never.

@@ -56,8 +56,8 @@ class Deployments:
                 )
                 self._save(journal, "deploy")
             elif current.deployment_id != request.deployment_id:
-                # A newer deployment of the same bundle: it takes over the download
-                # in progress, so its reports reach the cloud.
+                # A newer deployment of the same bundle takes over the download in
+                # progress, so its reports reach the cloud.
                 log.info(
                     "Adopt update in progress (deployment=%s, previous=%s, phase=%s)",
                     request.deployment_id,
@@ -77,7 +77,7 @@ class Deployments:
         self.resume()
 
     def cancel(self, deployment_id: str) -> bool:
-        """Drop a deployment that is not yet staged; return whether one was dropped."""
+        """Drop a deployment that is not yet staged, and return whether one was dropped."""
         with self._lock:
             journal = self._load()
             update = journal.update
@@ -148,7 +148,7 @@ class Deployments:
         try:
             self.run_update()
         except (UpdateError, StateError) as exc:
-            # A damaged trust store is a StateError too; the update waits for it to be fixed.
+            # A damaged trust store is a StateError too, so the update waits for it to be fixed.
             log.warning("Pause update (error=%s)", exc)
         except Exception:
             log.exception("Update thread failed")

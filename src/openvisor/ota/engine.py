@@ -269,8 +269,8 @@ class OtaManager(Deployments):
         journal.active = other
         journal.active_app_id = contents.app_id
         if journal.update is not None and journal.update.phase in ("install", "staged"):
-            # The update was going into the slot that is now the confirmed app;
-            # the cloud offers it again.
+            # The update was going into the slot that is now the confirmed app,
+            # so the cloud offers it again.
             journal.update = None
         self._save(journal, "repair")
         summary = (

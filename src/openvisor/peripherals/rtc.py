@@ -139,7 +139,7 @@ class Rtc(Peripheral):
     ) -> None:
         self.irqn = irqn
         self.backup_writable = backup_writable
-        """Callable telling whether backup-domain writes are enabled (PWR_DBPR.DBP)."""
+        """Callable that returns whether backup-domain writes are enabled (PWR_DBPR.DBP)."""
         self.idle_cycles = 0
         """Virtual cycles that passed while the core did not run (see :meth:`elapse`)."""
         self._powered = False
@@ -355,7 +355,7 @@ class Rtc(Peripheral):
     # Registers.
 
     def read_register(self, offset: int) -> int:
-        """Return the register; TR, DR and SSR are computed from the calendar."""
+        """Return the register value. TR, DR and SSR are computed from the calendar."""
         if offset in (TR, DR, SSR) and not self._frozen:
             apre = self._calendar_apre()
             seconds = apre // self._prediv_s()
@@ -392,7 +392,7 @@ class Rtc(Peripheral):
         return value
 
     def write_register(self, offset: int, value: int) -> None:
-        """Apply a write; protected registers need DBP and the WPR key sequence."""
+        """Apply a register write. Protected registers need DBP and the WPR key sequence."""
         if not self.backup_writable():
             self._reject(offset, "backup-domain writes are disabled: set PWR_DBPR.DBP first")
             return
@@ -513,7 +513,7 @@ class Rtc(Peripheral):
         }
 
     def restore_backup_state(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`backup_state` returned; the calendar carries on from it now.
+        """Restore what :meth:`backup_state` returned, so the calendar carries on from it now.
 
         Raise ValueError or TypeError, before changing anything, when ``state``
         is not such a value (a damaged state file).
@@ -555,7 +555,7 @@ class Rtc(Peripheral):
 
 
 def _whole_number(value: Any, name: str) -> int:
-    """Return ``value`` as an int; raise ValueError for anything but a JSON integer."""
+    """Return ``value`` as an int, or raise ValueError for anything but a JSON integer."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"{name} must be an integer, not {value!r}")
     return value

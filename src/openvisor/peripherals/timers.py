@@ -3,10 +3,10 @@
 The timer kernel clock equals SYSCLK (160 MHz, APB prescalers at 1), so one
 timer tick lasts PSC + 1 core cycles. The counter is computed from the
 cycle of its last write; one scheduled event per update (overflow) sets
-SR.UIF. The interrupt line is level-sensitive: it is asserted while SR.UIF
+SR.UIF. The interrupt line is level-sensitive. It is asserted while SR.UIF
 and DIER.UIE are both set, so a handler that returns without clearing UIF
-is entered again. PSC, and ARR
-when CR1.ARPE is set, are preloaded and take effect at the next update.
+is entered again. PSC, and ARR when CR1.ARPE is set, are preloaded and take
+effect at the next update.
 Capture/compare channels of TIM2 are stored but do not drive pins.
 """
 

@@ -71,6 +71,18 @@ def _device(state_dir: Path, elf: Path) -> Device:
     return device
 
 
+def _boot_briefly(state_dir: Path, elf: Path) -> tuple[Device, list[str]]:
+    """Boot a new process on ``state_dir`` for 50 ms and collect its console lines."""
+    device = _device(state_dir, elf)
+    lines: list[str] = []
+    device.machine_listeners.append(
+        lambda machine: machine.peripherals.on_console(lambda source, line: lines.append(line))
+    )
+    device.boot()
+    device.run_for(0.05)
+    return device, lines
+
+
 @pytest.mark.parametrize("damage", list(DAMAGES), ids=list(DAMAGES))
 def test_damaged_backup_domain_boots_app(
     damage: str,
@@ -84,14 +96,8 @@ def test_damaged_backup_domain_boots_app(
     path = state_dir / BACKUP_STATE_FILE
     path.write_bytes(DAMAGES[damage](path.read_text()))
 
-    device = _device(state_dir, firmware("k_rtc"))
-    lines: list[str] = []
-    device.machine_listeners.append(
-        lambda machine: machine.peripherals.on_console(lambda source, line: lines.append(line))
-    )
     with caplog.at_level(logging.WARNING, logger="openvisor.device.backup"):
-        device.boot()
-        device.run_for(0.05)
+        device, lines = _boot_briefly(state_dir, firmware("k_rtc"))
 
     assert device.state is DeviceState.RUNNING
     assert device.boot_count == 1
@@ -119,14 +125,8 @@ def test_damaged_pending_wake_boots_app(
     path = state_dir / WAKE_STATE_FILE
     path.write_bytes(content)
 
-    device = _device(state_dir, firmware("k_rtc"))
-    lines: list[str] = []
-    device.machine_listeners.append(
-        lambda machine: machine.peripherals.on_console(lambda source, line: lines.append(line))
-    )
     with caplog.at_level(logging.ERROR, logger="openvisor.device.device"):
-        device.boot()
-        device.run_for(0.05)
+        device, lines = _boot_briefly(state_dir, firmware("k_rtc"))
 
     assert device.state is DeviceState.RUNNING
     assert device.boot_count == 1

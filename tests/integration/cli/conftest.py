@@ -11,6 +11,7 @@ from typer.testing import CliRunner, Result
 
 from openvisor.cli.local import AdminCredentials, LocalCloud
 from openvisor.cli.main import app
+from openvisor.link.memory import MemoryHub
 
 
 @dataclass
@@ -42,6 +43,42 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
     local.start()
     yield local
     local.stop()
+
+
+@pytest.fixture(scope="module")
+def hub() -> MemoryHub:
+    """An in-memory device link for the module's cloud and devices."""
+    return MemoryHub()
+
+
+@pytest.fixture(scope="module")
+def linked_cloud(tmp_path_factory: pytest.TempPathFactory, hub: MemoryHub) -> Iterator[LocalCloud]:
+    """A cloud that also serves devices over the module's in-memory device link."""
+    local = LocalCloud(
+        tmp_path_factory.mktemp("cloud"),
+        credentials=AdminCredentials.generate(),
+        service_link=hub.service_link(),
+    )
+    local.start()
+    yield local
+    local.stop()
+
+
+def _symbol_address(elf: Path, name: str) -> int:
+    from elftools.elf.elffile import ELFFile
+    from elftools.elf.sections import SymbolTableSection
+
+    with elf.open("rb") as stream:
+        table = ELFFile(stream).get_section_by_name(".symtab")
+        assert isinstance(table, SymbolTableSection)
+        (symbol,) = table.get_symbol_by_name(name)
+        return int(symbol["st_value"])
+
+
+@pytest.fixture
+def symbol_address() -> Callable[[Path, str], int]:
+    """Return a function that reads a symbol's st_value from an ELF file."""
+    return _symbol_address
 
 
 @pytest.fixture

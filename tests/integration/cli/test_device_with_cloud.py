@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from elftools.elf.elffile import ELFFile
-from elftools.elf.sections import SymbolTableSection
 from sqlalchemy import select
 
-from openvisor.cli.local import AdminCredentials, LocalCloud
+from openvisor.cli.local import LocalCloud
 from openvisor.cloud.db import session_scope
 from openvisor.cloud.models import LogEntry
 from openvisor.device import AppImage, Device, DeviceState
@@ -27,29 +25,9 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture(scope="module")
-def hub() -> MemoryHub:
-    return MemoryHub()
-
-
-@pytest.fixture(scope="module")
-def cloud(tmp_path_factory: pytest.TempPathFactory, hub: MemoryHub) -> Iterator[LocalCloud]:
-    """A cloud that also serves devices over an in-memory device link."""
-    local = LocalCloud(
-        tmp_path_factory.mktemp("cloud"),
-        credentials=AdminCredentials.generate(),
-        service_link=hub.service_link(),
-    )
-    local.start()
-    yield local
-    local.stop()
-
-
-def _symbol_address(elf: Path, name: str) -> int:
-    with elf.open("rb") as stream:
-        table = ELFFile(stream).get_section_by_name(".symtab")
-        assert isinstance(table, SymbolTableSection)
-        (symbol,) = table.get_symbol_by_name(name)
-        return int(symbol["st_value"])
+def cloud(linked_cloud: LocalCloud) -> LocalCloud:
+    """The module's cloud, serving devices over the in-memory device link."""
+    return linked_cloud
 
 
 def _run_until(
@@ -67,12 +45,13 @@ def test_restart_reboots_app_remotely(
     hub: MemoryHub,
     provision: Callable[..., str],
     firmware: Callable[[str], Path],
+    symbol_address: Callable[[Path, str], int],
     tmp_path: Path,
 ) -> None:
     sid = provision()
     elf = firmware("k_wake_reason")
-    reason_address = _symbol_address(elf, "last_wake_reason")
-    status_address = _symbol_address(elf, "last_wake_status")
+    reason_address = symbol_address(elf, "last_wake_reason")
+    status_address = symbol_address(elf, "last_wake_status")
     link = hub.device_link(sid)
     device = Device(tmp_path / "device", image=AppImage.from_path(elf), link=link, device_id=sid)
     boots: list[tuple[int, MvWakeReason]] = []

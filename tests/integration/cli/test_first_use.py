@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from openvisor.cli.local import AdminCredentials, LocalCloud
+from openvisor.cli.local import LocalCloud
 from openvisor.cli.symbols import app_id_of_bundle
 from openvisor.link import messages as msg
 from openvisor.link.memory import MemoryHub
@@ -19,32 +19,9 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture(scope="module")
-def hub() -> MemoryHub:
-    return MemoryHub()
-
-
-@pytest.fixture(scope="module")
-def cloud(tmp_path_factory: pytest.TempPathFactory, hub: MemoryHub) -> Iterator[LocalCloud]:
-    """A cloud that also serves devices over an in-memory device link."""
-    local = LocalCloud(
-        tmp_path_factory.mktemp("cloud"),
-        credentials=AdminCredentials.generate(),
-        service_link=hub.service_link(),
-    )
-    local.start()
-    yield local
-    local.stop()
-
-
-def _symbol_address(elf: Path, name: str) -> int:
-    from elftools.elf.elffile import ELFFile
-    from elftools.elf.sections import SymbolTableSection
-
-    with elf.open("rb") as stream:
-        table = ELFFile(stream).get_section_by_name(".symtab")
-        assert isinstance(table, SymbolTableSection)
-        (symbol,) = table.get_symbol_by_name(name)
-        return int(symbol["st_value"]) & ~1
+def cloud(linked_cloud: LocalCloud) -> LocalCloud:
+    """The module's cloud, serving devices over the in-memory device link."""
+    return linked_cloud
 
 
 def test_crashes_symbolized_without_elf_flag(
@@ -52,6 +29,7 @@ def test_crashes_symbolized_without_elf_flag(
     hub: MemoryHub,
     provision: Callable[..., str],
     firmware: Callable[[str], Path],
+    symbol_address: Callable[[Path, str], int],
 ) -> None:
     device = provision()
     elf = firmware("hello")
@@ -59,7 +37,7 @@ def test_crashes_symbolized_without_elf_flag(
     from openvisor.bundle import ManifestOptions, create_bundle
 
     app_id = app_id_of_bundle(create_bundle(elf, ManifestOptions()))
-    main = _symbol_address(elf, "main")
+    main = symbol_address(elf, "main") & ~1
     link = hub.device_link(device)
     link.start()
     try:

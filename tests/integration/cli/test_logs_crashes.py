@@ -85,11 +85,15 @@ def _crash_report(pc: int, lr: int) -> dict[str, object]:
 
 
 def test_crashes_symbolized_from_uploaded_elf(
-    ov: OvRunner, cloud: LocalCloud, provision: Callable[..., str], firmware: Callable[[str], Path]
+    ov: OvRunner,
+    cloud: LocalCloud,
+    provision: Callable[..., str],
+    firmware: Callable[[str], Path],
+    symbol_address: Callable[[Path, str], int],
 ) -> None:
     device = provision()
     elf = firmware("hello")
-    main = _symbol_address(elf, "main")
+    main = symbol_address(elf, "main") & ~1
     app = json.loads(ov.ok("apps", "upload", str(elf), "--json").output)
     with session_scope(cloud.service.sessions) as session:
         record_crash(session, device, _crash_report(main + 4, main), app_sid=app["sid"])
@@ -101,17 +105,6 @@ def test_crashes_symbolized_from_uploaded_elf(
     assert "write to secure flash" in table
     assert "0x0c000000" in table
     assert "main+0x4" in table
-
-
-def _symbol_address(elf: Path, name: str) -> int:
-    from elftools.elf.elffile import ELFFile
-    from elftools.elf.sections import SymbolTableSection
-
-    with elf.open("rb") as stream:
-        table = ELFFile(stream).get_section_by_name(".symtab")
-        assert isinstance(table, SymbolTableSection)
-        (symbol,) = table.get_symbol_by_name(name)
-        return int(symbol["st_value"]) & ~1
 
 
 def test_crashes_named_with_explicit_elf(

@@ -214,28 +214,36 @@ def test_mpu_off_checks_nothing(boot: Callable[..., Machine], run_until_line: Ru
     assert not machine.mpu.enabled
 
 
+def _region_asm(number: int, rbar: str, rlar: str) -> str:
+    """Build the Thumb lines that program MPU region ``number``, with r0 at MPU_RNR."""
+    return (
+        f"    movs r1, #{number}\n    str r1, [r0]\n    ldr r1, ={rbar}\n"
+        f"    str r1, [r0, #4]\n    ldr r1, ={rlar}\n    str r1, [r0, #8]\n"
+    )
+
+
+def _load(assemble: Callable[[str], bytes], source: str) -> Machine:
+    """Assemble ``source`` into a new machine and reset it."""
+    machine = Machine()
+    machine.load_image(assemble(source))
+    machine.reset()
+    return machine
+
+
 # Region set-up for the assembled scenarios: flash (attributes FLASH_AP),
 # SRAM 0x2000_0000-0x2000_FFFF read-write execute-never, MPU_CTRL = CTRL.
-_SCENARIO = """
+_SCENARIO = (
+    """
 .word 0x20008000
 .word reset + 1
 .word 0
 .word hardfault + 1
 reset:
     ldr r0, =0xE000ED98
-    movs r1, #0
-    str r1, [r0]
-    ldr r1, =0x08000000 + FLASH_AP
-    str r1, [r0, #4]
-    ldr r1, =0x080FFFE1
-    str r1, [r0, #8]
-    movs r1, #1
-    str r1, [r0]
-    ldr r1, =0x20000003
-    str r1, [r0, #4]
-    ldr r1, =0x2000FFE1
-    str r1, [r0, #8]
-    ldr r0, =0xE000ED94
+"""
+    + _region_asm(0, "0x08000000 + FLASH_AP", "0x080FFFE1")
+    + _region_asm(1, "0x20000003", "0x2000FFE1")
+    + """    ldr r0, =0xE000ED94
     movs r1, #CTRL
     str r1, [r0]
     dsb
@@ -252,6 +260,7 @@ hardfault:
     b .
 .ltorg
 """
+)
 
 
 def _scenario(
@@ -261,10 +270,7 @@ def _scenario(
         f".equ FLASH_AP, {flash_ap}\n.equ CTRL, {ctrl}\n.equ TARGET, {target}\n"
         + _SCENARIO.replace("ACCESS", access)
     )
-    machine = Machine()
-    machine.load_image(assemble(source))
-    machine.reset()
-    return machine
+    return _load(assemble, source)
 
 
 def test_flash_write_allowed_by_mpu_crashes(assemble: Callable[[str], bytes]) -> None:
@@ -293,15 +299,13 @@ def test_flash_write_denied_is_memmanage(assemble: Callable[[str], bytes]) -> No
 
 def test_store_exclusive_checked(assemble: Callable[[str], bytes]) -> None:
     # SRAM read-only for all: LDREX reads, STREX is denied.
-    machine = Machine()
     source = (
         ".equ FLASH_AP, 0b110\n.equ CTRL, 1\n.equ TARGET, 0x20001000\n"
         + _SCENARIO.replace("ldr r1, =0x20000003", "ldr r1, =0x20000007").replace(
             "ACCESS", "ldrex r2, [r1]\n    strex r4, r3, [r1]"
         )
     )
-    machine.load_image(assemble(source))
-    machine.reset()
+    machine = _load(assemble, source)
     machine.mem_write(0x2000_1000, (0xC0DE).to_bytes(4, "little"))
     machine.run(max_cycles=100_000)
     assert machine.reg_read("r2") == 0xC0DE
@@ -341,7 +345,8 @@ def test_mpu_checks_in_single_steps(assemble: Callable[[str], bytes]) -> None:
     assert machine.exception_unit.mmfar == 0x2001_0000
 
 
-_PAGE_ALIGNED = """
+_PAGE_ALIGNED = (
+    """
 .word 0x20001000
 .word reset + 1
 .word 0
@@ -349,25 +354,11 @@ _PAGE_ALIGNED = """
 .word memmanage + 1
 reset:
     ldr r0, =0xE000ED98
-    movs r1, #0
-    str r1, [r0]
-    ldr r1, =0x08000006
-    str r1, [r0, #4]
-    ldr r1, =0x080FFFE1
-    str r1, [r0, #8]
-    movs r1, #1
-    str r1, [r0]
-    ldr r1, =0x20000003
-    str r1, [r0, #4]
-    ldr r1, =0x20000FE1
-    str r1, [r0, #8]
-    movs r1, #2
-    str r1, [r0]
-    ldr r1, =0x20001001
-    str r1, [r0, #4]
-    ldr r1, =0x20001FE1
-    str r1, [r0, #8]
-    ldr r0, =0xE000ED24
+"""
+    + _region_asm(0, "0x08000006", "0x080FFFE1")
+    + _region_asm(1, "0x20000003", "0x20000FE1")
+    + _region_asm(2, "0x20001001", "0x20001FE1")
+    + """    ldr r0, =0xE000ED24
     ldr r1, =0x10000
     str r1, [r0]
     ldr r0, =0xE000ED94
@@ -391,14 +382,13 @@ hardfault:
     b .
 .ltorg
 """
+)
 
 
 def test_page_aligned_regions_by_privilege(assemble: Callable[[str], bytes]) -> None:
     # Whole-page regions with PRIVDEFENA need no per-load checks: the TLB
     # keeps privileged and unprivileged read permission apart.
-    machine = Machine()
-    machine.load_image(assemble(_PAGE_ALIGNED))
-    machine.reset()
+    machine = _load(assemble, _PAGE_ALIGNED)
     machine.mem_write(0x2000_1000, (0x5A5A).to_bytes(4, "little"))
     result = machine.run(max_cycles=100_000)
     assert result.reason is RunReason.BUDGET
@@ -412,7 +402,8 @@ def test_page_aligned_regions_by_privilege(assemble: Callable[[str], bytes]) -> 
     assert machine.exception_unit.mmfar == 0x2000_1000
 
 
-_SRAM_EXECUTE_NEVER = """
+_SRAM_EXECUTE_NEVER = (
+    """
 .word 0x20001000
 .word reset + 1
 .word 0
@@ -420,19 +411,10 @@ _SRAM_EXECUTE_NEVER = """
 .word memmanage + 1
 reset:
     ldr r0, =0xE000ED98
-    movs r1, #0
-    str r1, [r0]
-    ldr r1, =0x08000006
-    str r1, [r0, #4]
-    ldr r1, =0x080FFFE1
-    str r1, [r0, #8]
-    movs r1, #1
-    str r1, [r0]
-    ldr r1, =0x20000003
-    str r1, [r0, #4]
-    ldr r1, =0x2007FFE1
-    str r1, [r0, #8]
-    ldr r0, =0xE000ED24
+"""
+    + _region_asm(0, "0x08000006", "0x080FFFE1")
+    + _region_asm(1, "0x20000003", "0x2007FFE1")
+    + """    ldr r0, =0xE000ED24
     ldr r1, =0x10000
     str r1, [r0]
     ldr r0, =0xE000ED94
@@ -457,14 +439,13 @@ hardfault:
     b .
 .ltorg
 """
+)
 
 
 def test_sram_execute_never_without_hook(assemble: Callable[[str], bytes]) -> None:
     # SRAM read-write and execute-never for all, in whole pages: stores stay
     # on the fast path and fetches still fault.
-    machine = Machine()
-    machine.load_image(assemble(_SRAM_EXECUTE_NEVER))
-    machine.reset()
+    machine = _load(assemble, _SRAM_EXECUTE_NEVER)
     machine.mem_write(0x2000_2000, bytes.fromhex("2a207047"))  # movs r0, #42; bx lr
     result = machine.run(max_cycles=100_000)
     assert result.reason is RunReason.BUDGET

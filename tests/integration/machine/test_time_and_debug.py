@@ -172,7 +172,9 @@ def test_watchpoint_stops_after_write(boot: Callable[..., Machine]) -> None:
     assert machine.peripherals.console[-1] == "blink done"
 
 
-IT_IMAGE = """
+# Vector table with IRQ0 at irq0, and a reset handler that starts by setting
+# NVIC_ISER0 bit 0.
+IRQ0_PROLOGUE = """
 .section .text
 .thumb_func
 vectors:
@@ -187,7 +189,12 @@ reset:
     ldr r0, =0xE000E100
     movs r1, #1
     str r1, [r0]
-    movs r2, #0
+"""
+
+
+IT_IMAGE = (
+    IRQ0_PROLOGUE
+    + """    movs r2, #0
     movs r5, #0
     cmp r0, r0
     itte eq
@@ -209,6 +216,7 @@ spin:
     b spin
 .ltorg
 """
+)
 
 
 def test_interrupt_inside_it_block_resumes_it_state(assemble: Callable[[str], bytes]) -> None:
@@ -336,22 +344,9 @@ def test_divide_by_zero_trap(assemble: Callable[[str], bytes]) -> None:
     assert machine.mem_read(stacked_pc, 2) == bytes.fromhex("b2fb")  # UDIV r3, r2, r1
 
 
-MASKED_UNPRIVILEGED_IMAGE = """
-.section .text
-.thumb_func
-vectors:
-    .word 0x20080000
-    .word reset
-    .rept 14
-    .word spin
-    .endr
-    .word irq0
-.thumb_func
-reset:
-    ldr r0, =0xE000E100
-    movs r1, #1
-    str r1, [r0]
-    cpsid i
+MASKED_UNPRIVILEGED_IMAGE = (
+    IRQ0_PROLOGUE
+    + """    cpsid i
     movs r0, #1
     msr control, r0
     isb
@@ -367,6 +362,7 @@ spin:
     b spin
 .ltorg
 """
+)
 
 
 def test_masked_irq_in_unprivileged_thread_progresses(assemble: Callable[[str], bytes]) -> None:

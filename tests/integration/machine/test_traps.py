@@ -80,13 +80,13 @@ def test_sram_division_by_zero_traps(run_group: Callable[[int], dict[str, int]])
 
 def test_unaligned_accesses_trap(run_group: Callable[[int], dict[str, int]]) -> None:
     values = run_group(1)
-    # Bytes 0x10, 0x11, ... fill the buffer; the unaligned word at offset 1.
+    # Bytes 0x10, 0x11, ... fill the buffer, so the unaligned word at offset 1 is 0x14131211.
     assert values["off_ldr_value"] == 0x1413_1211
     assert values["off_ldr_faults"] == 0
     assert values["off_str_memory"] == 0xDEC0_DE10  # the store landed at offset 1
     assert values["off_str_memory4"] == 0x1716_15C0
     assert values["off_str_faults"] == 0
-    # Exclusive loads need alignment whatever CCR says.
+    # Exclusive loads need alignment whatever the value of CCR.UNALIGN_TRP.
     faults, exception, cfsr, pc = _fault(values, "off_ldrex")
     assert (faults, exception, cfsr) == (1, USAGEFAULT, CFSR_UNALIGNED)
     assert pc == values["off_ldrex_at"]

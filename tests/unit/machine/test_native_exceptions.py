@@ -146,19 +146,24 @@ STATE_REGISTERS = [f"r{i}" for i in range(13)] + ["sp", "lr", "pc", "xpsr", "msp
 STATE_REGISTERS += ["control", "primask", "faultmask"]
 
 
-@pytest.fixture(scope="module")
-def svc_elf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _link_elf(workdir: Path, source: str) -> Path:
+    """Assemble and link ``source`` at 0x0800_0000 in ``workdir``, skipping without binutils."""
     if shutil.which("arm-none-eabi-as") is None:
         pytest.skip("arm-none-eabi-as is not installed (Debian: apt-get install gcc-arm-none-eabi)")
-    workdir = tmp_path_factory.mktemp("svc")
-    (workdir / "svc.S").write_text(SVC_PROGRAM)
-    subprocess.run(["arm-none-eabi-as", "-o", "svc.o", "svc.S"], cwd=workdir, check=True)
+    (workdir / "program.S").write_text(source)
+    subprocess.run(["arm-none-eabi-as", "-o", "program.o", "program.S"], cwd=workdir, check=True)
     subprocess.run(
-        ["arm-none-eabi-ld", "-Ttext=0x08000000", "-e", "0x08000000", "-o", "svc.elf", "svc.o"],
+        ["arm-none-eabi-ld", "-Ttext=0x08000000", "-e", "0x08000000"]
+        + ["-o", "program.elf", "program.o"],
         cwd=workdir,
         check=True,
     )
-    return workdir / "svc.elf"
+    return workdir / "program.elf"
+
+
+@pytest.fixture(scope="module")
+def svc_elf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _link_elf(tmp_path_factory.mktemp("svc"), SVC_PROGRAM)
 
 
 def _boot(elf: Path, *, native: bool) -> Machine:
@@ -316,17 +321,7 @@ spin:
 
 @pytest.fixture(scope="module")
 def pendsv_svc_elf(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("arm-none-eabi-as") is None:
-        pytest.skip("arm-none-eabi-as is not installed (Debian: apt-get install gcc-arm-none-eabi)")
-    workdir = tmp_path_factory.mktemp("pendsv_svc")
-    (workdir / "pendsv_svc.S").write_text(PENDSV_SVC_PROGRAM)
-    subprocess.run(["arm-none-eabi-as", "-o", "p.o", "pendsv_svc.S"], cwd=workdir, check=True)
-    subprocess.run(
-        ["arm-none-eabi-ld", "-Ttext=0x08000000", "-e", "0x08000000", "-o", "p.elf", "p.o"],
-        cwd=workdir,
-        check=True,
-    )
-    return workdir / "p.elf"
+    return _link_elf(tmp_path_factory.mktemp("pendsv_svc"), PENDSV_SVC_PROGRAM)
 
 
 @pytest.mark.parametrize("native", [True, False], ids=["native", "python"])
@@ -362,10 +357,20 @@ def test_svc_inside_pendsv_native_matches_python_model(pendsv_svc_elf: Path) -> 
 # (tail-chaining). Then NVIC STIR writes meet PRIMASK, BASEPRI and FAULTMASK
 # masking. Last, a SysTick pended through ICSR pends a higher-priority IRQ
 # from its handler (nesting). Priorities: IRQ1 0x20, IRQ0 0x40, SysTick 0x80, PendSV 0xF0.
-# RESULTS words: 0 ticks, 1 FP sum bits, 2 IRQ0 count, 3-5 IRQ0 count under
-# PRIMASK, after CPSIE, under BASEPRI; 6 IRQ1 count; 7 PendSV count;
-# 8 PendSV EXC_RETURN; 9 IRQ1 EXC_RETURN; 10 nesting flag; 11 IRQ1 count
-# under FAULTMASK; 12 IRQ1 count seen by SysTick after its STIR write.
+# RESULTS words, by index:
+#   0  ticks
+#   1  FP sum bits
+#   2  IRQ0 count
+#   3  IRQ0 count under PRIMASK
+#   4  IRQ0 count after CPSIE
+#   5  IRQ0 count under BASEPRI
+#   6  IRQ1 count
+#   7  PendSV count
+#   8  PendSV EXC_RETURN
+#   9  IRQ1 EXC_RETURN
+#   10 nesting flag
+#   11 IRQ1 count under FAULTMASK
+#   12 IRQ1 count seen by SysTick after its STIR write
 IRQ_PROGRAM = """
 .syntax unified
 .thumb
@@ -519,17 +524,7 @@ FP_REGISTERS = [f"s{i}" for i in range(16)] + ["fpscr"]
 
 @pytest.fixture(scope="module")
 def irq_elf(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("arm-none-eabi-as") is None:
-        pytest.skip("arm-none-eabi-as is not installed (Debian: apt-get install gcc-arm-none-eabi)")
-    workdir = tmp_path_factory.mktemp("irq")
-    (workdir / "irq.S").write_text(IRQ_PROGRAM)
-    subprocess.run(["arm-none-eabi-as", "-o", "irq.o", "irq.S"], cwd=workdir, check=True)
-    subprocess.run(
-        ["arm-none-eabi-ld", "-Ttext=0x08000000", "-e", "0x08000000", "-o", "irq.elf", "irq.o"],
-        cwd=workdir,
-        check=True,
-    )
-    return workdir / "irq.elf"
+    return _link_elf(tmp_path_factory.mktemp("irq"), IRQ_PROGRAM)
 
 
 def _irq_state(machine: Machine) -> dict[str, object]:
@@ -652,16 +647,7 @@ spin:
 def test_peripheral_pend_after_native_return_is_taken(
     tmp_path: Path, native: bool
 ) -> None:
-    if shutil.which("arm-none-eabi-as") is None:
-        pytest.skip("arm-none-eabi-as is not installed (Debian: apt-get install gcc-arm-none-eabi)")
-    (tmp_path / "p.S").write_text(PERIPHERAL_PEND_PROGRAM)
-    subprocess.run(["arm-none-eabi-as", "-o", "p.o", "p.S"], cwd=tmp_path, check=True)
-    subprocess.run(
-        ["arm-none-eabi-ld", "-Ttext=0x08000000", "-e", "0x08000000", "-o", "p.elf", "p.o"],
-        cwd=tmp_path,
-        check=True,
-    )
-    machine = _boot(tmp_path / "p.elf", native=native)
+    machine = _boot(_link_elf(tmp_path, PERIPHERAL_PEND_PROGRAM), native=native)
     result = machine.run(max_cycles=10_000)
     assert result.reason is RunReason.SLEEP, result.fault
     taken, seen_by_thread = struct.unpack("<2I", machine.mem_read(RESULTS, 8))

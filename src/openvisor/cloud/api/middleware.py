@@ -57,8 +57,8 @@ class BodySizeLimit:
         async def tracking_send(message: Message) -> None:
             nonlocal started
             if too_large:
-                # The body parser turned the overflow into its own error response;
-                # the client gets the 413 instead.
+                # The body parser turned the overflow into its own error response,
+                # so the client gets the 413 instead.
                 if message["type"] == "http.response.start" and not started:
                     started = True
                     await _drain(receive)

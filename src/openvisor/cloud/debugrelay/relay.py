@@ -99,7 +99,7 @@ class DebugRelay:
         if not isinstance(message, DebugFrame):
             return
         live = self._by_sid.get(message.session)
-        # NOTE: only the instance holding the WebSocket can forward; with a shared
+        # NOTE: only the instance holding the WebSocket can forward. With a shared
         # MQTT subscription another instance may get the frame and drop it here.
         if live is None or live.device_sid != device_sid:
             log.debug(

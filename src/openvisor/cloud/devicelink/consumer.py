@@ -309,7 +309,7 @@ class DeviceLinkConsumer:
                 .order_by(App.date_created)
             )
         )
-        # The same bundle may be uploaded more than once; the device's own apps come first.
+        # The same bundle may be uploaded more than once, so the device's own apps come first.
         for known in (device.reported_app_sid, device.target_app_sid):
             if known in matches:
                 return known

@@ -38,7 +38,7 @@ class LogRecord:
 def device_log_time(
     received: datetime, *, unix_micros: int | None, age_us: int | None
 ) -> datetime | None:
-    """Return when a device logged a line, as naive UTC, or None if it cannot tell.
+    """Return when a device logged a line, as naive UTC, or None when no time is usable.
 
     ``unix_micros`` is the device's wall time at logging. Without it, ``age_us``
     (the line's age when the device sent it) dates the line back from the naive

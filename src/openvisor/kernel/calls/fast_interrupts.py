@@ -57,7 +57,7 @@ class FastInterrupts:
     hung: tuple[int, int] | None = None
     """``(irq, active_us)`` of the hung handler the sampler found, until the device takes it."""
     withdrawn: bool = False
-    """Set while the app shuts down after a hung fast handler; calls return UNAVAILABLE."""
+    """Flag set while the app shuts down after a hung fast handler. Calls return UNAVAILABLE."""
     active_since: dict[int, int] = field(default_factory=dict)
     """IRQ -> virtual µs since which every sample found its handler active."""
     _sampler: Any = None
@@ -117,7 +117,7 @@ class FastInterrupts:
         return hung
 
     def withdraw(self) -> None:
-        """Withdraw fast handling while the app shuts down; calls return UNAVAILABLE."""
+        """Withdraw fast handling while the app shuts down, so calls return UNAVAILABLE."""
         # NOTE: the device stops the app at once, so no app call can return UNAVAILABLE here.
         self.withdrawn = True
 

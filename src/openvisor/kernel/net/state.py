@@ -201,7 +201,7 @@ class NetState:
     # ------------------------------------------------------------ crash reports
 
     def send_crash_reports(self) -> int:
-        """Move the kernel's crash reports to the link's outbox; return how many moved.
+        """Move the kernel's crash reports to the link's outbox, and return how many moved.
 
         Reports are durable link messages, so they go to the outbox at once,
         online or not, and reach the cloud with the next connection.
