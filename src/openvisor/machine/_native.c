@@ -25,7 +25,7 @@
 
 /* Count Thumb instructions in [p, p + size): a halfword whose top five bits
  * are 0b11101, 0b11110 or 0b11111 starts a 32-bit instruction. */
-static uint32_t count_thumb(const uint8_t *p, uint32_t size)
+uint32_t ov_count_thumb(const uint8_t *p, uint32_t size)
 {
     uint32_t n = 0;
     uint32_t offset = 0;
@@ -58,7 +58,7 @@ static uint32_t block_instructions(struct ov_core *core, uint32_t address, uint3
 {
     uint32_t offset = address - core->flash_base;
     if (offset < core->flash_size && size <= core->flash_size - offset) {
-        uint32_t n = count_thumb(core->flash + offset, size);
+        uint32_t n = ov_count_thumb(core->flash + offset, size);
         /* The count is at most size / 2, so it fits whenever the size does. */
         if (size <= OV_CACHE_COUNT) {
             core->cache_entries[cache_slot(address)] = cache_key(address, size) | n;
@@ -70,7 +70,7 @@ static uint32_t block_instructions(struct ov_core *core, uint32_t address, uint3
         /* Only flash code is scanned for MSR MSPLIM/PSPLIM: code in SRAM
          * may have changed the stack limits. */
         core->limits_valid = 0;
-        return count_thumb(core->sram + offset, size);
+        return ov_count_thumb(core->sram + offset, size);
     }
     /* Code elsewhere (the call gateway stubs) is 16-bit only. */
     return (size + 1) / 2;
@@ -79,7 +79,7 @@ static uint32_t block_instructions(struct ov_core *core, uint32_t address, uint3
 /* Return 1 when the best pending exception now preempts: its group
  * priority is above the execution priority given by the active
  * exceptions, BASEPRI, PRIMASK and FAULTMASK (ARMv8-M ExecutionPriority). */
-static int pending_preempts(struct ov_core *core, uc_engine *uc)
+int ov_pending_preempts(struct ov_core *core, uc_engine *uc)
 {
     uint32_t primask = 0;
     uint32_t basepri = 0;
@@ -126,14 +126,20 @@ static __attribute__((noinline)) void block_hook_slow(uc_engine *uc, uint64_t ad
     }
     /* NOTE: while a pending exception stays masked by PRIMASK, BASEPRI or
      * FAULTMASK, this reads those registers before every block. */
-    if (core->pending_prio < core->active_prio && pending_preempts(core, uc)) {
+    if (core->pending_prio < core->active_prio && ov_pending_preempts(core, uc)) {
         core->stop_flags |= OV_STOP_UNMASKED;
         core->emu_stop(uc);
         return;
     }
     core->block_address = address;
-    core->block_count = block_instructions(core, (uint32_t)address, size);
-    core->count += core->block_count;
+    uint32_t n = block_instructions(core, (uint32_t)address, size);
+    core->block_count = n;
+    if (core->credit) {
+        uint64_t used = core->credit < n ? core->credit : n;
+        core->credit -= used;
+        n -= (uint32_t)used;
+    }
+    core->count += n;
 }
 
 /* UC_HOOK_BLOCK, called before every translated block runs. The common
@@ -146,7 +152,7 @@ void ov_block_hook(uc_engine *uc, uint64_t address, uint32_t size, void *user_da
 
     if (__builtin_expect(!core->counting || count >= core->deadline ||
                              count >= core->systick_next ||
-                             core->pending_prio < core->active_prio,
+                             core->pending_prio < core->active_prio || core->credit,
                          0)) {
         block_hook_slow(uc, address, size, core);
         return;
@@ -211,23 +217,32 @@ int ov_take_pending(uc_engine *uc, struct ov_core *core)
 /* Run from PC until a stop that Python must handle; return the status of
  * the last uc_emu_start. While `native` is set and no deadline has passed,
  * SysTick wraps, SVCall entries, entries of the best pending exception when
- * the block hook finds it unmasked, and exception returns are taken here. */
+ * the block hook finds it unmasked or a store pended it (_store.c), and
+ * exception returns are taken here. */
 uc_err ov_run(uc_engine *uc, struct ov_core *core)
 {
     uint64_t begin = reg_get(core, uc, OV_PC) | 1u;
     for (;;) {
         core->stop_flags = 0;
+        core->it_resume_pc =
+            (reg_get(core, uc, OV_XPSR) & OV_XPSR_IT) ? (uint32_t)begin & ~1u : OV_NO_IT;
         uc_err status = core->emu_start(uc, begin, 0, 0, 0);
         if (status != 0) {
             return status;
         }
         uint32_t flags = core->stop_flags;
+        if (flags & OV_STOP_STORE) {
+            /* The stop abandoned the store: finish it on either exception path. */
+            if (!ov_complete_store(core, uc)) {
+                return status;
+            }
+        }
         uint32_t pc = reg_get(core, uc, OV_PC);
         if (flags & OV_STOP_INTERRUPT) {
             core->stop_pc = pc;
         }
         if ((flags != OV_STOP_INTERRUPT && flags != OV_STOP_UNMASKED &&
-             flags != OV_STOP_SYSTICK) ||
+             flags != OV_STOP_SYSTICK && flags != OV_STOP_STORE) ||
             !core->native || core->resync || core->count >= core->deadline) {
             return status;
         }
@@ -236,7 +251,7 @@ uc_err ov_run(uc_engine *uc, struct ov_core *core)
             ov_pend_systick(core);
             ov_take_pending_at(core, uc, pc & ~1u);
             handled = 1;
-        } else if (flags == OV_STOP_UNMASKED) {
+        } else if (flags == OV_STOP_UNMASKED || flags == OV_STOP_STORE) {
             handled = ov_take_pending_at(core, uc, pc & ~1u);
         } else if (core->intno == OV_EXCP_SWI) {
             handled = ov_take_svcall(core, uc, pc);

@@ -20,10 +20,13 @@ typedef int uc_err;
 #define OV_STOP_UNMASKED 4u
 #define OV_STOP_MEMORY 8u
 #define OV_STOP_SYSTICK 16u
+#define OV_STOP_STORE 32u   /* ov_store_stop: PC at a store that pended an exception */
 
 #define OV_NEVER UINT64_MAX
 
 #define OV_NO_PENDING 0x7fffffff
+#define OV_NO_IT 0xffffffffu
+#define OV_XPSR_IT ((3u << 25) | (0x3fu << 10))
 
 /* QEMU exception numbers passed to the interrupt hook. */
 #define OV_EXCP_SWI 2u
@@ -131,6 +134,17 @@ struct ov_core {
     /* External interrupts whose level-sensitive line is asserted: a return
      * from one of them pends it again (Nvic.deactivate). */
     uint32_t levels[OV_EXCEPTION_WORDS];
+    /* Stops right after a store that pends an exception (_store.c). */
+    uint32_t store_address;    /* the write that requested the stop */
+    uint32_t store_unverified; /* stops whose instruction was not the expected store */
+    uint64_t store_stops;      /* stores completed by ov_complete_store */
+    int32_t gpr_ids[16];       /* Unicorn register ids of R0-R15 */
+    /* Cycles counted ahead of execution: `count` minus the instructions
+     * really executed. The next blocks use it up before the count grows,
+     * so the count never goes back below a time that an MMIO access saw. */
+    uint64_t credit;
+    /* Where the current uc_emu_start began in an IT block, or OV_NO_IT. */
+    uint32_t it_resume_pc;
 };
 
 static inline uint32_t reg_get(struct ov_core *core, uc_engine *uc, int index)
@@ -148,6 +162,10 @@ static inline void reg_set(struct ov_core *core, uc_engine *uc, int index, uint3
 /* Exception entry and return (_entry.c). Each ov_take_* and
  * ov_return_from_exception returns 0, changing nothing, for every case it
  * leaves to the Python model. */
+uint32_t ov_count_thumb(const uint8_t *p, uint32_t size);
+int ov_pending_preempts(struct ov_core *core, uc_engine *uc);
+int ov_complete_store(struct ov_core *core, uc_engine *uc);
+
 void ov_update_pending(struct ov_core *core);
 uint32_t ov_update_active_priority(struct ov_core *core);
 void ov_pend_systick(struct ov_core *core);

@@ -32,9 +32,14 @@ from openvisor.errors import EmulationError
 log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("_native.c")
-# The exception entry and return code (_entry.c) and the MPU access check
-# (_mpu.c) are linked into the same library as the clock hooks.
-CORE_SOURCES = (SOURCE, Path(__file__).with_name("_entry.c"), Path(__file__).with_name("_mpu.c"))
+# The exception entry and return code (_entry.c), the MPU access check
+# (_mpu.c) and the stops after pending stores (_store.c) are linked into the same library as the clock hooks.
+CORE_SOURCES = (
+    SOURCE,
+    Path(__file__).with_name("_entry.c"),
+    Path(__file__).with_name("_mpu.c"),
+    Path(__file__).with_name("_store.c"),
+)
 # Included by the sources: part of the cache key, not compiled on its own.
 CORE_HEADERS = (Path(__file__).with_name("_native.h"),)
 
@@ -43,10 +48,12 @@ STOP_INTERRUPT = 2
 STOP_UNMASKED = 4
 STOP_MEMORY = 8
 STOP_SYSTICK = 16
+STOP_STORE = 32
 
 NEVER = 2**64 - 1  # OV_NEVER: no SysTick wrap for ov_run to pend
 
 NO_PENDING = 0x7FFFFFFF
+NO_IT = 0xFFFFFFFF  # OV_NO_IT: the run did not begin in an IT block
 CACHE_SIZE = 4096  # OV_CACHE_SIZE in _native.c
 
 # Register ids in the order of the OV_R0 ... OV_APSR_NZCV indexes in _native.h.
@@ -139,6 +146,12 @@ class Core(ctypes.Structure):
         ("systick_wraps", ctypes.c_uint64),
         ("cache_entries", ctypes.c_uint64 * CACHE_SIZE),
         ("levels", ctypes.c_uint32 * EXCEPTION_WORDS),
+        ("store_address", ctypes.c_uint32),
+        ("store_unverified", ctypes.c_uint32),
+        ("store_stops", ctypes.c_uint64),
+        ("gpr_ids", ctypes.c_int32 * 16),
+        ("credit", ctypes.c_uint64),
+        ("it_resume_pc", ctypes.c_uint32),
     ]
 
     def clear_cache(self) -> None:
@@ -200,6 +213,8 @@ def load_library() -> ctypes.CDLL:
         _library.ov_finish_call.restype = None
         _library.ov_take_pending.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
         _library.ov_take_pending.restype = ctypes.c_int
+        _library.ov_store_stop.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint32]
+        _library.ov_store_stop.restype = ctypes.c_int
         _library.ov_refresh.argtypes = [ctypes.c_void_p]
         _library.ov_refresh.restype = None
         return _library
@@ -263,6 +278,7 @@ def new_core() -> Core:
     core.active_prio = 256
     core.group_mask = 0xFF
     core.counting = 1
+    core.it_resume_pc = NO_IT
     core.emu_stop = function_address(uclib.uc_emu_stop)
     core.reg_read = function_address(uclib.uc_reg_read)
     core.reg_primask = arm_const.UC_ARM_REG_PRIMASK
@@ -271,6 +287,12 @@ def new_core() -> Core:
     core.emu_start = function_address(uclib.uc_emu_start)
     core.reg_write = function_address(uclib.uc_reg_write)
     core.regids[:] = NATIVE_REGISTERS
+    core.gpr_ids[:] = [
+        *(arm_const.UC_ARM_REG_R0 + i for i in range(13)),
+        arm_const.UC_ARM_REG_SP,
+        arm_const.UC_ARM_REG_LR,
+        arm_const.UC_ARM_REG_PC,
+    ]
     return core
 
 
@@ -281,6 +303,7 @@ class NativeLoop:
         self._run = library.ov_run
         self._take_pending = library.ov_take_pending
         self._finish_call = library.ov_finish_call
+        self._store_stop = library.ov_store_stop
         self._handle = handle
         self._core = ctypes.addressof(core)
 
@@ -292,6 +315,10 @@ class NativeLoop:
     def take_pending(self) -> bool:
         """Enter the published best pending exception if it preempts; return whether it did."""
         return bool(self._take_pending(self._handle, self._core))
+
+    def store_stop(self, address: int) -> bool:
+        """From an MMIO write callback: stop right after the store if it made an exception preempt."""
+        return bool(self._store_stop(self._handle, self._core, address))
 
     def finish_call(self, result: int) -> None:
         """Set R0 to `result` and continue at LR, ending a gateway call."""

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from unicorn import UC_HOOK_CODE
 
-
 if TYPE_CHECKING:
     from openvisor.machine.core import Machine
 

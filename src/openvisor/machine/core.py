@@ -35,9 +35,9 @@ from openvisor.machine.exceptions import (
 from openvisor.machine.loader import LoadedImage, SymbolTable, load_elf_file, parse_elf, raw_image
 from openvisor.machine.memory_access import MemoryAccess
 from openvisor.machine.mpu import MemoryProtectionUnit
+from openvisor.machine.native_state import NativeState
 from openvisor.machine.register_access import REGISTER_IDS, RegisterAccess
 from openvisor.machine.results import RunResult
-from openvisor.machine.native_state import NativeState
 from openvisor.machine.scs import SCR_SLEEPONEXIT, SystemControlSpace
 from openvisor.machine.stacklimits import StackLimits
 from openvisor.machine.systick import SysTick
@@ -246,6 +246,7 @@ class Machine(RegisterAccess, MemoryAccess):
     ) -> None:
         if not self.traps.stopping:
             self.peripherals.bus.write(mm.PERIPHERAL_BASE + offset, size, value)
+            self._after_store(mm.PERIPHERAL_BASE + offset)
 
     def _ppb_read(self, uc: Any, offset: int, size: int, user_data: object) -> int:
         if self._core.nvic_changed:
@@ -265,6 +266,17 @@ class Machine(RegisterAccess, MemoryAccess):
         # relies on. Writes that pend or enable an exception publish it themselves.
         if self._native_state.publishes == publishes:
             self._publish_priorities()
+        self._after_store(mm.PPB_BASE + offset)
+
+    def _after_store(self, address: int) -> None:
+        """Take an exception that a store just made preempt before the next instruction.
+
+        See ``_store.c``. While a debugger watches memory or code, the
+        exception waits for the next block start instead.
+        """
+        core = self._core
+        if core.pending_prio < core.active_prio and self._running and not self.debug.hooked:
+            self._native_loop.store_stop(address)
 
     # Loading and reset
 
@@ -351,6 +363,9 @@ class Machine(RegisterAccess, MemoryAccess):
         self.stack_limits.clear()
         self._sleeping = False
         self._reset_requested = False
+        # Instructions counted ahead of a store stop will never run: their
+        # cycles stay spent.
+        self._core.credit = 0
         self._publish_priorities()
         log.info("Reset core (sp=%#010x, pc=%#010x)", initial_sp, reset_vector)
 

@@ -58,6 +58,8 @@ SHCSR_PENDED_BITS = {
     SECUREFAULT: 1 << 20,
     HARDFAULT: 1 << 21,
 }
+# The pended bits that non-secure software may set and clear.
+SHCSR_WRITABLE_PENDED = (USAGEFAULT, MEMMANAGE, BUSFAULT, SVCALL)
 
 
 class Nvic:

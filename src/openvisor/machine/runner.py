@@ -22,7 +22,6 @@ from unicorn.unicorn_py3.unicorn import uclib
 from openvisor.errors import MemoryAccessError
 from openvisor.machine import _native
 from openvisor.machine import memory_map as mm
-from openvisor.machine import nvic as nv
 from openvisor.machine.clock import Pacing
 from openvisor.machine.core import (
     _USAGE_FAULTS,
@@ -128,7 +127,7 @@ def step_once(machine: Machine) -> RunResult:
             else:
                 next_event = machine.events.next_cycle()
                 if next_event is not None:
-                    core.count = max(core.count, next_event)
+                    _sleep_until(core, next_event)
                 return RunResult(RunReason.STEP, core.count - start)
         if machine.exception_unit.take_pending():
             return RunResult(RunReason.STEP, core.count - start)
@@ -148,7 +147,10 @@ def step_once(machine: Machine) -> RunResult:
             # Stepping translates one-instruction blocks; dropping them keeps
             # later block boundaries, and so MMIO-observed time, unchanged.
             machine._uc.ctl_flush_tb()
-        core.count += 1
+        if core.credit:
+            core.credit -= 1  # counted already (see ``credit`` in _native.h)
+        else:
+            core.count += 1
         if machine.current_exception() == exception_before:
             # Unicorn does not write back the IT state after a single step.
             code = machine.mem_read(start_pc, 4) if _halfword(machine, start_pc) else b""
@@ -189,8 +191,21 @@ def _idle(machine: Machine, end: int) -> bool:
         machine._pace(target)
         if machine._stop_requested:
             return False
-    core.count = max(core.count, target)
+    _sleep_until(core, target)
     return target == end and (next_event is None or next_event > end)
+
+
+def _sleep_until(core: _native.Core, target: int) -> None:
+    """Let a sleeping core's time reach `target`, using up the credit first.
+
+    The count runs ahead of the instructions executed by ``credit`` cycles
+    (see ``_native.h``): time really reaches `target` only once the count
+    minus the credit does.
+    """
+    count = int(core.count)
+    executed = max(count - int(core.credit), target)
+    core.credit = max(0, count - executed)
+    core.count = max(count, executed)
 
 
 def _execute(machine: Machine, *, deadline: int, count: int) -> None:
@@ -214,6 +229,7 @@ def _execute(machine: Machine, *, deadline: int, count: int) -> None:
     debug.hit = None
     if machine._stop_requested or machine._reset_requested:
         core.deadline = 0  # a stop requested from another thread just now
+    unverified = core.store_unverified
     machine._running = True
     try:
         if count:
@@ -227,6 +243,13 @@ def _execute(machine: Machine, *, deadline: int, count: int) -> None:
     debug.resume_address = None
     flags = core.stop_flags
     machine.traps.collect()
+    if core.store_unverified != unverified:
+        # Unexpected (see _store.c): the instruction at PC runs again.
+        log.warning(
+            "Stop after a store found another instruction (pc=%#010x, address=%#010x)",
+            machine.pc,
+            core.store_address,
+        )
 
     if machine.mpu.detect_violation(status):
         if core.counting and status != ucc.UC_ERR_FETCH_PROT:

@@ -250,6 +250,11 @@ class SystemControlSpace:
             machine.traps.update(unit.ccr)
         elif offset == 0xED24:
             nvic.shcsr_enables = value & 0x000F_0000
+            for exception in nv.SHCSR_WRITABLE_PENDED:
+                if value & nv.SHCSR_PENDED_BITS[exception]:
+                    nvic.set_pending(exception)
+                elif exception in nvic.pending:
+                    nvic.clear_pending(exception)
         elif offset == 0xED28:
             unit.cfsr &= ~value
         elif offset == 0xED2C:

@@ -1,4 +1,4 @@
-"""FPU access rules (CPACR), host register writes and interrupt latency on assembled programs."""
+"""FPU access rules (CPACR), host register writes and lazy FP stacking on assembled programs."""
 
 from __future__ import annotations
 
@@ -232,63 +232,6 @@ def test_host_xpsr_flags_apply(assemble: Callable[[str], bytes], native: bool) -
     assert machine.reg_read("r7") == 2  # BEQ taken on the host's Z flag
 
 
-LATENCY_PROGRAM = (
-    VECTORS
-    + """
-.thumb_func
-reset:
-    ldr r0, =0xE000E100      @ NVIC_ISER0: enable IRQ0
-    movs r1, #1
-    str r1, [r0]
-    movs r4, #0
-    movs r8, #0
-    isb
-    ldr r0, ={register}
-    movs r1, #{value}
-    str r1, [r0]             @ pends IRQ0
-    .rept 40
-    adds r4, r4, #1
-    .endr
-    {barrier}
-    .rept 10
-    adds r4, r4, #1
-    .endr
-    b .
-.thumb_func
-usage:
-    b .
-.thumb_func
-irq0:
-    cmp r8, #0
-    bne 1f
-    mov r8, r4               @ thread instructions run after the pend
-1:  bx lr
-.ltorg
-"""
-)
-
-
-@pytest.mark.parametrize("native", [True, False], ids=["native", "python"])
-@pytest.mark.parametrize(
-    ("register", "value"), [(0xE000_E200, 1), (0xE000_EF00, 0)], ids=["ispr", "stir"]
-)
-@pytest.mark.parametrize("barrier", ["isb", "b 2f\n2:"], ids=["isb", "branch"])
-def test_irq_latency_block_end(
-    assemble: Callable[[str], bytes], native: bool, register: int, value: int, barrier: str
-) -> None:
-    machine = Machine()
-    machine._native_exceptions = native
-    image = LATENCY_PROGRAM.format(register=f"{register:#x}", value=value, barrier=barrier)
-    machine.load_image(assemble(image))
-    machine.reset()
-    machine.run(max_cycles=500)
-    # The translated block that pends ends at the ISB or branch: all 40 ADDS
-    # before it run, none after it (a Cortex-M33 takes the IRQ within a few
-    # instructions of the store).
-    assert machine.reg_read("r8") == 40
-    assert machine.reg_read("r4") == 50
-
-
 LAZY_PROGRAM = """
 .fpu fpv5-sp-d16
 .section .text
@@ -361,57 +304,6 @@ def test_lspact_cleared_by_fp_use(
     assert machine.reg_read("r5") & 1 == (0 if nested_fp else 1)
     assert machine.reg_read("r7") & 1 == 0  # after the handler's own first FP instruction
     assert machine.bus_read(0xE000_EF34) & 1 == 0  # back in Thread mode
-
-
-PAGE_LATENCY_PROGRAM = (
-    VECTORS
-    + """
-.thumb_func
-reset:
-    ldr r0, =0xE000E100      @ NVIC_ISER0: enable IRQ0
-    movs r1, #1
-    str r1, [r0]
-    movs r4, #0
-    movs r8, #0
-    ldr r0, =0xE000EF00      @ STIR
-    movs r1, #0
-    isb
-    .balign 1024
-    .rept 231                @ 924 bytes: the STR ends 98 bytes before a 1 KiB boundary
-    nop.w
-    .endr
-    str r1, [r0]             @ pends IRQ0
-    .rept 200
-    adds r4, r4, #1
-    .endr
-    b .
-.thumb_func
-usage:
-    b .
-.thumb_func
-irq0:
-    cmp r8, #0
-    bne 1f
-    mov r8, r4
-1:  bx lr
-.ltorg
-"""
-)
-
-
-@pytest.mark.parametrize("native", [True, False], ids=["native", "python"])
-def test_irq_latency_page_bound(
-    assemble: Callable[[str], bytes], native: bool
-) -> None:
-    machine = Machine()
-    machine._native_exceptions = native
-    machine.load_image(assemble(PAGE_LATENCY_PROGRAM))
-    machine.reset()
-    machine.run(max_cycles=2_000)
-    # Without a branch, a translated block ends at the next 1 KiB boundary at
-    # the latest: 49 16-bit ADDS fill the 98 bytes after the STR.
-    assert machine.reg_read("r8") == 49
-    assert machine.reg_read("r4") == 200
 
 
 def test_debug_target_writes_basepri_unprivileged(assemble: Callable[[str], bytes]) -> None:
