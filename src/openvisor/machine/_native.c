@@ -226,6 +226,7 @@ uc_err ov_run(uc_engine *uc, struct ov_core *core)
         core->stop_flags = 0;
         core->it_resume_pc =
             (reg_get(core, uc, OV_XPSR) & OV_XPSR_IT) ? (uint32_t)begin & ~1u : OV_NO_IT;
+        core->it_exit_pc = OV_NO_IT;
         uc_err status = core->emu_start(uc, begin, 0, 0, 0);
         if (status != 0) {
             return status;
@@ -238,11 +239,14 @@ uc_err ov_run(uc_engine *uc, struct ov_core *core)
             }
         }
         uint32_t pc = reg_get(core, uc, OV_PC);
+        if (flags & OV_STOP_IT_EXIT) {
+            ov_credit_rest(core, pc & ~1u);
+        }
         if (flags & OV_STOP_INTERRUPT) {
             core->stop_pc = pc;
         }
         if ((flags != OV_STOP_INTERRUPT && flags != OV_STOP_UNMASKED &&
-             flags != OV_STOP_SYSTICK && flags != OV_STOP_STORE) ||
+             flags != OV_STOP_SYSTICK && flags != OV_STOP_STORE && flags != OV_STOP_IT_EXIT) ||
             !core->native || core->resync || core->count >= core->deadline) {
             return status;
         }
@@ -251,7 +255,8 @@ uc_err ov_run(uc_engine *uc, struct ov_core *core)
             ov_pend_systick(core);
             ov_take_pending_at(core, uc, pc & ~1u);
             handled = 1;
-        } else if (flags == OV_STOP_UNMASKED || flags == OV_STOP_STORE) {
+        } else if (flags == OV_STOP_UNMASKED || flags == OV_STOP_STORE ||
+                   flags == OV_STOP_IT_EXIT) {
             handled = ov_take_pending_at(core, uc, pc & ~1u);
         } else if (core->intno == OV_EXCP_SWI) {
             handled = ov_take_svcall(core, uc, pc);

@@ -21,6 +21,7 @@ typedef int uc_err;
 #define OV_STOP_MEMORY 8u
 #define OV_STOP_SYSTICK 16u
 #define OV_STOP_STORE 32u   /* ov_store_stop: PC at a store that pended an exception */
+#define OV_STOP_IT_EXIT 64u /* ov_it_exit_hook: PC after an IT block whose store pended one */
 
 #define OV_NEVER UINT64_MAX
 
@@ -145,6 +146,8 @@ struct ov_core {
     uint64_t credit;
     /* Where the current uc_emu_start began in an IT block, or OV_NO_IT. */
     uint32_t it_resume_pc;
+    /* The instruction after an IT block to stop before, or OV_NO_IT. */
+    uint32_t it_exit_pc;
 };
 
 static inline uint32_t reg_get(struct ov_core *core, uc_engine *uc, int index)
@@ -165,6 +168,7 @@ static inline void reg_set(struct ov_core *core, uc_engine *uc, int index, uint3
 uint32_t ov_count_thumb(const uint8_t *p, uint32_t size);
 int ov_pending_preempts(struct ov_core *core, uc_engine *uc);
 int ov_complete_store(struct ov_core *core, uc_engine *uc);
+void ov_credit_rest(struct ov_core *core, uint32_t next);
 
 void ov_update_pending(struct ov_core *core);
 uint32_t ov_update_active_priority(struct ov_core *core);

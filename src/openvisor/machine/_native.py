@@ -49,6 +49,7 @@ STOP_UNMASKED = 4
 STOP_MEMORY = 8
 STOP_SYSTICK = 16
 STOP_STORE = 32
+STOP_IT_EXIT = 64
 
 NEVER = 2**64 - 1  # OV_NEVER: no SysTick wrap for ov_run to pend
 
@@ -152,6 +153,7 @@ class Core(ctypes.Structure):
         ("gpr_ids", ctypes.c_int32 * 16),
         ("credit", ctypes.c_uint64),
         ("it_resume_pc", ctypes.c_uint32),
+        ("it_exit_pc", ctypes.c_uint32),
     ]
 
     def clear_cache(self) -> None:
@@ -215,6 +217,14 @@ def load_library() -> ctypes.CDLL:
         _library.ov_take_pending.restype = ctypes.c_int
         _library.ov_store_stop.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint32]
         _library.ov_store_stop.restype = ctypes.c_int
+        _library.ov_find_it_exits.argtypes = [
+            ctypes.c_char_p,
+            ctypes.c_uint32,
+            ctypes.c_uint32,
+            ctypes.c_void_p,
+            ctypes.c_uint32,
+        ]
+        _library.ov_find_it_exits.restype = ctypes.c_uint32
         _library.ov_refresh.argtypes = [ctypes.c_void_p]
         _library.ov_refresh.restype = None
         return _library
@@ -261,6 +271,57 @@ def count_thumb(code: bytes) -> int:
     return count
 
 
+def find_it_exits(code: bytes, base: int) -> list[int]:
+    """Return the address after every IT block in `code` (at `base`) that holds a single store.
+
+    The store-stop code (``_store.c``) stops before such an address when
+    a store in the IT block pended an exception.
+    """
+    library = load_library()
+    capacity = len(code) // 2
+    out = (ctypes.c_uint32 * max(capacity, 1))()
+    found = library.ov_find_it_exits(code, len(code), base, out, capacity)
+    return [int(address) for address in out[: min(found, capacity)]]
+
+
+class SiteHooks:
+    """Native code hooks on single instruction addresses, replaced when an image loads."""
+
+    def __init__(self, uc: Any, handle: ctypes.c_void_p, core: Core, function: Any) -> None:
+        self._uc = uc
+        self._handle = handle
+        self._core = core
+        self._function = function
+        self._hooks: list[int] = []
+        self.sites: list[int] = []
+
+    def replace(self, sites: list[int]) -> None:
+        """Hook `sites` instead of the current ones, dropping their translations."""
+        self.remove()
+        self.sites = list(sites)
+        for address in self.sites:
+            self._hooks.append(
+                add_native_hook(
+                    self._handle,
+                    unicorn_const.UC_HOOK_CODE,
+                    self._function,
+                    self._core,
+                    address,
+                    address,
+                )
+            )
+            self._uc.ctl_remove_cache(address, address + 4)
+
+    def remove(self) -> None:
+        """Delete every hook and the translations of the hooked code."""
+        for hook in self._hooks:
+            uclib.uc_hook_del(self._handle, ctypes.c_size_t(hook))
+        for address in self.sites:
+            self._uc.ctl_remove_cache(address, address + 4)
+        self._hooks.clear()
+        self.sites = []
+
+
 def function_address(function: Any) -> int:
     """Return the C address of a ctypes function object."""
     address = ctypes.cast(function, ctypes.c_void_p).value
@@ -279,6 +340,7 @@ def new_core() -> Core:
     core.group_mask = 0xFF
     core.counting = 1
     core.it_resume_pc = NO_IT
+    core.it_exit_pc = NO_IT
     core.emu_stop = function_address(uclib.uc_emu_stop)
     core.reg_read = function_address(uclib.uc_reg_read)
     core.reg_primask = arm_const.UC_ARM_REG_PRIMASK

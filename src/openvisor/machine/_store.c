@@ -7,9 +7,10 @@
  * write callback calls ov_store_stop, which calls uc_emu_stop.
  *
  * Unicorn 2.1.4, as observed by the tests in tests/integration/store_stops,
- * acts on a stop request right after the guest load or store that made it,
- * except inside IT blocks. It abandons the instruction that made the access: PC stays at it and its registers keep their old
- * values, but the MMIO write has already happened. ov_complete_store then
+ * acts on a stop request right after the guest load or store that made
+ * it, except inside IT blocks. It abandons the instruction that made the
+ * access: PC stays at it and its registers keep their old values, but the
+ * MMIO write has already happened. ov_complete_store then
  * finishes the instruction itself (base register write-back, PC past it),
  * so the exception is entered with the next instruction as its return
  * address, exactly one instruction after the store. The block's
@@ -18,13 +19,18 @@
  * next blocks use up before the count grows again.
  *
  * That is exact only when the abandoned instruction is a single store
- * (STR, STRB, STRH, STRT and their write-back forms) outside an IT block.
- * ov_store_stop therefore declines, leaving the exception to the next
- * block start, when the block holds an IT instruction or may start inside
- * an IT block (an IT instruction up to 16 bytes before it, or a run that
- * began in IT state, after an exception return, up to 16 bytes before
- * it), or holds a store of several words (STM, PUSH, STRD, STREX, STL,
- * VSTR, VSTM) that could be the accessing instruction.
+ * (STR, STRB, STRH, STRT and their write-back forms) outside an IT block,
+ * because Unicorn does not stop inside IT blocks. When a single store in
+ * an IT block may have made the write, ov_store_stop arms a stop before
+ * the instruction after that IT block instead: a code hook there
+ * (ov_it_exit_hook) stops the run, and nothing is abandoned. A block may
+ * start inside an IT block when an IT instruction lies up to 16 bytes
+ * before it, or when the run began in IT state (after an exception
+ * return) up to 16 bytes before it. ov_store_stop declines, leaving the
+ * exception to the next block start, when the block holds a store of
+ * several words (STM, PUSH, STRD, STREX, STL, VSTR, VSTM) whose base
+ * register points near the written address, so that it could be the
+ * accessing instruction, or when the end of the IT block is unknown.
  */
 
 #include "_native.h"
@@ -42,9 +48,10 @@ struct ov_store {
 enum { OV_WRITES_NONE, OV_WRITES_SINGLE, OV_WRITES_OTHER, OV_IT };
 
 #define OV_SP_REGISTER 13u
-/* A store of several words based on SP reaches at most this far from SP
- * (STRD/VSTR offsets up to 1020, VPUSH of 32 words). */
-#define OV_SP_REACH 1152u
+/* A store of several words writes at most this far from its base
+ * register's value: STRD and VSTR offsets reach 1020 bytes, and VSTM or
+ * VPUSH of 32 words adds 128. */
+#define OV_MULTI_REACH 1152u
 /* A block that starts inside an IT block starts at most 3 instructions of
  * up to 4 bytes after the IT instruction: within 16 bytes of it. */
 #define OV_IT_LOOKBACK 16u
@@ -200,16 +207,61 @@ static int decode_store(struct ov_core *core, uc_engine *uc, uint16_t first, uin
     return 1;
 }
 
-/* Return 1 when a stop requested now is certain to abandon a single store
- * outside an IT block: see the top of this file. */
-static int block_allows_stop(struct ov_core *core, uc_engine *uc, uint32_t address)
+/* Return how many instructions (1-4) the IT instruction `first` makes conditional. */
+static uint32_t it_length(uint16_t first)
+{
+    uint32_t mask = first & 0x000fu;
+    return 4u - (uint32_t)__builtin_ctz(mask);
+}
+
+static int is_it(uint16_t half)
+{
+    return (half & 0xff00u) == 0xbf00u && (half & 0x000fu);
+}
+
+/* Return the address `count` instructions after `address`, or 0 when the
+ * code there is not in flash or SRAM. */
+static uint32_t skip_instructions(const struct ov_core *core, uint32_t address, uint32_t count)
+{
+    for (uint32_t n = 0; n < count; n++) {
+        const uint8_t *p = code_at(core, address, 2);
+        if (p == NULL) {
+            return 0;
+        }
+        address += is_wide(halfword(p)) ? 4u : 2u;
+    }
+    return address;
+}
+
+enum { OV_PLAN_DECLINE, OV_PLAN_NOW, OV_PLAN_AT_EXIT };
+
+/* Decide how to take the exception that a write of `address` pended,
+ * from the code of the current block (see the top of this file):
+ * - OV_PLAN_NOW: stop now, which abandons a single store outside IT
+ *   blocks, the only instruction that may have made the write;
+ * - OV_PLAN_AT_EXIT: a store in an IT block may have made it, and Unicorn
+ *   does not stop inside IT blocks, so stop before the instruction after
+ *   that IT block (*exit_pc), whose code hook ov_it_exit_hook stops;
+ * - OV_PLAN_DECLINE: leave the exception to the next block start.
+ * A store in an IT block may have made the write when its address from
+ * the current registers matches, or cannot be worked out. */
+static int plan_stop(struct ov_core *core, uc_engine *uc, uint32_t address, uint32_t *exit_pc)
 {
     uint32_t block = (uint32_t)core->block_address;
     const uint8_t *p = code_at(core, block, 2);
-    if (p == NULL || block - core->it_resume_pc < OV_IT_LOOKBACK) {
-        return 0; /* the run began in an IT block, at most 16 bytes back */
+    if (p == NULL) {
+        return OV_PLAN_DECLINE;
     }
-    /* The bytes before the block within its region (flash or SRAM). */
+    /* Instructions left in an IT block, and the address after it (0: not
+     * known). A block may start inside an IT block when the run began in
+     * IT state, or when an IT lies just before it. */
+    uint32_t conditional = 0;
+    uint32_t it_exit = 0;
+    int unknown_exit = 0;
+    if (block - core->it_resume_pc < OV_IT_LOOKBACK) {
+        conditional = 4u;
+        unknown_exit = 1;
+    }
     uint32_t before = 0;
     while (before < OV_IT_LOOKBACK && code_at(core, block - before - 2u, before + 2u) != NULL) {
         before += 2u;
@@ -217,51 +269,173 @@ static int block_allows_stop(struct ov_core *core, uc_engine *uc, uint32_t addre
     const uint8_t *previous = p - before;
     for (uint32_t offset = 0; offset < before; offset += 2) {
         uint16_t half = halfword(previous + offset);
-        if ((half & 0xff00u) == 0xbf00u && (half & 0x000fu)) {
-            return 0;
+        if (!is_it(half)) {
+            continue;
+        }
+        /* Decode from the IT to the block: the IT covers what it has left.
+         * A decode that does not land on the block start (the halfword was
+         * data or half of another instruction) leaves all 4 possible. */
+        uint32_t length = it_length(half);
+        uint32_t at = offset + 2u;
+        uint32_t passed = 0;
+        while (at < before) {
+            at += is_wide(halfword(previous + at)) ? 4u : 2u;
+            passed++;
+        }
+        if (at != before) {
+            conditional = 4u;
+            unknown_exit = 1;
+        } else if (passed < length && length - passed > conditional) {
+            conditional = length - passed;
         }
     }
-    uint32_t sp = reg_get(core, uc, OV_SP);
-    int near_sp = address - sp + OV_SP_REACH < 2u * OV_SP_REACH;
+    if (conditional && !unknown_exit) {
+        it_exit = skip_instructions(core, block, conditional);
+    }
+    int several_words = 0;
+    uint32_t candidate_exit = 0;
+    int candidate_in_it = 0;
     uint32_t at = block;
     for (uint32_t n = 0; n < core->block_count; n++) {
         p = code_at(core, at, 2);
         if (p == NULL) {
-            return 0;
+            return OV_PLAN_DECLINE;
         }
         uint16_t first = halfword(p);
         uint16_t second = 0;
         if (is_wide(first)) {
             p = code_at(core, at, 4);
             if (p == NULL) {
-                return 0;
+                return OV_PLAN_DECLINE;
             }
             second = halfword(p + 2);
         }
+        at += is_wide(first) ? 4u : 2u;
         uint32_t base = 0;
         int kind = classify(first, second, &base);
-        if (kind == OV_IT || (kind == OV_WRITES_OTHER && (base != OV_SP_REGISTER || near_sp))) {
-            return 0;
+        if (kind == OV_IT) {
+            conditional = it_length(first);
+            it_exit = skip_instructions(core, at, conditional);
+            continue;
         }
-        at += is_wide(first) ? 4u : 2u;
+        if (kind == OV_WRITES_OTHER &&
+            address - gpr(core, uc, base) + OV_MULTI_REACH < 2u * OV_MULTI_REACH) {
+            several_words = 1; /* it may be the store that made the write */
+        }
+        if (kind == OV_WRITES_SINGLE && conditional) {
+            struct ov_store store;
+            if (!decode_store(core, uc, first, second, &store) ||
+                address - store.address < store.size) {
+                if (it_exit == 0 || (candidate_in_it && candidate_exit != it_exit)) {
+                    return OV_PLAN_DECLINE;
+                }
+                candidate_in_it = 1;
+                candidate_exit = it_exit;
+            }
+        }
+        if (conditional) {
+            conditional--;
+        }
     }
-    return 1;
+    if (candidate_in_it) {
+        *exit_pc = candidate_exit;
+        return OV_PLAN_AT_EXIT;
+    }
+    return several_words ? OV_PLAN_DECLINE : OV_PLAN_NOW;
 }
 
 /* Called from an MMIO write callback after a write of `address` that may
  * have pended an exception: stop right after the store if that exception
- * now preempts. Return 1 if the stop was requested. */
+ * now preempts, or arm the stop after the store's IT block. Return 1 if a
+ * stop was requested or armed. */
 int ov_store_stop(uc_engine *uc, struct ov_core *core, uint32_t address)
 {
     if (!core->counting || (core->stop_flags & OV_STOP_STORE) ||
-        !(core->pending_prio < core->active_prio) || !ov_pending_preempts(core, uc) ||
-        !block_allows_stop(core, uc, address)) {
+        !(core->pending_prio < core->active_prio) || !ov_pending_preempts(core, uc)) {
         return 0;
     }
-    core->stop_flags |= OV_STOP_STORE;
-    core->store_address = address;
-    core->emu_stop(uc);
-    return 1;
+    uint32_t exit_pc = 0;
+    switch (plan_stop(core, uc, address, &exit_pc)) {
+    case OV_PLAN_NOW:
+        core->stop_flags |= OV_STOP_STORE;
+        core->store_address = address;
+        core->emu_stop(uc);
+        return 1;
+    case OV_PLAN_AT_EXIT:
+        core->it_exit_pc = exit_pc;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* UC_HOOK_CODE on each instruction that follows an IT block holding a
+ * single store (ov_find_it_exits): stop before it when ov_store_stop
+ * armed it. */
+void ov_it_exit_hook(uc_engine *uc, uint64_t address, uint32_t size, void *user_data)
+{
+    struct ov_core *core = (struct ov_core *)user_data;
+    (void)size;
+    if ((uint32_t)address == core->it_exit_pc && core->counting) {
+        core->it_exit_pc = OV_NO_IT;
+        core->stop_flags |= OV_STOP_IT_EXIT;
+        core->emu_stop(uc);
+    }
+}
+
+/* Write to `out` (room for `capacity`) the address after every IT block in
+ * `code` (placed at `base`) that holds a single store; return how many
+ * there are. Every halfword position is tried: one that is really data
+ * or half of another instruction only adds a hook that never fires. */
+uint32_t ov_find_it_exits(const uint8_t *code, uint32_t size, uint32_t base, uint32_t *out,
+                          uint32_t capacity)
+{
+    uint32_t found = 0;
+    for (uint32_t offset = 0; offset + 2u <= size; offset += 2u) {
+        uint16_t half = halfword(code + offset);
+        if (!is_it(half)) {
+            continue;
+        }
+        uint32_t at = offset + 2u;
+        int stores = 0;
+        uint32_t length = it_length(half);
+        uint32_t n = 0;
+        for (; n < length && at + 2u <= size; n++) {
+            uint16_t first = halfword(code + at);
+            uint16_t second = 0;
+            if (is_wide(first)) {
+                if (at + 4u > size) {
+                    break;
+                }
+                second = halfword(code + at + 2u);
+            }
+            uint32_t register_base = 0;
+            stores |= classify(first, second, &register_base) == OV_WRITES_SINGLE;
+            at += is_wide(first) ? 4u : 2u;
+        }
+        if (stores && n == length) {
+            if (found < capacity) {
+                out[found] = base + at;
+            }
+            found++;
+        }
+    }
+    return found;
+}
+
+/* Turn the count of the current block's instructions from `next` on,
+ * which never ran, into credit (see `credit` in _native.h). */
+void ov_credit_rest(struct ov_core *core, uint32_t next)
+{
+    uint32_t block = (uint32_t)core->block_address;
+    const uint8_t *code = next - block <= 0x1000u ? code_at(core, block, next - block) : NULL;
+    if (code != NULL) {
+        uint32_t executed = ov_count_thumb(code, next - block);
+        if (executed <= core->block_count) {
+            core->credit += core->block_count - executed;
+            core->block_count = executed;
+        }
+    }
 }
 
 /* Finish the single store that ov_store_stop stopped in: write back its
@@ -293,18 +467,9 @@ int ov_complete_store(struct ov_core *core, uc_engine *uc)
     }
     uint32_t next = pc + store.length;
     reg_set(core, uc, OV_PC, next | 1u);
-    uint32_t block = (uint32_t)core->block_address;
-    const uint8_t *code = next - block <= 0x1000u ? code_at(core, block, next - block) : NULL;
-    if (code != NULL) {
-        /* An MMIO access in the block already saw the count with every
-         * instruction in it, so the count stays: the instructions that
-         * never ran become credit. */
-        uint32_t executed = ov_count_thumb(code, next - block);
-        if (executed <= core->block_count) {
-            core->credit += core->block_count - executed;
-            core->block_count = executed;
-        }
-    }
+    /* An MMIO access in the block already saw the count with every
+     * instruction in it, so the count stays. */
+    ov_credit_rest(core, next);
     core->store_stops++;
     return 1;
 }

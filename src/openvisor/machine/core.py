@@ -152,6 +152,10 @@ class Machine(RegisterAccess, MemoryAccess):
         self.traps = Traps(self)
         self.coprocessor = CoprocessorAccess(self)
         self.stack_limits = StackLimits(self)
+        # Stops after IT blocks whose store pended an exception (_store.c).
+        self._it_exits = _native.SiteHooks(
+            self._uc, self._handle, self._core, _native.load_library().ov_it_exit_hook
+        )
         self._native_state = NativeState(self)
 
         from openvisor.peripherals.board import Peripherals
@@ -304,6 +308,7 @@ class Machine(RegisterAccess, MemoryAccess):
         self._uc.ctl_remove_cache(mm.FLASH_BASE, mm.FLASH_BASE + mm.FLASH_SIZE)
         self._core.clear_cache()
         self.stack_limits.watch_image()
+        self._it_exits.replace(self.scan_flash("it_exits", _native.find_it_exits))
         self.traps.watch_sev()
         self.coprocessor.watch_image()
         self.image = image

@@ -21,7 +21,6 @@ import re
 import struct
 from typing import TYPE_CHECKING
 
-from unicorn import UC_HOOK_CODE
 from unicorn import arm_const as arm
 from unicorn.unicorn_py3.unicorn import uclib
 
@@ -64,37 +63,16 @@ class StackLimits:
 
     def __init__(self, machine: Machine) -> None:
         self.machine = machine
-        self._hooks: list[int] = []
-        self._sites: list[int] = []
+        self._hooks = _native.SiteHooks(
+            machine._uc, machine._handle, machine._core, _native.load_library().ov_limit_hook
+        )
 
     def watch_image(self) -> None:
         """Hook every MSR MSPLIM/PSPLIM in application flash (after an image load)."""
         machine = self.machine
-        self._unhook()
-        self._sites = list(machine.scan_flash("limit_writes", find_limit_writes))
-        library = _native.load_library()
-        for address in self._sites:
-            hook = _native.add_native_hook(
-                machine._handle,
-                UC_HOOK_CODE,
-                library.ov_limit_hook,
-                machine._core,
-                address,
-                address,
-            )
-            self._hooks.append(hook)
-            machine._uc.ctl_remove_cache(address, address + 4)
+        self._hooks.replace(machine.scan_flash("limit_writes", find_limit_writes))
         machine._core.limits_valid = 0
-        log.debug("Watch stack limit writes (instructions=%d)", len(self._sites))
-
-    def _unhook(self) -> None:
-        machine = self.machine
-        for hook in self._hooks:
-            uclib.uc_hook_del(machine._handle, ctypes.c_size_t(hook))
-        for address in self._sites:
-            machine._uc.ctl_remove_cache(address, address + 4)
-        self._hooks.clear()
-        self._sites.clear()
+        log.debug("Watch stack limit writes (instructions=%d)", len(self._hooks.sites))
 
     def read(self) -> tuple[int, int]:
         """Return (MSPLIM, PSPLIM), running the read stub when the cached values are stale."""
