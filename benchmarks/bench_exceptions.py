@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 from bench_machine import _assemble
+
 from openvisor.machine import Machine, RunReason
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -303,8 +304,10 @@ def main() -> None:
     args = parser.parse_args()
     cycles = int(args.seconds * CLOCK_HZ)
     subprocess.run(["make", "-C", str(ROOT / "firmware"), "-s"], check=True)
-    print(f"host: {platform.processor() or platform.machine()}, nproc {os.cpu_count()}, "
-          f"load {os.getloadavg()[0]:.1f}, Python {platform.python_version()}")
+    print(
+        f"host: {platform.processor() or platform.machine()}, nproc {os.cpu_count()}, "
+        f"load {os.getloadavg()[0]:.1f}, Python {platform.python_version()}"
+    )
     with tempfile.TemporaryDirectory() as temporary:
         workdir = Path(temporary)
         tick = assemble(workdir, "tick", SYSTICK.replace("PERIOD", "1000").replace("ENABLE", "7"))

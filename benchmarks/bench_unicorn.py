@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import unicorn
+from bench_machine import BENCH_MAGIC, MAILBOX, bench_machine, build_firmware, qemu_mips
 from unicorn import (
     UC_ARCH_ARM,
     UC_HOOK_BLOCK,
@@ -59,7 +60,6 @@ from unicorn import (
     arm_const,
 )
 
-from bench_machine import BENCH_MAGIC, MAILBOX, bench_machine, build_firmware, qemu_mips
 from openvisor.machine import _native
 from openvisor.machine.loader import load_elf_file
 

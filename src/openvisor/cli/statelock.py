@@ -30,7 +30,8 @@ class StateLock:
 
     def acquire(self) -> None:
         """Acquire the lock, or raise StateError naming the process that holds it."""
-        stream = open(self.path, "a+", encoding="utf-8")
+        # The stream stays open while the lock is held: closing it releases the lock.
+        stream = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115
         try:
             fcntl.flock(stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -305,7 +305,9 @@ class Device:
         self.kernel.wakeup.clear()
         if self._calendar_waits_for_wall_time:
             wall_time_us = self.kernel.wall_time_us()
-            self._calendar_waits_for_wall_time = not backup.sync_calendar(self.machine, wall_time_us)
+            self._calendar_waits_for_wall_time = not backup.sync_calendar(
+                self.machine, wall_time_us
+            )
         debugger = self.debugger
         if debugger is not None:
             debugger.service()
@@ -565,6 +567,7 @@ class Device:
         if self.ota is not None and self.ota.app_crashed(now):
             log.info("Roll back after crash (device=%s)", self.device_id)
         self._schedule_restart(MvWakeReason.APPLICATIONCRASH, report.restart_delay_us)
+
 
 def _load_device_id(state_dir: Path) -> str:
     """Return the device id from the identity in ``state_dir``, created on first use."""

@@ -70,6 +70,10 @@ static uint32_t block_instructions(struct ov_core *core, uint32_t address, uint3
         /* Only flash code is scanned for MSR MSPLIM/PSPLIM: code in SRAM
          * may have changed the stack limits. */
         core->limits_valid = 0;
+        /* SRAM code may be rewritten while its block runs, so the store
+         * stops (_store.c) rely on what it held as the block began. */
+        uint32_t before = offset < 16u ? offset : 16u;
+        core->sram_block_it = ov_holds_it(core->sram + offset - before, size + before);
         return ov_count_thumb(core->sram + offset, size);
     }
     /* Code elsewhere (the call gateway stubs) is 16-bit only. */
@@ -134,12 +138,10 @@ static __attribute__((noinline)) void block_hook_slow(uc_engine *uc, uint64_t ad
     core->block_address = address;
     uint32_t n = block_instructions(core, (uint32_t)address, size);
     core->block_count = n;
-    if (core->credit) {
-        uint64_t used = core->credit < n ? core->credit : n;
-        core->credit -= used;
-        n -= (uint32_t)used;
-    }
-    core->count += n;
+    uint64_t used = core->credit < n ? core->credit : n;
+    core->credit -= used;
+    core->block_credit = used;
+    core->count += n - (uint32_t)used;
 }
 
 /* UC_HOOK_BLOCK, called before every translated block runs. The common
@@ -168,6 +170,7 @@ void ov_block_hook(uc_engine *uc, uint64_t address, uint32_t size, void *user_da
     uint32_t n = (uint32_t)(entry & OV_CACHE_COUNT);
     core->block_address = address;
     core->block_count = n;
+    core->block_credit = 0;
     core->count = count + n;
 }
 
@@ -257,6 +260,12 @@ uc_err ov_run(uc_engine *uc, struct ov_core *core)
             handled = 1;
         } else if (flags == OV_STOP_UNMASKED || flags == OV_STOP_STORE ||
                    flags == OV_STOP_IT_EXIT) {
+            /* A stop inside a block comes after the block's count, which
+             * may have passed a SysTick wrap: pend it first, as the block
+             * hook does at a block start. */
+            if (flags != OV_STOP_UNMASKED && core->count >= core->systick_next) {
+                ov_pend_systick(core);
+            }
             handled = ov_take_pending_at(core, uc, pc & ~1u);
         } else if (core->intno == OV_EXCP_SWI) {
             handled = ov_take_svcall(core, uc, pc);

@@ -144,6 +144,8 @@ struct ov_core {
      * really executed. The next blocks use it up before the count grows,
      * so the count never goes back below a time that an MMIO access saw. */
     uint64_t credit;
+    uint64_t block_credit;  /* credit that the last counted block used */
+    uint32_t sram_block_it; /* the last SRAM block held an IT or began up to 16 bytes after one */
     /* Where the current uc_emu_start began in an IT block, or OV_NO_IT. */
     uint32_t it_resume_pc;
     /* The instruction after an IT block to stop before, or OV_NO_IT. */
@@ -169,6 +171,7 @@ uint32_t ov_count_thumb(const uint8_t *p, uint32_t size);
 int ov_pending_preempts(struct ov_core *core, uc_engine *uc);
 int ov_complete_store(struct ov_core *core, uc_engine *uc);
 void ov_credit_rest(struct ov_core *core, uint32_t next);
+uint32_t ov_holds_it(const uint8_t *p, uint32_t size);
 
 void ov_update_pending(struct ov_core *core);
 uint32_t ov_update_active_priority(struct ov_core *core);

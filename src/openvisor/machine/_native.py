@@ -152,6 +152,8 @@ class Core(ctypes.Structure):
         ("store_stops", ctypes.c_uint64),
         ("gpr_ids", ctypes.c_int32 * 16),
         ("credit", ctypes.c_uint64),
+        ("block_credit", ctypes.c_uint64),
+        ("sram_block_it", ctypes.c_uint32),
         ("it_resume_pc", ctypes.c_uint32),
         ("it_exit_pc", ctypes.c_uint32),
     ]

@@ -219,6 +219,17 @@ static int is_it(uint16_t half)
     return (half & 0xff00u) == 0xbf00u && (half & 0x000fu);
 }
 
+/* Return 1 when a halfword in [p, p + size) looks like an IT instruction. */
+uint32_t ov_holds_it(const uint8_t *p, uint32_t size)
+{
+    for (uint32_t offset = 0; offset + 1u < size; offset += 2u) {
+        if (is_it(halfword(p + offset))) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* Return the address `count` instructions after `address`, or 0 when the
  * code there is not in flash or SRAM. */
 static uint32_t skip_instructions(const struct ov_core *core, uint32_t address, uint32_t count)
@@ -250,6 +261,11 @@ static int plan_stop(struct ov_core *core, uc_engine *uc, uint32_t address, uint
     uint32_t block = (uint32_t)core->block_address;
     const uint8_t *p = code_at(core, block, 2);
     if (p == NULL) {
+        return OV_PLAN_DECLINE;
+    }
+    if (block - core->sram_base < core->sram_size && core->sram_block_it) {
+        /* The code may have changed since the block began: only what the
+         * block hook saw then is certain, and SRAM has no IT exit hooks. */
         return OV_PLAN_DECLINE;
     }
     /* Instructions left in an IT block, and the address after it (0: not

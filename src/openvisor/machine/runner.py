@@ -276,7 +276,8 @@ def _execute(machine: Machine, *, deadline: int, count: int) -> None:
     if hit is not None:
         kind, address = hit
         if kind == "breakpoint":
-            _rewind_partial_block(machine, address)
+            if core.counting:
+                _rewind_partial_block(machine, address)
             raise _Finished(RunResult(RunReason.BREAKPOINT, 0, address=address))
         if kind == "trap":
             # A trap hook abandoned the instruction at PC (see machine/traps.py).
@@ -287,7 +288,8 @@ def _execute(machine: Machine, *, deadline: int, count: int) -> None:
             machine.traps.resolve(pc)
             return
         if kind == "divbyzero":
-            _rewind_partial_block(machine, address)
+            if core.counting:
+                _rewind_partial_block(machine, address)
             machine.debug.hit = None
             machine.exception_unit.usage_fault(UFSR_DIVBYZERO, address, "division by zero")
             return
@@ -405,7 +407,16 @@ def _rewind_partial_block(machine: Machine, address: int) -> None:
     except MemoryAccessError:
         return
     executed = _native.count_thumb(code)
-    core.count -= max(0, int(core.block_count) - executed)
+    # The block used `block_credit` of the credit and added the rest of its
+    # count (see ``credit`` in _native.h). Only the instructions that ran
+    # stay counted, and they use the credit first.
+    counted = int(core.block_count)
+    used = int(core.block_credit)
+    available = int(core.credit) + used
+    kept = min(available, executed)
+    core.count += (executed - kept) - (counted - used)
+    core.credit = available - kept
+    core.block_credit = kept
     core.block_count = executed
     itstate = _it_state_after(code, _read_it_state(machine) if block == address else 0)
     _write_it_state(machine, itstate)

@@ -249,7 +249,8 @@ class SystemControlSpace:
             unit.ccr = (value & 0x0007_051A) | 0x201
             machine.traps.update(unit.ccr)
         elif offset == 0xED24:
-            nvic.shcsr_enables = value & 0x000F_0000
+            # SECUREFAULTENA (bit 19) is RAZ/WI from the non-secure side.
+            nvic.shcsr_enables = value & 0x0007_0000
             for exception in nv.SHCSR_WRITABLE_PENDED:
                 if value & nv.SHCSR_PENDED_BITS[exception]:
                     nvic.set_pending(exception)

@@ -35,9 +35,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from unicorn import UC_HOOK_TLB_FILL, UC_MEM_FETCH, UC_TLB_VIRTUAL, UcError
+from unicorn import UC_HOOK_TLB_FILL, UC_MEM_FETCH, UC_TLB_VIRTUAL
 from unicorn import arm_const as arm
 from unicorn import unicorn_const as ucc
+from unicorn.unicorn_py3.unicorn import UcError
 
 from openvisor.machine import _native
 from openvisor.machine import memory_map as mm

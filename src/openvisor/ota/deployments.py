@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from openvisor.errors import StateError, UpdateError
 from openvisor.ota.codes import UpdateErrorCode, UpdateReport, UpdateStatus
 from openvisor.ota.journal import Journal, PendingUpdate
 
 if TYPE_CHECKING:
-    from openvisor.ota.engine import DeployRequest
+    from openvisor.ota.engine import DeployRequest, OtaManager
     from openvisor.ota.slots import SlotStore
 
 log = logging.getLogger(__name__)
@@ -157,4 +157,4 @@ class Deployments:
         """Run the journaled deployment's remaining phases up to staged, on this thread."""
         from openvisor.ota.install import UpdatePipeline
 
-        UpdatePipeline(self).run()
+        UpdatePipeline(cast("OtaManager", self)).run()

@@ -154,4 +154,3 @@ def _skip_to_next_candidate(alarm: int, moment: datetime) -> int:
     if not alarm & ALRMAR_MSK3 and _alarm_hour(alarm) != moment.hour:
         return 3600 - (second_of_day % 3600)
     return SECONDS_PER_DAY - second_of_day
-

@@ -557,5 +557,6 @@ class Rtc(Peripheral):
 def _whole_number(value: Any, name: str) -> int:
     """Return ``value`` as an int, or raise ValueError for anything but a JSON integer."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an integer, not {value!r}")
+        # ValueError, like every other damage the backup file can have.
+        raise ValueError(f"{name} must be an integer, not {value!r}")  # noqa: TRY004
     return value

@@ -47,9 +47,7 @@ DAMAGES: dict[str, Callable[[str], bytes]] = {
 
 
 @pytest.fixture(scope="module")
-def asleep_state(
-    tmp_path_factory: pytest.TempPathFactory, firmware: Callable[[str], Path]
-) -> Path:
+def asleep_state(tmp_path_factory: pytest.TempPathFactory, firmware: Callable[[str], Path]) -> Path:
     """A state directory left by a process that stopped while k_rtc was in deep sleep."""
     state_dir = tmp_path_factory.mktemp("asleep") / "device"
     device = _device(state_dir, firmware("k_rtc"))

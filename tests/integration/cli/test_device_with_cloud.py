@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -35,7 +36,9 @@ def _run_until(
 ) -> None:
     deadline = time.monotonic() + timeout_s
     while not done():
-        assert time.monotonic() < deadline, f"timed out after {timeout_s} s waiting until {condition}"
+        assert time.monotonic() < deadline, (
+            f"timed out after {timeout_s} s waiting until {condition}"
+        )
         device.step()
         time.sleep(0.001)
 
@@ -69,7 +72,9 @@ def test_restart_reboots_app_remotely(
             "the app runs and the link is up",
         )
         _run_until(
-            device, lambda: read_u32(status_address) == MvStatus.OKAY, "the app read its wake reason"
+            device,
+            lambda: read_u32(status_address) == MvStatus.OKAY,
+            "the app read its wake reason",
         )
         assert read_u32(reason_address) == MvWakeReason.COLDBOOT
         assert len(boots) == 1
@@ -147,7 +152,7 @@ def test_logs_keep_device_time_across_link_down(
     offline = stored[stored_before : stored_before + queued_offline]
     # The lines sent in one batch after the outage keep their own logging times.
     assert len({received for _, _, received in offline}) < len(offline)
-    for (_, earlier, _), (_, later, _) in zip(stored, stored[1:], strict=False):
+    for (_, earlier, _), (_, later, _) in itertools.pairwise(stored):
         assert abs((later - earlier) - TICK) <= timedelta(milliseconds=1)
 
 

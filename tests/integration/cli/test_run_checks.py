@@ -31,9 +31,7 @@ def test_run_rejects_text_file(tmp_path: Path) -> None:
     assert "[boot" not in output
 
 
-def test_run_rejects_broken_vector_table(
-    tmp_path: Path, firmware: Callable[[str], Path]
-) -> None:
+def test_run_rejects_broken_vector_table(tmp_path: Path, firmware: Callable[[str], Path]) -> None:
     elf = firmware("hello")
     data = bytearray(elf.read_bytes())
     with elf.open("rb") as stream:

@@ -50,7 +50,12 @@ def test_debug_unreachable_exits_3(ov: OvRunner, tmp_path: Path) -> None:
     ov.ok("keys", "generate", str(tmp_path / "debug"))
     url = f"http://127.0.0.1:{_closed_port()}"
     result = ov(
-        "debug", "UV" + "0" * 32, "--key", str(tmp_path / "debug.pem"), "--port", "0",
+        "debug",
+        "UV" + "0" * 32,
+        "--key",
+        str(tmp_path / "debug.pem"),
+        "--port",
+        "0",
         env={"OPENVISOR_API_URL": url},
     )
     assert result.exit_code == 3, result.output

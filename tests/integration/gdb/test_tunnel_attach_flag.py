@@ -29,9 +29,7 @@ SESSION = "DS" + "a" * 32
 MAX_STEPS = 200
 
 
-def test_attach_flag_precedes_first_reply(
-    tmp_path: Path, firmware: Callable[[str], Path]
-) -> None:
+def test_attach_flag_precedes_first_reply(tmp_path: Path, firmware: Callable[[str], Path]) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     bundle = create_bundle(firmware(APP), ManifestOptions(debug_auth_pubkey=public_point(key)))
     image = AppImage.from_bundle(bundle, name=APP, allow_unsigned=True)

@@ -33,7 +33,9 @@ def _symbols(elf: Path) -> dict[str, int]:
 
 def _run_busy_wait(tmp_path: Path, elf: Path, config: DeviceConfig) -> dict[str, int]:
     symbols = _symbols(elf)
-    device = Device(tmp_path, image=AppImage.from_path(elf), config=config, device_id="UV" + "b" * 32)
+    device = Device(
+        tmp_path, image=AppImage.from_path(elf), config=config, device_id="UV" + "b" * 32
+    )
     device.boot()
 
     def read(name: str, fmt: str) -> int:

@@ -6,8 +6,9 @@ input pins PC0-PC1 (see firmware/apps/k_rtc/main.c).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,7 @@ def test_power_save_wakes_on_wakeup_timer(start_rtc_app: Callable[..., RtcApp]) 
     assert [event["n"] for event in wakeups] == [1, 2, 3]
     assert 0 < wakeups[0]["us"] - armed_us <= 1_000_000
     assert wakeups[0]["us"] - armed_us >= 1_000_000 - RTCCLK_TICK_US
-    for earlier, later in zip(wakeups, wakeups[1:]):
+    for earlier, later in itertools.pairwise(wakeups):
         assert later["us"] - earlier["us"] == pytest.approx(1_000_000, abs=RTCCLK_TICK_US)
         assert (later["tr"] & 0x7F) != (earlier["tr"] & 0x7F), "the calendar seconds advance"
 
@@ -130,9 +131,7 @@ def test_shutdown_wakes_as_coldboot(start_rtc_app: Callable[..., RtcApp]) -> Non
     assert boots[1]["wutr"] == 1
 
 
-def test_rtc_survives_process_restart(
-    start_rtc_app: Callable[..., RtcApp], tmp_path: Path
-) -> None:
+def test_rtc_survives_process_restart(start_rtc_app: Callable[..., RtcApp], tmp_path: Path) -> None:
     state_dir = tmp_path / "persisted"
     first = start_rtc_app(0, state_dir=state_dir)
     first.device.run_for(3.5, until=lambda: first.device.state is DeviceState.WAITING_RESTART)
@@ -159,12 +158,11 @@ def test_deep_sleep_clears_sram(make_harness: Any) -> None:
     assert harness.read(marker_address, 4) == b"\x00\x00\x00\x00"
 
 
-
 def test_rtc_calendar_set_by_first_sync(make_harness: Any) -> None:
     harness = make_harness(wall_time_from_host=False)
     rtc_tr, rtc_dr = 0x4600_7800, 0x4600_7804
     assert harness.machine.bus_read(rtc_dr) == 0x0000_2101, "2000-01-01 before any time sync"
-    moment = datetime(2026, 12, 4, 19, 30, 15, tzinfo=timezone.utc)
+    moment = datetime(2026, 12, 4, 19, 30, 15, tzinfo=UTC)
     harness.device.kernel.sync_wall_time(int(moment.timestamp()) * 1_000_000)
     harness.settle(1_000)
     assert harness.machine.bus_read(rtc_tr) == 0x0019_3015

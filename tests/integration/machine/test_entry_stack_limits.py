@@ -148,9 +148,7 @@ def _words(machine: Machine, address: int, count: int) -> list[int]:
 
 
 @pytest.mark.parametrize("native", [True, False], ids=["native", "python"])
-def test_psplim_violation_takes_usage_fault(
-    assemble: Callable[[str], bytes], native: bool
-) -> None:
+def test_psplim_violation_takes_usage_fault(assemble: Callable[[str], bytes], native: bool) -> None:
     machine = _run(assemble, 0, native=native)
     record = _record(machine)
     assert record["ipsr"] == nv.USAGEFAULT
@@ -237,7 +235,19 @@ def test_stack_limits_read_and_cleared_on_reset(assemble: Callable[[str], bytes]
 
 def test_limit_writes_found_in_flash() -> None:
     # MSR MSPLIM, R0; a NOP; MSR PSPLIM, R1; MSR PSPLIM_NS, R2; MSR PRIMASK, R0.
-    code = struct.pack("<11H", 0xF380, 0x880A, 0xBF00, 0xF381, 0x880B, 0xF382, 0x888B, 0xF380,
-                       0x8810, 0xBF00, 0xBF00)
+    code = struct.pack(
+        "<11H",
+        0xF380,
+        0x880A,
+        0xBF00,
+        0xF381,
+        0x880B,
+        0xF382,
+        0x888B,
+        0xF380,
+        0x8810,
+        0xBF00,
+        0xBF00,
+    )
     assert find_limit_writes(code, 0x0800_0000) == [0x0800_0000, 0x0800_0006, 0x0800_000A]
     assert find_limit_writes(b"\x00" + code, 0x0800_0000) == []

@@ -299,12 +299,9 @@ def test_flash_write_denied_is_memmanage(assemble: Callable[[str], bytes]) -> No
 
 def test_store_exclusive_checked(assemble: Callable[[str], bytes]) -> None:
     # SRAM read-only for all: LDREX reads, STREX is denied.
-    source = (
-        ".equ FLASH_AP, 0b110\n.equ CTRL, 1\n.equ TARGET, 0x20001000\n"
-        + _SCENARIO.replace("ldr r1, =0x20000003", "ldr r1, =0x20000007").replace(
-            "ACCESS", "ldrex r2, [r1]\n    strex r4, r3, [r1]"
-        )
-    )
+    source = ".equ FLASH_AP, 0b110\n.equ CTRL, 1\n.equ TARGET, 0x20001000\n" + _SCENARIO.replace(
+        "ldr r1, =0x20000003", "ldr r1, =0x20000007"
+    ).replace("ACCESS", "ldrex r2, [r1]\n    strex r4, r3, [r1]")
     machine = _load(assemble, source)
     machine.mem_write(0x2000_1000, (0xC0DE).to_bytes(4, "little"))
     machine.run(max_cycles=100_000)

@@ -45,7 +45,7 @@ def _run_install(tmp_path: Path, *args: str) -> tuple[list[str], str]:
     _stub(stubs, "id", "echo 0")
     _stub(stubs, "dpkg-query", "exit 1")
     _stub(stubs, "apt-get", f'[[ "$1" == install ]] && echo "$*" >> {calls}; exit 0')
-    pip = '#!/usr/bin/env bash\\nexit 0\\n'
+    pip = "#!/usr/bin/env bash\\nexit 0\\n"
     _stub(
         stubs,
         "python3",

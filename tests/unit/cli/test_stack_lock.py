@@ -58,9 +58,7 @@ def _stack_broker(stack: LocalStack) -> EmbeddedBroker:
     return stack._start_broker(EmbeddedBroker, "service-password")
 
 
-def test_taken_broker_port_logs_one_line(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_taken_broker_port_logs_one_line(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", 0))
         blocker.listen()

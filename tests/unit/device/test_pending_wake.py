@@ -47,11 +47,9 @@ def test_damaged_pending_wake_logs_once(
     assert wakes[1:3] == [MvWakeReason.APPLICATIONCRASH] * 2
 
 
-def test_wake_file_only_while_pending(
-    firmware: Callable[[str], Path], tmp_path: Path
-) -> None:
+def test_wake_file_only_while_pending(firmware: Callable[[str], Path], tmp_path: Path) -> None:
     path = tmp_path / WAKE_STATE_FILE
-    device, wakes = _device(tmp_path, firmware)
+    device, _wakes = _device(tmp_path, firmware)
     device.boot()
     assert device.boot_count == 1
     assert not path.exists()
@@ -65,9 +63,7 @@ def test_wake_file_only_while_pending(
     assert not path.exists()
 
 
-def test_new_process_resumes_pending_wake(
-    firmware: Callable[[str], Path], tmp_path: Path
-) -> None:
+def test_new_process_resumes_pending_wake(firmware: Callable[[str], Path], tmp_path: Path) -> None:
     first, _ = _device(tmp_path, firmware)
     first.boot()
     first.run_for(0.05, until=lambda: first.state is DeviceState.WAITING_RESTART)
@@ -80,9 +76,7 @@ def test_new_process_resumes_pending_wake(
     assert not (tmp_path / WAKE_STATE_FILE).exists()
 
 
-def test_explicit_wake_removes_file(
-    firmware: Callable[[str], Path], tmp_path: Path
-) -> None:
+def test_explicit_wake_removes_file(firmware: Callable[[str], Path], tmp_path: Path) -> None:
     first, _ = _device(tmp_path, firmware)
     first.boot()
     first.run_for(0.05, until=lambda: first.state is DeviceState.WAITING_RESTART)

@@ -67,9 +67,7 @@ def test_unknown_fields_are_ignored() -> None:
 def test_unknown_record_fields_are_ignored() -> None:
     record = {"seq": 1, "micros": 2, "text": b"t", "later": "field"}
     payload = cbor2.dumps({"v": 1, "k": "log", "b": {"records": [record]}})
-    assert msg.decode(payload) == msg.LogBatch(
-        records=(msg.LogRecord(seq=1, micros=2, text=b"t"),)
-    )
+    assert msg.decode(payload) == msg.LogBatch(records=(msg.LogRecord(seq=1, micros=2, text=b"t"),))
 
 
 def test_log_record_without_wall_time() -> None:

@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 
-from openvisor.machine import Machine
+from openvisor.machine import Machine, stacklimits, traps
 from openvisor.machine import memory_map as mm
-from openvisor.machine import stacklimits, traps
 from openvisor.machine.loader import raw_image
 
 VECTORS = struct.pack("<II", 0x2008_0000, 0x0800_0009)

@@ -644,9 +644,7 @@ spin:
 
 
 @pytest.mark.parametrize("native", [True, False], ids=["native", "python"])
-def test_peripheral_pend_after_native_return_is_taken(
-    tmp_path: Path, native: bool
-) -> None:
+def test_peripheral_pend_after_native_return_is_taken(tmp_path: Path, native: bool) -> None:
     machine = _boot(_link_elf(tmp_path, PERIPHERAL_PEND_PROGRAM), native=native)
     result = machine.run(max_cycles=10_000)
     assert result.reason is RunReason.SLEEP, result.fault

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -116,7 +116,7 @@ def test_rtc_time_write_outside_init_ignored(machine: Machine) -> None:
 
 
 def test_rtc_power_on_from_wall_time(machine: Machine) -> None:
-    moment = datetime(2026, 12, 4, 19, 30, 15, tzinfo=timezone.utc)
+    moment = datetime(2026, 12, 4, 19, 30, 15, tzinfo=UTC)
     machine.peripherals.rtc.power_on(int(moment.timestamp()))
     assert read(machine, TR) == 0x0019_3015
     assert read(machine, DR) == 0x0026_B204  # Friday (5) 2026-12-04
