@@ -26,11 +26,11 @@
  * (ov_it_exit_hook) stops the run, and nothing is abandoned. A block may
  * start inside an IT block when an IT instruction lies up to 16 bytes
  * before it, or when the run began in IT state (after an exception
- * return) up to 16 bytes before it. ov_store_stop declines, leaving the
- * exception to the next block start, when the block holds a store of
- * several words (STM, PUSH, STRD, STREX, STL, VSTR, VSTM) whose base
- * register points near the written address, so that it could be the
- * accessing instruction, or when the end of the IT block is unknown.
+ * return) up to 16 bytes before it. In two cases ov_store_stop declines
+ * and leaves the exception to the next block start. One is a block with a
+ * store of several words (STM, PUSH, STRD, STREX, STL, VSTR, VSTM) whose
+ * base register points near the written address: it could be the
+ * accessing instruction. The other is an IT block whose end is unknown.
  */
 
 #include "_native.h"

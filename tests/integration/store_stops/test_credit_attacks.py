@@ -160,7 +160,7 @@ usagefault:
 
 @PATHS
 def test_step_onto_division_trap(assemble: Callable[..., bytes], native: bool) -> None:
-    """Stepping onto SDIV by zero rewinds the last counted block, which the step never ran."""
+    """Stepping onto SDIV by zero leaves the last counted block alone: the step never ran it."""
     image = assemble(DIVISION_LOOP)
     loop = address_of(image, bytes.fromhex("013f96fbf7f3"))
     for budget in range(1, 60):
