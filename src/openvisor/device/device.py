@@ -312,6 +312,8 @@ class Device:
         if debugger is not None:
             debugger.service()
 
+        if self.state is not DeviceState.RUNNING:
+            self._restart_request_while_stopped()
         if self.state is DeviceState.WAITING_RESTART:
             remaining = self._restart_at_us - self.kernel.micros()
             if remaining > 0:
@@ -411,6 +413,33 @@ class Device:
             if self.ota is not None and wake is MvWakeReason.REMOTEAPPLICATIONRESTART:
                 self.ota.restart_requested_by_cloud()
         self._schedule_restart(wake, delay_us)
+
+    def _restart_request_while_stopped(self) -> None:
+        """Act on a restart request (the cloud's) that came while the app does not run.
+
+        While the app waits for its restart (crash back-off, deep sleep) it
+        starts at once with the request's wake reason, unless it is in a
+        restart loop. With no app, or after the factory test, the request is
+        dropped.
+        """
+        app_exit = self.kernel.take_exit()
+        if app_exit is None:
+            return
+        if self.state is not DeviceState.WAITING_RESTART or app_exit.kind is not ExitKind.RESTART:
+            log.info(
+                "Drop app exit request while the app is stopped (device=%s, state=%s, kind=%s)",
+                self.device_id,
+                self.state.value,
+                app_exit.kind.value,
+            )
+            return
+        log.info(
+            "Restart stopped app on request (device=%s, wake=%s, waited_ms=%d)",
+            self.device_id,
+            app_exit.wake_reason.name,
+            max(0, self.kernel.micros() - self._app_started_us) // 1000,
+        )
+        self._handle_exit(app_exit)
 
     def _self_restart_delay_us(self) -> int:
         """Return the wait before an app's own restart: none, unless it is in a restart loop.

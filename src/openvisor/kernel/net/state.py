@@ -299,8 +299,8 @@ class NetState:
 
         The app ends after the current slice and boots again with wake reason
         REMOTEAPPLICATIONRESTART, or APPLICATIONUPDATE when an update is staged.
-        A request while the app is not running (deep sleep, crash back-off) is
-        dropped when the app next starts.
+        While the app waits for a restart (deep sleep, crash back-off), the
+        device starts it at once instead (`Device.step`).
         """
         from openvisor.kernel.kernel import AppExit, ExitKind
 
