@@ -434,10 +434,10 @@ class Device:
             )
             return
         log.info(
-            "Restart stopped app on request (device=%s, wake=%s, waited_ms=%d)",
+            "Restart stopped app on request (device=%s, wake=%s, wait_left_ms=%d)",
             self.device_id,
             app_exit.wake_reason.name,
-            max(0, self.kernel.micros() - self._app_started_us) // 1000,
+            max(0, self._restart_at_us - self.kernel.micros()) // 1000,
         )
         self._handle_exit(app_exit)
 
