@@ -73,7 +73,7 @@ static uint32_t block_instructions(struct ov_core *core, uint32_t address, uint3
         /* SRAM code may be rewritten while its block runs, so the store
          * stops (_store.c) rely on what it held as the block began. */
         uint32_t before = offset < 16u ? offset : 16u;
-        core->sram_block_it = ov_holds_it(core->sram + offset - before, size + before);
+        core->sram_block_it = ov_contains_it(core->sram + offset - before, size + before);
         return ov_count_thumb(core->sram + offset, size);
     }
     /* Code elsewhere (the call gateway stubs) is 16-bit only. */
@@ -244,6 +244,9 @@ uc_err ov_run(uc_engine *uc, struct ov_core *core)
         uint32_t pc = reg_get(core, uc, OV_PC);
         if (flags & OV_STOP_IT_EXIT) {
             ov_credit_rest(core, pc & ~1u);
+        }
+        if (core->it_exit_wanted) {
+            return status; /* Python adds the IT exit hook first (_store.c) */
         }
         if (flags & OV_STOP_INTERRUPT) {
             core->stop_pc = pc;

@@ -27,6 +27,7 @@ typedef int uc_err;
 
 #define OV_NO_PENDING 0x7fffffff
 #define OV_NO_IT 0xffffffffu
+#define OV_IT_EXITS 64u
 #define OV_XPSR_IT ((3u << 25) | (0x3fu << 10))
 
 /* QEMU exception numbers passed to the interrupt hook. */
@@ -145,11 +146,17 @@ struct ov_core {
      * so the count never goes back below a time that an MMIO access saw. */
     uint64_t credit;
     uint64_t block_credit;  /* credit that the last counted block used */
-    uint32_t sram_block_it; /* the last SRAM block held an IT or began up to 16 bytes after one */
+    /* The last SRAM block contained an IT or began up to 16 bytes after one. */
+    uint32_t sram_block_it;
     /* Where the current uc_emu_start began in an IT block, or OV_NO_IT. */
     uint32_t it_resume_pc;
     /* The instruction after an IT block to stop before, or OV_NO_IT. */
     uint32_t it_exit_pc;
+    /* Instructions after an IT block that have a stop hook (ov_it_exit_hook),
+     * added by Python when ov_store_stop asks for one in it_exit_wanted. */
+    uint32_t it_exits[OV_IT_EXITS];
+    uint32_t it_exit_count;
+    uint32_t it_exit_wanted; /* 0: none; else ov_run returns at its next stop */
 };
 
 static inline uint32_t reg_get(struct ov_core *core, uc_engine *uc, int index)
@@ -171,7 +178,7 @@ uint32_t ov_count_thumb(const uint8_t *p, uint32_t size);
 int ov_pending_preempts(struct ov_core *core, uc_engine *uc);
 int ov_complete_store(struct ov_core *core, uc_engine *uc);
 void ov_credit_rest(struct ov_core *core, uint32_t next);
-uint32_t ov_holds_it(const uint8_t *p, uint32_t size);
+uint32_t ov_contains_it(const uint8_t *p, uint32_t size);
 
 void ov_update_pending(struct ov_core *core);
 uint32_t ov_update_active_priority(struct ov_core *core);

@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("_native.c")
 # The exception entry and return code (_entry.c), the MPU access check
-# (_mpu.c) and the stops after pending stores (_store.c) are linked into the same library as the clock hooks.
+# (_mpu.c) and the stops after pending stores (_store.c) are linked into the
+# same library as the clock hooks.
 CORE_SOURCES = (
     SOURCE,
     Path(__file__).with_name("_entry.c"),
@@ -55,6 +56,7 @@ NEVER = 2**64 - 1  # OV_NEVER: no SysTick wrap for ov_run to pend
 
 NO_PENDING = 0x7FFFFFFF
 NO_IT = 0xFFFFFFFF  # OV_NO_IT: the run did not begin in an IT block
+IT_EXITS = 64  # OV_IT_EXITS: most IT exit hooks per image
 CACHE_SIZE = 4096  # OV_CACHE_SIZE in _native.c
 
 # Register ids in the order of the OV_R0 ... OV_APSR_NZCV indexes in _native.h.
@@ -156,6 +158,9 @@ class Core(ctypes.Structure):
         ("sram_block_it", ctypes.c_uint32),
         ("it_resume_pc", ctypes.c_uint32),
         ("it_exit_pc", ctypes.c_uint32),
+        ("it_exits", ctypes.c_uint32 * IT_EXITS),
+        ("it_exit_count", ctypes.c_uint32),
+        ("it_exit_wanted", ctypes.c_uint32),
     ]
 
     def clear_cache(self) -> None:
@@ -219,14 +224,6 @@ def load_library() -> ctypes.CDLL:
         _library.ov_take_pending.restype = ctypes.c_int
         _library.ov_store_stop.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint32]
         _library.ov_store_stop.restype = ctypes.c_int
-        _library.ov_find_it_exits.argtypes = [
-            ctypes.c_char_p,
-            ctypes.c_uint32,
-            ctypes.c_uint32,
-            ctypes.c_void_p,
-            ctypes.c_uint32,
-        ]
-        _library.ov_find_it_exits.restype = ctypes.c_uint32
         _library.ov_refresh.argtypes = [ctypes.c_void_p]
         _library.ov_refresh.restype = None
         return _library
@@ -273,19 +270,6 @@ def count_thumb(code: bytes) -> int:
     return count
 
 
-def find_it_exits(code: bytes, base: int) -> list[int]:
-    """Return the address after every IT block in `code` (at `base`) that holds a single store.
-
-    The store-stop code (``_store.c``) stops before such an address when
-    a store in the IT block pended an exception.
-    """
-    library = load_library()
-    capacity = len(code) // 2
-    out = (ctypes.c_uint32 * max(capacity, 1))()
-    found = library.ov_find_it_exits(code, len(code), base, out, capacity)
-    return [int(address) for address in out[: min(found, capacity)]]
-
-
 class SiteHooks:
     """Native code hooks on single instruction addresses, replaced when an image loads."""
 
@@ -300,19 +284,23 @@ class SiteHooks:
     def replace(self, sites: list[int]) -> None:
         """Hook `sites` instead of the current ones, dropping their translations."""
         self.remove()
-        self.sites = list(sites)
-        for address in self.sites:
-            self._hooks.append(
-                add_native_hook(
-                    self._handle,
-                    unicorn_const.UC_HOOK_CODE,
-                    self._function,
-                    self._core,
-                    address,
-                    address,
-                )
+        for address in sites:
+            self.add(address)
+
+    def add(self, address: int) -> None:
+        """Hook one more site, dropping its translation."""
+        self._hooks.append(
+            add_native_hook(
+                self._handle,
+                unicorn_const.UC_HOOK_CODE,
+                self._function,
+                self._core,
+                address,
+                address,
             )
-            self._uc.ctl_remove_cache(address, address + 4)
+        )
+        self.sites.append(address)
+        self._uc.ctl_remove_cache(address, address + 4)
 
     def remove(self) -> None:
         """Delete every hook and the translations of the hooked code."""
@@ -381,7 +369,7 @@ class NativeLoop:
         return bool(self._take_pending(self._handle, self._core))
 
     def store_stop(self, address: int) -> bool:
-        """From an MMIO write callback: stop right after the store if it made an exception preempt."""
+        """Request a stop right after a store that made an exception preempt (MMIO callback)."""
         return bool(self._store_stop(self._handle, self._core, address))
 
     def finish_call(self, result: int) -> None:

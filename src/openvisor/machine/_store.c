@@ -20,17 +20,24 @@
  *
  * That is exact only when the abandoned instruction is a single store
  * (STR, STRB, STRH, STRT and their write-back forms) outside an IT block,
- * because Unicorn does not stop inside IT blocks. When a single store in
- * an IT block may have made the write, ov_store_stop arms a stop before
- * the instruction after that IT block instead: a code hook there
- * (ov_it_exit_hook) stops the run, and nothing is abandoned. A block may
- * start inside an IT block when an IT instruction lies up to 16 bytes
- * before it, or when the run began in IT state (after an exception
- * return) up to 16 bytes before it. In two cases ov_store_stop declines
- * and leaves the exception to the next block start. One is a block with a
- * store of several words (STM, PUSH, STRD, STREX, STL, VSTR, VSTM) whose
- * base register points near the written address: it could be the
- * accessing instruction. The other is an IT block whose end is unknown.
+ * because Unicorn does not stop inside IT blocks. When a store in an IT
+ * block may have made the write, ov_store_stop arms a stop before the
+ * instruction after that IT block instead: a code hook there
+ * (ov_it_exit_hook) stops the run, and nothing is abandoned. Python adds
+ * that hook the first time the site is needed (it_exit_wanted), at most
+ * OV_IT_EXITS of them, since Unicorn walks every code hook on each hooked
+ * instruction it runs. A block may start inside an IT block when an IT
+ * instruction lies up to 16 bytes before it, or when the run began in IT
+ * state (after an exception return) up to 16 bytes before it.
+ *
+ * ov_store_stop declines, leaving the exception to the next block start,
+ * when it cannot be sure of the above:
+ * - the block contains another kind of store (STM, PUSH, STRD, STREX, STL,
+ *   VSTR, VSTM) whose base register points near the written address;
+ * - two IT blocks in the block contain a store that may have made the write;
+ * - the IT block's end is unknown, or has no hook yet;
+ * - the block is in SRAM and contained an IT when it began (its code may
+ *   have been rewritten since), or lies outside flash and SRAM.
  */
 
 #include "_native.h"
@@ -219,8 +226,8 @@ static int is_it(uint16_t half)
     return (half & 0xff00u) == 0xbf00u && (half & 0x000fu);
 }
 
-/* Return 1 when a halfword in [p, p + size) looks like an IT instruction. */
-uint32_t ov_holds_it(const uint8_t *p, uint32_t size)
+/* Return 1 when [p, p + size) contains a halfword that looks like an IT instruction. */
+uint32_t ov_contains_it(const uint8_t *p, uint32_t size)
 {
     for (uint32_t offset = 0; offset + 1u < size; offset += 2u) {
         if (is_it(halfword(p + offset))) {
@@ -354,8 +361,18 @@ static int plan_stop(struct ov_core *core, uc_engine *uc, uint32_t address, uint
         }
     }
     if (candidate_in_it) {
-        *exit_pc = candidate_exit;
-        return OV_PLAN_AT_EXIT;
+        for (uint32_t i = 0; i < core->it_exit_count && i < OV_IT_EXITS; i++) {
+            if (core->it_exits[i] == candidate_exit) {
+                *exit_pc = candidate_exit;
+                return OV_PLAN_AT_EXIT;
+            }
+        }
+        /* No hook there yet: this time the exception waits for the block
+         * end, and Python adds the hook before the run goes on. */
+        if (candidate_exit - core->flash_base < core->flash_size) {
+            core->it_exit_wanted = candidate_exit;
+        }
+        return OV_PLAN_DECLINE;
     }
     return several_words ? OV_PLAN_DECLINE : OV_PLAN_NOW;
 }
@@ -385,9 +402,8 @@ int ov_store_stop(uc_engine *uc, struct ov_core *core, uint32_t address)
     }
 }
 
-/* UC_HOOK_CODE on each instruction that follows an IT block holding a
- * single store (ov_find_it_exits): stop before it when ov_store_stop
- * armed it. */
+/* UC_HOOK_CODE on an instruction after an IT block that contains a store
+ * (it_exits in ov_core): stop before it when ov_store_stop armed it. */
 void ov_it_exit_hook(uc_engine *uc, uint64_t address, uint32_t size, void *user_data)
 {
     struct ov_core *core = (struct ov_core *)user_data;
@@ -397,46 +413,6 @@ void ov_it_exit_hook(uc_engine *uc, uint64_t address, uint32_t size, void *user_
         core->stop_flags |= OV_STOP_IT_EXIT;
         core->emu_stop(uc);
     }
-}
-
-/* Write to `out` (room for `capacity`) the address after every IT block in
- * `code` (placed at `base`) that holds a single store; return how many
- * there are. Every halfword position is tried: one that is really data
- * or half of another instruction only adds a hook that never fires. */
-uint32_t ov_find_it_exits(const uint8_t *code, uint32_t size, uint32_t base, uint32_t *out,
-                          uint32_t capacity)
-{
-    uint32_t found = 0;
-    for (uint32_t offset = 0; offset + 2u <= size; offset += 2u) {
-        uint16_t half = halfword(code + offset);
-        if (!is_it(half)) {
-            continue;
-        }
-        uint32_t at = offset + 2u;
-        int stores = 0;
-        uint32_t length = it_length(half);
-        uint32_t n = 0;
-        for (; n < length && at + 2u <= size; n++) {
-            uint16_t first = halfword(code + at);
-            uint16_t second = 0;
-            if (is_wide(first)) {
-                if (at + 4u > size) {
-                    break;
-                }
-                second = halfword(code + at + 2u);
-            }
-            uint32_t register_base = 0;
-            stores |= classify(first, second, &register_base) == OV_WRITES_SINGLE;
-            at += is_wide(first) ? 4u : 2u;
-        }
-        if (stores && n == length) {
-            if (found < capacity) {
-                out[found] = base + at;
-            }
-            found++;
-        }
-    }
-    return found;
 }
 
 /* Turn the count of the current block's instructions from `next` on,
@@ -452,6 +428,8 @@ void ov_credit_rest(struct ov_core *core, uint32_t next)
             core->block_count = executed;
         }
     }
+    /* The block is done: no breakpoint or trap rewind may use it again. */
+    core->block_address = UINT64_MAX;
 }
 
 /* Finish the single store that ov_store_stop stopped in: write back its
@@ -478,6 +456,8 @@ int ov_complete_store(struct ov_core *core, uc_engine *uc)
         core->store_unverified++;
         return 0;
     }
+    /* NOTE: an SP write-back here skips the stack limit check that the
+     * store itself would make (STKOF). */
     if (store.writeback >= 0) {
         core->reg_write(uc, core->gpr_ids[store.writeback], &store.new_base);
     }

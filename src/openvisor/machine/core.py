@@ -152,7 +152,8 @@ class Machine(RegisterAccess, MemoryAccess):
         self.traps = Traps(self)
         self.coprocessor = CoprocessorAccess(self)
         self.stack_limits = StackLimits(self)
-        # Stops after IT blocks whose store pended an exception (_store.c).
+        # Stops after IT blocks whose store pended an exception (_store.c),
+        # added the first time each one is needed.
         self._it_exits = _native.SiteHooks(
             self._uc, self._handle, self._core, _native.load_library().ov_it_exit_hook
         )
@@ -272,6 +273,28 @@ class Machine(RegisterAccess, MemoryAccess):
             self._publish_priorities()
         self._after_store(mm.PPB_BASE + offset)
 
+    def _hook_it_exit(self) -> None:
+        """Add the stop hook after an IT block that ``ov_store_stop`` asked for.
+
+        The first exception that a store in that IT block pends waits for
+        the block end; later ones stop right after the IT block. At most
+        ``IT_EXITS`` sites get a hook, because Unicorn walks every code hook
+        on each hooked instruction it runs.
+        """
+        core = self._core
+        address = int(core.it_exit_wanted)
+        core.it_exit_wanted = 0
+        count = int(core.it_exit_count)
+        if address in self._it_exits.sites:
+            return
+        if count >= _native.IT_EXITS:
+            log.debug("Skip IT exit hook: limit reached (pc=%#010x, hooks=%d)", address, count)
+            return
+        self._it_exits.add(address)
+        core.it_exits[count] = address
+        core.it_exit_count = count + 1
+        log.debug("Hook IT exit (pc=%#010x, hooks=%d)", address, count + 1)
+
     def _after_store(self, address: int) -> None:
         """Take an exception that a store just made preempt before the next instruction.
 
@@ -308,7 +331,9 @@ class Machine(RegisterAccess, MemoryAccess):
         self._uc.ctl_remove_cache(mm.FLASH_BASE, mm.FLASH_BASE + mm.FLASH_SIZE)
         self._core.clear_cache()
         self.stack_limits.watch_image()
-        self._it_exits.replace(self.scan_flash("it_exits", _native.find_it_exits))
+        self._it_exits.replace([])
+        self._core.it_exit_count = 0
+        self._core.it_exit_wanted = 0
         self.traps.watch_sev()
         self.coprocessor.watch_image()
         self.image = image

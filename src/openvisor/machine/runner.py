@@ -243,6 +243,8 @@ def _execute(machine: Machine, *, deadline: int, count: int) -> None:
     debug.resume_address = None
     flags = core.stop_flags
     machine.traps.collect()
+    if core.it_exit_wanted:
+        machine._hook_it_exit()
     if core.store_unverified != unverified:
         # Unexpected (see _store.c): the instruction at PC runs again.
         log.warning(

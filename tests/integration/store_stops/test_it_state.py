@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from openvisor.machine import Machine, RunReason
+from openvisor.machine import Machine, RunReason, _native
 
 from .programs import (
     AFTER,
@@ -187,11 +187,16 @@ start:
     image = assemble(source)
     assert image[0x3F2 + 1] == 0xBF  # IT where intended
     machine = boot(image, native=native)
+    if store_in_it:
+        # The first run adds the stop hook after the IT block (the exception
+        # waits for the block end once). The store is the IT block's last
+        # instruction: from then on the hook stops before the next one.
+        machine.run(max_cycles=2_000)
+        assert machine._core.it_exit_count == 1
+        machine.reset()
     assert machine.run(max_cycles=2_000).reason is RunReason.BREAKPOINT
     assert machine.reg_read("r11") == 1
     if store_in_it:
-        # The store is the IT block's last instruction: the code hook after
-        # the IT block stops before the next instruction.
         assert machine.reg_read("r8") == 3
         assert machine._core.store_stops == 0
     else:
@@ -332,4 +337,45 @@ start:
     assert machine.reg_read("r8") == 0
     assert machine.reg_read("r9") == address_of(image, MARKERS)
     assert machine._core.store_stops == 1
+    assert machine._core.store_unverified == 0
+
+
+# Stop hooks after IT blocks are added only where a store in the IT block
+# pended an exception, and at most IT_EXITS of them: Unicorn walks every
+# code hook on each hooked instruction it runs.
+MANY_SITES = f"""
+.thumb_func
+reset:
+    {ENABLE_IRQ0}
+    movs r4, #0
+    movs r11, #0
+    ldr r0, =0xE000E200    @ ISPR0
+    movs r1, #1
+    movs r2, #0
+    .rept {{sites}}
+    cmp r2, #{{pend}}
+    it eq
+    streq r1, [r0]
+    adds r4, r4, #1
+    b 1f
+1:
+    .endr
+    bkpt #0
+"""
+
+
+@PATHS
+@pytest.mark.parametrize(("sites", "pend"), [(70, 0), (200, 1)], ids=["pending", "idle"])
+def test_it_exit_hooks_bounded(
+    assemble: Callable[..., bytes], native: bool, sites: int, pend: int
+) -> None:
+    machine = boot(assemble(MANY_SITES.format(sites=sites, pend=pend)), native=native)
+    assert machine.run(max_cycles=100_000).reason is RunReason.BREAKPOINT
+    assert machine.reg_read("r4") == sites
+    if pend == 0:
+        assert machine.reg_read("r11") == sites  # every site pended IRQ 0 once
+        assert machine._core.it_exit_count == _native.IT_EXITS
+    else:
+        assert machine.reg_read("r11") == 0
+        assert machine._core.it_exit_count == 0  # no store ran: no hook
     assert machine._core.store_unverified == 0
