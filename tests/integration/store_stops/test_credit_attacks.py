@@ -215,7 +215,7 @@ loop:
     adds r4, r4, #3
     adds r4, r4, #5
     adds r4, r4, #5
-    str r1, [r0]           @ STIR: IRQ 0
+    {second_store}
     adds r12, r12, r4
     adds r4, r4, #5
     subs r2, r2, #1
@@ -244,18 +244,29 @@ systick:
 """
 
 
+# The second store of the loop: plain, or in an IT block, whose stop hook
+# the machine adds at the first pend (at the same point in every slicing).
+SECOND_STORES = {
+    "plain": "str r1, [r0]           @ STIR: IRQ 0",
+    "in-it": "cmp r1, #0\n    itt eq\n    streq r1, [r0]\n    addeq r4, r4, #2",
+}
+
+
+@pytest.mark.parametrize("second", sorted(SECOND_STORES))
 @pytest.mark.parametrize(("reload", "arr"), [(13, 97), (37, 151), (23, 61)])
 def test_timer_reads_agree_across_slices(
-    assemble: Callable[..., bytes], reload: int, arr: int
+    assemble: Callable[..., bytes], reload: int, arr: int, second: str
 ) -> None:
     """Slice sizes and exception paths must not change what the program computes or reads."""
-    image = assemble(TIMER_LOOP.format(reload=reload, arr=arr))
+    source = TIMER_LOOP.format(reload=reload, arr=arr, second_store=SECOND_STORES[second])
+    image = assemble(source)
     outcomes = {}
     for native in (True, False):
         for slice_cycles in (100_000, 1, 2, 3, 7, 50):
             machine = boot(image, native=native)
             run_to_bkpt(machine, slice_cycles=slice_cycles)
             assert machine._core.store_unverified == 0
+            assert machine._core.it_exit_count == (1 if second == "in-it" else 0)
             registers = tuple(machine.reg_read(f"r{n}") for n in (4, 8, 9, 10, 11, 12))
             outcomes[(native, slice_cycles)] = (machine.cycles, registers)
     assert len(set(outcomes.values())) == 1, outcomes
@@ -264,7 +275,7 @@ def test_timer_reads_agree_across_slices(
 @PATHS
 def test_credit_stays_within_block(assemble: Callable[..., bytes], native: bool) -> None:
     """Credit never exceeds one block, and the cycle count never goes back between slices."""
-    image = assemble(TIMER_LOOP.format(reload=23, arr=61))
+    image = assemble(TIMER_LOOP.format(reload=23, arr=61, second_store=SECOND_STORES["plain"]))
     machine = boot(image, native=native)
     # The longest straight run of this program is the reset code: under 40 instructions.
     largest_block = 40
