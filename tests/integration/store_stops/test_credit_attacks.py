@@ -14,52 +14,52 @@ import pytest
 from openvisor.machine import RunReason
 
 from .programs import (
+    ENABLE_CYCCNT,
     ENABLE_IRQ0,
+    ENABLE_USAGEFAULT,
     ENABLE_USART2,
     PATHS,
+    READY,
+    START,
     address_of,
+    adds,
     boot,
+    copy_blob,
+    launch,
     run_to_bkpt,
+    set_ccr,
+    short_run,
+    ticking,
+    timed_pend,
 )
 
 # Cycle count after a trap or breakpoint inside a block paid with credit.
 
-TRAP_IN_HANDLER = """
+TRAP_IN_HANDLER = f"""
 .thumb_func
 reset:
-    ldr r3, =0xE000ED24
-    ldr r5, =0x40000
-    str r5, [r3]           @ USGFAULTENA
+    {ENABLE_USAGEFAULT}
     ldr r3, =0xE000ED14
     ldr r5, [r3]
-    orr r5, r5, #{ccr_bits:#x}
+    orr r5, r5, #{{ccr_bits:#x}}
     str r5, [r3]           @ CCR
     ldr r3, =0xE000E400
     movs r5, #0x80
     strb r5, [r3]          @ IRQ 0 priority 0x80, below UsageFault
-    {enable}
-    ldr r3, =0xE0001000
-    ldr r5, [r3]
-    orr r5, r5, #1
-    str r5, [r3]           @ DWT_CTRL.CYCCNTENA
+    {ENABLE_IRQ0}
+    {ENABLE_CYCCNT}
     movs r4, #0
     movs r11, #0
     ldr r6, =0x20000000
     movs r7, #0
     ldr r0, =0xE000EF00
     movs r1, #0
-    ldr r3, =0xE0001004
-    isb
-    ldr r10, [r3]          @ CYCCNT before the store
-    str r1, [r0]           @ STIR: IRQ 0, taken right after
-    .rept 60
-    adds r4, r4, #1
-    .endr
+    {timed_pend("r10", 60)}
     isb
     bkpt #0
 .thumb_func
 irq:
-    {trap}                 @ UsageFault at the handler's first instruction
+    {{trap}}                 @ UsageFault at the handler's first instruction
     adds r11, r11, #1
     bx lr
 .thumb_func
@@ -82,9 +82,8 @@ TRAPS = {
 def test_trap_in_credited_block(assemble: Callable[..., bytes], native: bool, trap: str) -> None:
     """The trap rewinds a handler block paid with credit: CYCCNT must not go back."""
     ccr_bits, instruction, cfsr_bit = TRAPS[trap]
-    source = TRAP_IN_HANDLER.format(ccr_bits=ccr_bits, enable=ENABLE_IRQ0, trap=instruction)
-    machine = boot(assemble(source), native=native)
-    assert machine.run(max_cycles=2_000).reason is RunReason.BREAKPOINT
+    source = TRAP_IN_HANDLER.format(ccr_bits=ccr_bits, trap=instruction)
+    machine = launch(assemble(source), native=native)
     assert machine.exception_unit.cfsr & cfsr_bit
     before, in_fault = machine.reg_read("r10"), machine.reg_read("r12")
     assert in_fault >= before, f"CYCCNT went from {before} back to {in_fault}"
@@ -93,16 +92,10 @@ def test_trap_in_credited_block(assemble: Callable[..., bytes], native: bool, tr
 CREDIT_THEN_HANDLER = f"""
 .thumb_func
 reset:
-    {ENABLE_IRQ0}
-    movs r4, #0
-    movs r11, #0
-    ldr r0, =0xE000EF00
-    movs r1, #0
+    {START}
     isb
     str r1, [r0]           @ STIR: IRQ 0
-    .rept 60
-    adds r4, r4, #1
-    .endr
+    {adds(60)}
     isb
     bkpt #0
 .thumb_func
@@ -118,13 +111,13 @@ irq:
 def test_breakpoint_in_credited_block(assemble: Callable[..., bytes], native: bool) -> None:
     """A budget ends right after the stop, and a breakpoint in the handler must not move time back."""
     image = assemble(CREDIT_THEN_HANDLER)
-    for budget in range(1, 40):
-        machine = boot(image, native=native)
-        machine.run(max_cycles=budget)
-        if machine.reg_read("r11") == 0 and machine._core.credit:
-            break
-    else:
-        pytest.fail("no budget ends the run with credit left before the handler")
+    machine = short_run(
+        image,
+        native=native,
+        limit=40,
+        ends=lambda machine: machine.reg_read("r11") == 0 and machine._core.credit != 0,
+        failure="no budget ends the run with credit left before the handler",
+    )
     before = machine.cycles
     breakpoint_address = address_of(image, bytes.fromhex("1bf1020b"))  # adds r11, r11, #2
     machine.add_breakpoint(breakpoint_address)
@@ -135,16 +128,11 @@ def test_breakpoint_in_credited_block(assemble: Callable[..., bytes], native: bo
     assert machine.cycles >= before, f"cycles went from {before} back to {machine.cycles}"
 
 
-DIVISION_LOOP = """
+DIVISION_LOOP = f"""
 .thumb_func
 reset:
-    ldr r3, =0xE000ED24
-    ldr r5, =0x40000
-    str r5, [r3]           @ USGFAULTENA
-    ldr r3, =0xE000ED14
-    ldr r5, [r3]
-    orr r5, r5, #0x10
-    str r5, [r3]           @ DIV_0_TRP
+    {ENABLE_USAGEFAULT}
+    {set_ccr(0x10)}
     movs r6, #100
     movs r7, #3
     isb
@@ -163,13 +151,13 @@ def test_step_onto_division_trap(assemble: Callable[..., bytes], native: bool) -
     """Stepping onto SDIV by zero leaves the last counted block alone: the step never ran it."""
     image = assemble(DIVISION_LOOP)
     loop = address_of(image, bytes.fromhex("013f96fbf7f3"))
-    for budget in range(1, 60):
-        machine = boot(image, native=native)
-        machine.run(max_cycles=budget)
-        if machine.pc == loop and machine.reg_read("r7") == 1:
-            break
-    else:
-        pytest.fail("no budget ends the run at the loop head before the last pass")
+    machine = short_run(
+        image,
+        native=native,
+        limit=60,
+        ends=lambda machine: machine.pc == loop and machine.reg_read("r7") == 1,
+        failure="no budget ends the run at the loop head before the last pass",
+    )
     machine.step()  # SUBS: r7 = 0
     after_subs = machine.cycles
     machine.step()  # SDIV by zero: UsageFault entry
@@ -194,20 +182,7 @@ reset:
     movs r5, #1
     str r5, [r3, #0x0C]    @ DIER.UIE
     str r5, [r3]           @ CR1.CEN
-    ldr r3, =0xE000E014
-    movs r5, #{reload}
-    str r5, [r3]           @ SYST_RVR
-    ldr r3, =0xE000E010
-    movs r5, #7
-    str r5, [r3]           @ SYST_CSR: enable, TICKINT, core clock
-    movs r4, #0
-    movs r8, #0
-    movs r9, #0
-    movs r10, #0
-    movs r11, #0
-    movs r12, #0
-    ldr r0, =0xE000EF00
-    movs r1, #0
+    {ticking}
     movs r2, #60
 loop:
     adds r4, r4, #1
@@ -258,7 +233,7 @@ def test_timer_reads_agree_across_slices(
     assemble: Callable[..., bytes], reload: int, arr: int, second: str
 ) -> None:
     """Slice sizes and exception paths must not change what the program computes or reads."""
-    source = TIMER_LOOP.format(reload=reload, arr=arr, second_store=SECOND_STORES[second])
+    source = TIMER_LOOP.format(ticking=ticking(reload), arr=arr, second_store=SECOND_STORES[second])
     image = assemble(source)
     outcomes = {}
     for native in (True, False):
@@ -275,7 +250,9 @@ def test_timer_reads_agree_across_slices(
 @PATHS
 def test_credit_stays_within_block(assemble: Callable[..., bytes], native: bool) -> None:
     """Credit never exceeds one block, and the cycle count never goes back between slices."""
-    image = assemble(TIMER_LOOP.format(reload=23, arr=61, second_store=SECOND_STORES["plain"]))
+    image = assemble(
+        TIMER_LOOP.format(ticking=ticking(23), arr=61, second_store=SECOND_STORES["plain"])
+    )
     machine = boot(image, native=native)
     # The longest straight run of this program is the reset code: under 40 instructions.
     largest_block = 40
@@ -297,19 +274,8 @@ REWRITTEN_IT = f"""
 .thumb_func
 reset:
     {ENABLE_IRQ0}
-    ldr r0, =blob
-    ldr r1, =blob_end
-    ldr r2, =0x20000100
-1:  ldr r3, [r0], #4
-    str r3, [r2], #4
-    cmp r0, r1
-    blo 1b
-    dsb
-    isb
-    movs r4, #0
-    movs r11, #0
-    ldr r0, =0xE000EF00
-    movs r1, #0
+    {copy_blob(0x2000_0100)}
+    {READY}
     ldr r6, =0x20000102    @ the ITT below, once copied
     ldr r5, =0xBF00        @ NOP
     ldr r3, =0x40004424    @ USART2 RDR
@@ -352,10 +318,7 @@ reset:
     {ENABLE_USART2}
     adds r3, r3, #0x28     @ TDR
     movs r2, #0x41
-    movs r4, #0
-    movs r11, #0
-    ldr r0, =0xE000EF00
-    movs r1, #0
+    {READY}
     bkpt #1
     .balign 64
 target:
@@ -372,8 +335,7 @@ target:
 def test_host_written_it_state(assemble: Callable[..., bytes], native: bool) -> None:
     """The host sets IT AL in xPSR and PC at the store: the TDR store must transmit once."""
     image = assemble(HOST_IT_STATE)
-    machine = boot(image, native=native)
-    assert machine.run(max_cycles=1_000).reason is RunReason.BREAKPOINT
+    machine = launch(image, native=native, cycles=1_000)
     target = address_of(image, bytes.fromhex("01600134"))  # str r1, [r0]; adds r4, r4, #1
     machine.pc = target
     machine.reg_write("xpsr", 0x0100_E800)  # IT AL: the store is conditional on "always"
@@ -424,8 +386,7 @@ def test_shcsr_pended_bit_taken_after_store(
 ) -> None:
     handler, value, number = SHCSR_PENDS[exception]
     image = assemble(SHCSR_WRITE.format(value=value, handler=handler))
-    machine = boot(image, native=native)
-    assert machine.run(max_cycles=1_000).reason is RunReason.BREAKPOINT
+    machine = launch(image, native=native, cycles=1_000)
     assert machine.reg_read("r11") == 1
     assert machine.reg_read("r10") == number
     assert machine.reg_read("r8") == 0
@@ -437,8 +398,7 @@ def test_shcsr_pended_bit_taken_after_store(
 def test_shcsr_disabled_fault_stays_pending(assemble: Callable[..., bytes], native: bool) -> None:
     """USGFAULTPENDED without USGFAULTENA: the fault pends but is not taken."""
     image = assemble(SHCSR_WRITE.format(value=1 << 12, handler="usagefault"))
-    machine = boot(image, native=native)
-    assert machine.run(max_cycles=1_000).reason is RunReason.BREAKPOINT
+    machine = launch(image, native=native, cycles=1_000)
     assert machine.reg_read("r11") == 0
     assert machine.reg_read("r4") == 2
     assert machine.bus_read(0xE000_ED24) & (1 << 12)

@@ -13,11 +13,14 @@ from .programs import (
     AFTER,
     ENABLE_IRQ0,
     ENABLE_USART2,
-    MARKERS,
     PATHS,
     RDR,
-    address_of,
+    READY,
+    START,
     boot,
+    check_entry,
+    copy_blob,
+    launch,
     run_to_bkpt,
 )
 
@@ -166,11 +169,7 @@ def test_it_block_across_page_boundary(
     source = f"""
 .thumb_func
 reset:
-    {ENABLE_IRQ0}
-    movs r4, #0
-    movs r11, #0
-    ldr r0, =0xE000EF00
-    movs r1, #0
+    {START}
     b start
     .ltorg
     .org 0x3f0
@@ -214,11 +213,7 @@ def test_return_into_it_block_then_store(assemble: Callable[..., bytes], native:
     source = f"""
 .thumb_func
 reset:
-    {ENABLE_IRQ0}
-    movs r4, #0
-    movs r11, #0
-    ldr r0, =0xE000EF00
-    movs r1, #0
+    {START}
     cmp r0, r0
     itt eq
     svceq #0
@@ -250,19 +245,8 @@ def test_store_in_sram_code(assemble: Callable[..., bytes], native: bool, destin
 .thumb_func
 reset:
     {ENABLE_IRQ0}
-    ldr r0, =blob
-    ldr r1, =blob_end
-    ldr r2, ={destination:#x}
-1:  ldr r3, [r0], #4
-    str r3, [r2], #4
-    cmp r0, r1
-    blo 1b
-    dsb
-    isb
-    movs r4, #0
-    movs r11, #0
-    ldr r0, =0xE000EF00
-    movs r1, #0
+    {copy_blob(destination)}
+    {READY}
     ldr r2, ={destination + 1:#x}
     blx r2
     isb
@@ -279,8 +263,7 @@ blob:
     .balign 4
 blob_end:
 """
-    machine = boot(assemble(source), native=native)
-    assert machine.run(max_cycles=5_000).reason is RunReason.BREAKPOINT
+    machine = launch(assemble(source), native=native, cycles=5_000)
     assert machine.reg_read("r11") == 1
     assert machine.reg_read("r8") == 0
     assert machine.reg_read("r9") == destination + 4
@@ -331,11 +314,8 @@ start:
     image = assemble(source)
     first = struct.unpack_from("<H", image, offset)[0]
     assert first in (0x6001, 0xF8C6)  # the store sits where intended
-    machine = boot(image, native=native)
-    assert machine.run(max_cycles=5_000).reason is RunReason.BREAKPOINT
-    assert machine.reg_read("r11") == 1
-    assert machine.reg_read("r8") == 0
-    assert machine.reg_read("r9") == address_of(image, MARKERS)
+    machine = launch(image, native=native, cycles=5_000)
+    check_entry(machine, image)
     assert machine._core.store_stops == 1
     assert machine._core.store_unverified == 0
 
@@ -369,8 +349,9 @@ reset:
 def test_it_exit_hooks_bounded(
     assemble: Callable[..., bytes], native: bool, sites: int, pend: int
 ) -> None:
-    machine = boot(assemble(MANY_SITES.format(sites=sites, pend=pend)), native=native)
-    assert machine.run(max_cycles=100_000).reason is RunReason.BREAKPOINT
+    machine = launch(
+        assemble(MANY_SITES.format(sites=sites, pend=pend)), native=native, cycles=100_000
+    )
     assert machine.reg_read("r4") == sites
     if pend == 0:
         assert machine.reg_read("r11") == sites  # every site pended IRQ 0 once

@@ -8,7 +8,7 @@ import pytest
 
 from openvisor.machine import RunReason
 
-from .programs import boot
+from .programs import boot, launch
 
 # Vector table: initial SP, reset, SVCall (11), PendSV (14) and every
 # external interrupt go to `irq`; the other exceptions spin.
@@ -223,8 +223,7 @@ def test_store_stop_declined_until_block_end(
 ) -> None:
     store, before = FALLBACKS[case]
     # ISPR0 and ISPR1: STRD also writes 0 to ISPR1, which changes nothing.
-    machine = boot(build(assemble, "ispr", store, before=before), native=native)
-    assert machine.run(max_cycles=2_000).reason is RunReason.BREAKPOINT
+    machine = launch(build(assemble, "ispr", store, before=before), native=native)
     assert machine.reg_read("r11") == 1
     assert machine.reg_read("r8") == 40
     assert machine.reg_read("r4") == 50
@@ -236,8 +235,7 @@ def test_store_stop_declined_until_block_end(
 def test_push_to_nvic_waits_for_block_end(assemble: Callable[..., bytes], native: bool) -> None:
     """Hostile code that points SP at STIR and pushes: the PUSH is never cut short."""
     store = "mov r6, sp\n    add r3, r0, #4\n    mov sp, r3\n    push {r1}\n    mov sp, r6"
-    machine = boot(build(assemble, "stir", store), native=native)
-    assert machine.run(max_cycles=2_000).reason is RunReason.BREAKPOINT
+    machine = launch(build(assemble, "stir", store), native=native)
     assert machine.reg_read("r11") == 1
     assert machine.reg_read("r8") == 40
     assert machine._core.store_stops == 0
@@ -248,23 +246,10 @@ def test_push_to_nvic_waits_for_block_end(assemble: Callable[..., bytes], native
 def test_masked_pend_taken_when_unmasked(assemble: Callable[..., bytes], native: bool) -> None:
     """Under PRIMASK the store does not stop; CPSIE takes the exception at once."""
     image = build(assemble, "stir", "str", before="cpsid i", barrier="cpsie i")
-    machine = boot(image, native=native)
-    assert machine.run(max_cycles=2_000).reason is RunReason.BREAKPOINT
+    machine = launch(image, native=native)
     assert machine.reg_read("r8") == 40
     assert machine.reg_read("r9") == after_address(image) + 82  # after CPSIE
     assert machine._core.store_stops == 0
-
-
-@pytest.mark.parametrize("native", [True, False], ids=["native", "python"])
-def test_unprivileged_store_to_peripheral(assemble: Callable[..., bytes], native: bool) -> None:
-    """Unprivileged Thread code pends TIM6 through its EGR: taken after the store."""
-    before = "movs r3, #1\n    msr control, r3\n    isb"
-    image = build(assemble, "tim6-ug", "str", before=before)
-    machine = boot(image, native=native)
-    assert machine.run(max_cycles=2_000).reason is RunReason.BREAKPOINT
-    assert machine.reg_read("r8") == 0
-    assert machine.reg_read("r9") == after_address(image)
-    assert machine._core.store_stops == 1
 
 
 SHCSR_PROGRAM = (
@@ -295,38 +280,34 @@ irq:
 
 @pytest.mark.parametrize("native", [True, False], ids=["native", "python"])
 def test_shcsr_pended_bits_set_and_clear(assemble: Callable[..., bytes], native: bool) -> None:
-    machine = boot(assemble(SHCSR_PROGRAM, raw=True), native=native)
-    assert machine.run(max_cycles=500).reason is RunReason.BREAKPOINT
+    machine = launch(assemble(SHCSR_PROGRAM, raw=True), native=native, cycles=500)
     assert machine.reg_read("r5") & (1 << 15)
     assert not machine.reg_read("r6") & (1 << 15)
     assert machine.reg_read("r11") == 0  # cleared before PRIMASK let it in
 
 
-@pytest.mark.parametrize("native", [True, False], ids=["native", "python"])
-def test_store_after_it_block_stops(assemble: Callable[..., bytes], native: bool) -> None:
-    """An IT block earlier in the same translated block does not delay the exception."""
-    before = "cmp r0, r0\n    itt eq\n    moveq r3, r3\n    streq r3, [sp, #-8]"
-    image = build(assemble, "stir", "str", before=before)
-    machine = boot(image, native=native)
-    assert machine.run(max_cycles=2_000).reason is RunReason.BREAKPOINT
-    assert machine.reg_read("r8") == 0
-    assert machine.reg_read("r9") == after_address(image)
-    assert machine._core.store_stops == 1
+# (source, code before the store): in each case the store stops the run and the exception follows.
+STOPS = {
+    # Unprivileged Thread code pends TIM6 through its EGR.
+    "unprivileged-peripheral": ("tim6-ug", "movs r3, #1\n    msr control, r3\n    isb"),
+    # An IT block earlier in the same translated block does not delay the exception.
+    "after-it-block": (
+        "stir",
+        "cmp r0, r0\n    itt eq\n    moveq r3, r3\n    streq r3, [sp, #-8]",
+    ),
+    # A multi-word store to SRAM in the same block cannot be the store that pended.
+    "strd": ("stir", "mov r3, sp\n    strd r1, r2, [r3, #-16]"),
+    "push": ("stir", "push {r1, r2}\n    pop {r1, r2}"),
+}
 
 
 @pytest.mark.parametrize("native", [True, False], ids=["native", "python"])
-@pytest.mark.parametrize(
-    "before",
-    ["mov r3, sp\n    strd r1, r2, [r3, #-16]", "push {r1, r2}\n    pop {r1, r2}"],
-    ids=["strd", "push"],
-)
-def test_multiword_store_elsewhere_stops(
-    assemble: Callable[..., bytes], native: bool, before: str
-) -> None:
-    """A multi-word store to SRAM in the same block cannot be the store that pended."""
-    image = build(assemble, "stir", "str", before=before)
-    machine = boot(image, native=native)
-    assert machine.run(max_cycles=2_000).reason is RunReason.BREAKPOINT
+@pytest.mark.parametrize("case", list(STOPS))
+def test_stop_right_after_store(assemble: Callable[..., bytes], native: bool, case: str) -> None:
+    """The store stops the run, and the exception is taken right after it."""
+    source, before = STOPS[case]
+    image = build(assemble, source, "str", before=before)
+    machine = launch(image, native=native)
     assert machine.reg_read("r8") == 0
     assert machine.reg_read("r9") == after_address(image)
     assert machine._core.store_stops == 1

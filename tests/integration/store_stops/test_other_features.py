@@ -11,21 +11,27 @@ from openvisor.machine import Machine, RunReason
 from .programs import (
     AFTER,
     ENABLE_IRQ0,
+    ENABLE_USAGEFAULT,
     ISPR0,
     MARKERS,
     PATHS,
     PLAIN,
+    READY,
+    START,
     address_of,
     boot,
+    check_entry,
+    copy_blob,
+    launch,
     run_to_bkpt,
+    set_ccr,
 )
 
 # Other features: CCR traps, the MPU, unaligned stores, FP frames.
-SET_CCR = "ldr r3, =0xE000ED14\n    ldr r5, [r3]\n    orr r5, r5, #{bit:#x}\n    str r5, [r3]"
 FEATURES = {
     "none": "",
-    "div-0-trap": SET_CCR.format(bit=0x10),
-    "unaligned-trap": SET_CCR.format(bit=0x08),
+    "div-0-trap": set_ccr(0x10),
+    "unaligned-trap": set_ccr(0x08),
     # CTRL: ENABLE | PRIVDEFENA
     "mpu-default-map": "ldr r3, =0xE000ED94\n    movs r5, #5\n    str r5, [r3]",
     "mpu-region": """ldr r3, =0xE000ED98
@@ -56,19 +62,8 @@ reset:
     {FEATURES[feature]}
     dsb
     isb
-    ldr r0, =blob
-    ldr r1, =blob_end
-    ldr r2, =0x20000100
-1:  ldr r3, [r0], #4
-    str r3, [r2], #4
-    cmp r0, r1
-    blo 1b
-    dsb
-    isb
-    movs r4, #0
-    movs r11, #0
-    ldr r0, =0xE000EF00
-    movs r1, #0
+    {copy_blob(0x2000_0100)}
+    {READY}
     movs r6, #100
     movs r7, #3
     ldr r2, =0x20000101
@@ -87,8 +82,7 @@ blob:
     .balign 4
 blob_end:
 """
-    machine = boot(assemble(source), native=native)
-    assert machine.run(max_cycles=5_000).reason is RunReason.BREAKPOINT
+    machine = launch(assemble(source), native=native, cycles=5_000)
     assert machine.reg_read("r11") == 1
     assert machine.reg_read("r8") == 0
     assert machine.reg_read("r9") == 0x2000_0106
@@ -103,13 +97,8 @@ def test_division_by_zero_right_after_store(assemble: Callable[..., bytes], nati
     source = f"""
 .thumb_func
 reset:
-    ldr r3, =0xE000ED24
-    ldr r5, =0x40000
-    str r5, [r3]           @ USGFAULTENA
-    ldr r3, =0xE000ED14
-    ldr r5, [r3]
-    orr r5, r5, #0x10
-    str r5, [r3]           @ DIV_0_TRP
+    {ENABLE_USAGEFAULT}
+    {set_ccr(0x10)}
     {ENABLE_IRQ0}
     movs r4, #0
     movs r11, #0
@@ -128,8 +117,7 @@ usagefault:
     bkpt #0xfe
 """
     image = assemble(source)
-    machine = boot(image, native=native)
-    assert machine.run(max_cycles=2_000).reason is RunReason.BREAKPOINT
+    machine = launch(image, native=native)
     division = address_of(image, bytes.fromhex("96fbf7f3"))
     assert machine.reg_read("r11") == 1
     assert machine.reg_read("r9") == division
@@ -169,8 +157,7 @@ irq:
 1:  bx lr
 """
     image = assemble(source)
-    machine = boot(image, native=native)
-    assert machine.run(max_cycles=2_000).reason is RunReason.BREAKPOINT
+    machine = launch(image, native=native)
     assert machine.reg_read("r11") == 2
     assert machine.reg_read("r10") == (40 << 8) | 48  # IRQ 24, then IRQ 32
     assert machine.reg_read("r8") == 0
@@ -201,13 +188,8 @@ def test_unaligned_trap_store_faults_at_store(
     source = f"""
 .thumb_func
 reset:
-    ldr r3, =0xE000ED24
-    ldr r5, =0x40000
-    str r5, [r3]           @ USGFAULTENA
-    ldr r3, =0xE000ED14
-    ldr r5, [r3]
-    orr r5, r5, #8
-    str r5, [r3]           @ UNALIGN_TRP
+    {ENABLE_USAGEFAULT}
+    {set_ccr(0x08)}
     {enable}
     movs r4, #0
     movs r11, #0
@@ -222,8 +204,7 @@ usagefault:
     bkpt #0xfe
 """
     image = assemble(source)
-    machine = boot(image, native=native)
-    assert machine.run(max_cycles=2_000).reason is RunReason.BREAKPOINT
+    machine = launch(image, native=native)
     assert machine.reg_read("r10") == address_of(image, MARKERS) - 2
     assert machine.exception_unit.cfsr & (1 << 24)  # UNALIGNED
     assert machine.reg_read("r11") == 0
@@ -241,11 +222,7 @@ reset:
     str r5, [r3]           @ CPACR: CP10 and CP11
     dsb
     isb
-    {ENABLE_IRQ0}
-    movs r4, #0
-    movs r11, #0
-    ldr r0, =0xE000EF00
-    movs r1, #0
+    {START}
     ldr r5, =0x3f800000
     vmov s0, r5
     vmov s15, r5
@@ -270,11 +247,8 @@ irq:
     bx lr
 """
     image = assemble(source)
-    machine = boot(image, native=native)
-    assert machine.run(max_cycles=2_000).reason is RunReason.BREAKPOINT
-    assert machine.reg_read("r11") == 1
-    assert machine.reg_read("r8") == 0
-    assert machine.reg_read("r9") == address_of(image, MARKERS)
+    machine = launch(image, native=native)
+    check_entry(machine, image)
     assert machine.reg_read("r10") & 0x10 == 0  # EXC_RETURN.FType: extended frame
     assert machine.reg_read("r6") == 0x3F80_0000
     assert machine.reg_read("r7") == 0x3F80_0000
@@ -327,11 +301,7 @@ def test_gateway_call_after_store(assemble: Callable[..., bytes], native: bool) 
     source = f"""
 .thumb_func
 reset:
-    {ENABLE_IRQ0}
-    movs r4, #0
-    movs r11, #0
-    ldr r0, =0xE000EF00
-    movs r1, #0
+    {START}
     ldr r2, =0x0C1FE001
     isb
     str r1, [r0]
@@ -363,11 +333,7 @@ def test_wfi_right_after_store_sleeps_after_handler(
     source = f"""
 .thumb_func
 reset:
-    {ENABLE_IRQ0}
-    movs r4, #0
-    movs r11, #0
-    ldr r0, =0xE000EF00
-    movs r1, #0
+    {START}
     isb
     str r1, [r0]
     wfi

@@ -7,15 +7,19 @@ from collections.abc import Callable
 
 import pytest
 
-from openvisor.machine import Machine, RunReason
+from openvisor.machine import Machine
 
 from .programs import (
     AFTER,
-    ENABLE_IRQ0,
+    ENABLE_IRQ49,
+    IRQ1_LOG,
     MARKERS,
     PATHS,
+    START,
     address_of,
-    boot,
+    launch,
+    log,
+    pend_logged,
 )
 
 # Unprivileged Thread code pends TIM6 (IRQ 49, priority 0x40) through
@@ -38,9 +42,7 @@ reset:
     ldr r3, =0xE000E431
     movs r5, #0x40
     strb r5, [r3]          @ IPR: IRQ 49 priority 0x40
-    ldr r3, =0xE000E104
-    ldr r5, =0x20000
-    str r5, [r3]           @ ISER1: IRQ 49
+    {ENABLE_IRQ49}
     ldr r3, =0x4000100C
     movs r5, #1
     str r5, [r3]           @ TIM6 DIER.UIE
@@ -55,8 +57,7 @@ reset:
     str r1, [r0]           @ TIM6 EGR.UG: IRQ 49 pends, masked
 {AFTER}
 """
-    machine = boot(assemble(source), native=native)
-    assert machine.run(max_cycles=2_000).reason is RunReason.BREAKPOINT
+    machine = launch(assemble(source), native=native)
     assert machine.reg_read("r11") == 0
     assert machine.reg_read("r4") == 3
     # Unicorn reads the masks as zero in unprivileged Thread mode, so the
@@ -75,50 +76,28 @@ def read_log(machine: Machine, count: int) -> list[int]:
 @PATHS
 def test_nested_and_tail_chained(assemble: Callable[..., bytes], native: bool) -> None:
     """IRQ 0 (0x80) pends IRQ 1 (0x40), which nests at once, and IRQ 2 (0xC0), which waits."""
-    source = """
+    source = f"""
 .thumb_func
 reset:
-    ldr r3, =0xE000E400
-    ldr r5, =0x00C04080    @ IPR0: IRQ 0 0x80, IRQ 1 0x40, IRQ 2 0xC0
-    str r5, [r3]
-    ldr r3, =0xE000E100
-    movs r5, #7
-    str r5, [r3]
-    ldr r7, =0x20001000    @ log
-    ldr r0, =0xE000EF00
-    isb
-    movs r1, #0
-    str r1, [r0]           @ IRQ 0
-    movs r5, #0x10
-    str r5, [r7], #4
-    isb
-    bkpt #0
+    @ IRQ 0 0x80, IRQ 1 0x40, IRQ 2 0xC0
+    {pend_logged(0x00C0_4080, 7, log(0x10))}
 .thumb_func
 irq:
-    movs r5, #0x01
-    str r5, [r7], #4
+    {log(0x01)}
     movs r1, #1
     str r1, [r0]           @ IRQ 1 preempts
-    movs r5, #0x02
-    str r5, [r7], #4
+    {log(0x02)}
     movs r1, #2
     str r1, [r0]           @ IRQ 2 is taken after IRQ 0 returns
-    movs r5, #0x03
-    str r5, [r7], #4
+    {log(0x03)}
     bx lr
-.thumb_func
-irq1:
-    movs r5, #0x11
-    str r5, [r7], #4
-    bx lr
+{IRQ1_LOG}
 .thumb_func
 irq2:
-    movs r5, #0x21
-    str r5, [r7], #4
+    {log(0x21)}
     bx lr
 """
-    machine = boot(assemble(source), native=native)
-    assert machine.run(max_cycles=2_000).reason is RunReason.BREAKPOINT
+    machine = launch(assemble(source), native=native)
     assert read_log(machine, 7) == [0x01, 0x11, 0x02, 0x03, 0x21, 0x10, 0]
     assert machine._core.store_stops == 2
     assert machine._core.store_unverified == 0
@@ -129,44 +108,25 @@ def test_own_priority_store_lets_pending_preempt(
     assemble: Callable[..., bytes], native: bool
 ) -> None:
     """IRQ 0 lowers its own priority below that of the pending IRQ 1, which preempts at once."""
-    source = """
+    source = f"""
 .thumb_func
 reset:
-    ldr r3, =0xE000E400
-    ldr r5, =0x00004040    @ IRQ 0 and IRQ 1: 0x40
-    str r5, [r3]
-    ldr r3, =0xE000E100
-    movs r5, #3
-    str r5, [r3]
-    ldr r7, =0x20001000
-    ldr r0, =0xE000EF00
-    isb
-    movs r1, #0
-    str r1, [r0]           @ IRQ 0
-    isb
-    bkpt #0
+    @ IRQ 0 and IRQ 1: 0x40
+    {pend_logged(0x4040, 3)}
 .thumb_func
 irq:
-    movs r5, #0x01
-    str r5, [r7], #4
+    {log(0x01)}
     movs r1, #1
     str r1, [r0]           @ IRQ 1: same priority, waits
-    movs r5, #0x02
-    str r5, [r7], #4
+    {log(0x02)}
     ldr r3, =0xE000E400
     movs r5, #0x80
     strb r5, [r3]          @ IRQ 0 priority 0x80
-    movs r5, #0x03
-    str r5, [r7], #4
+    {log(0x03)}
     bx lr
-.thumb_func
-irq1:
-    movs r5, #0x11
-    str r5, [r7], #4
-    bx lr
+{IRQ1_LOG}
 """
-    machine = boot(assemble(source), native=native)
-    assert machine.run(max_cycles=2_000).reason is RunReason.BREAKPOINT
+    machine = launch(assemble(source), native=native)
     assert read_log(machine, 5) == [0x01, 0x02, 0x11, 0x03, 0]
     assert machine._core.store_unverified == 0
 
@@ -174,42 +134,24 @@ irq1:
 @PATHS
 def test_same_group_pend_waits(assemble: Callable[..., bytes], native: bool) -> None:
     """PRIGROUP 5: IRQ 1 (0x40) has IRQ 0's (0x60) group priority, so it only tail-chains."""
-    source = """
+    source = f"""
 .thumb_func
 reset:
     ldr r3, =0xE000ED0C
     ldr r5, =0x05FA0500    @ AIRCR: PRIGROUP 5, group priority in bits 7:6
     str r5, [r3]
-    ldr r3, =0xE000E400
-    ldr r5, =0x00004060    @ IRQ 0 0x60, IRQ 1 0x40
-    str r5, [r3]
-    ldr r3, =0xE000E100
-    movs r5, #3
-    str r5, [r3]
-    ldr r7, =0x20001000
-    ldr r0, =0xE000EF00
-    isb
-    movs r1, #0
-    str r1, [r0]           @ IRQ 0
-    isb
-    bkpt #0
+    @ IRQ 0 0x60, IRQ 1 0x40
+    {pend_logged(0x4060, 3)}
 .thumb_func
 irq:
-    movs r5, #0x01
-    str r5, [r7], #4
+    {log(0x01)}
     movs r1, #1
     str r1, [r0]           @ IRQ 1
-    movs r5, #0x02
-    str r5, [r7], #4
+    {log(0x02)}
     bx lr
-.thumb_func
-irq1:
-    movs r5, #0x11
-    str r5, [r7], #4
-    bx lr
+{IRQ1_LOG}
 """
-    machine = boot(assemble(source), native=native)
-    assert machine.run(max_cycles=2_000).reason is RunReason.BREAKPOINT
+    machine = launch(assemble(source), native=native)
     assert read_log(machine, 4) == [0x01, 0x02, 0x11, 0]
     assert machine._core.store_stops == 1  # the store in Thread mode only
 
@@ -234,11 +176,7 @@ reset:
     ldr r3, =0xE000E400
     movs r5, #0x40
     strb r5, [r3]          @ IRQ 0 priority 0x40
-    {ENABLE_IRQ0}
-    movs r4, #0
-    movs r11, #0
-    ldr r0, =0xE000EF00
-    movs r1, #0
+    {START}
     {masking}
     isb
     str r1, [r0]           @ STIR: masked
@@ -249,8 +187,7 @@ unmasked:
 {AFTER}
 """
     image = assemble(source)
-    machine = boot(image, native=native)
-    assert machine.run(max_cycles=2_000).reason is RunReason.BREAKPOINT
+    machine = launch(image, native=native)
     assert machine.reg_read("r11") == 1
     assert machine.reg_read("r8") == 2
     assert machine.reg_read("r9") == address_of(image, MARKERS)

@@ -13,13 +13,13 @@ from .programs import (
     ENABLE_IRQ0,
     ENABLE_USART2,
     ISPR0,
-    MARKERS,
     PATHS,
     STIR,
     TDR,
     USART2,
-    address_of,
     boot,
+    check_entry,
+    launch,
 )
 
 # Single stores: (set-up, store, base register, its value after the store).
@@ -108,11 +108,8 @@ reset:
 {AFTER}
 """
     image = assemble(source)
-    machine = boot(image, native=native)
-    assert machine.run(max_cycles=2_000).reason is RunReason.BREAKPOINT
-    assert machine.reg_read("r11") == 1
-    assert machine.reg_read("r8") == 0
-    assert machine.reg_read("r9") == address_of(image, MARKERS)
+    machine = launch(image, native=native)
+    check_entry(machine, image)
     assert machine.reg_read(base) == base_after
     assert machine.reg_read("r4") == 3
     assert machine._core.store_unverified == 0
@@ -165,9 +162,7 @@ reset:
     machine.peripherals.on_console(lambda source, text: machine.pend_irq(0))
     assert machine.run(max_cycles=2_000).reason is RunReason.BREAKPOINT
     assert bytes(machine.peripherals.usart2.output) == b"\n"
-    assert machine.reg_read("r11") == 1
-    assert machine.reg_read("r8") == 0
-    assert machine.reg_read("r9") == address_of(image, MARKERS)
+    check_entry(machine, image)
     assert machine.reg_read("r0") == base_after
     assert machine._core.store_unverified == 0
 
@@ -204,8 +199,7 @@ reset:
     mov sp, r6
 {AFTER}
 """
-    machine = boot(assemble(source), native=native)
-    assert machine.run(max_cycles=2_000).reason is RunReason.BREAKPOINT
+    machine = launch(assemble(source), native=native)
     assert machine.reg_read("r11") == 1
     assert machine.reg_read("r8") == 3  # at the block end
     assert machine._core.store_stops == 0

@@ -6,18 +6,27 @@ from collections.abc import Callable
 
 import pytest
 
-from openvisor.machine import RunReason
-
 from .programs import (
     AFTER,
+    ENABLE_CYCCNT,
     ENABLE_IRQ0,
+    ENABLE_IRQ49,
     FLASH,
     MARKERS,
     PATHS,
     PLAIN,
+    READY,
+    START,
     address_of,
+    adds,
     boot,
+    check_entry,
+    launch,
     run_to_bkpt,
+    sampling,
+    short_run,
+    ticking,
+    timed_pend,
 )
 
 # Determinism: a loop of stores under SysTick, in slices of any size.
@@ -26,20 +35,7 @@ LOOP = """
 .thumb_func
 reset:
     {enable}
-    ldr r3, =0xE000E014
-    movs r5, #{reload}
-    str r5, [r3]           @ SYST_RVR
-    ldr r3, =0xE000E010
-    movs r5, #7
-    str r5, [r3]           @ SYST_CSR: enable, TICKINT, core clock
-    movs r4, #0
-    movs r8, #0
-    movs r9, #0
-    movs r10, #0
-    movs r11, #0
-    movs r12, #0
-    ldr r0, =0xE000EF00
-    movs r1, #0
+    {ticking}
     movs r2, #40
 loop:
     adds r4, r4, #1
@@ -66,7 +62,7 @@ systick:
 
 @pytest.mark.parametrize("reload", [13, 37])
 def test_slices_and_paths_agree(assemble: Callable[..., bytes], reload: int) -> None:
-    image = assemble(LOOP.format(enable=ENABLE_IRQ0, reload=reload))
+    image = assemble(LOOP.format(enable=ENABLE_IRQ0, ticking=ticking(reload)))
     outcomes = {}
     for native in (True, False):
         for slice_cycles in (100_000, 1, 2, 3, 7, 50):
@@ -95,6 +91,10 @@ TIMER_STARTS = {
 }
 
 
+# The timer's handler clears SR.UIF after it reads CNT.
+CLEAR_UIF = "ldr r3, =0x40001010\n    movs r5, #0\n    str r5, [r3]"
+
+
 @PATHS
 @pytest.mark.parametrize("start", sorted(TIMER_STARTS))
 def test_timer_counter_after_store_stop(
@@ -105,9 +105,7 @@ def test_timer_counter_after_store_stop(
     source = f"""
 .thumb_func
 reset:
-    ldr r3, =0xE000E104
-    ldr r5, =0x20000
-    str r5, [r3]           @ ISER1: IRQ 49
+    {ENABLE_IRQ49}
     ldr r3, =0x40001000
     ldr r5, =0xFFFF
     str r5, [r3, #0x2C]    @ ARR
@@ -119,26 +117,14 @@ reset:
     isb
     {before}
     {store}
-    .rept 100
-    adds r4, r4, #1
-    .endr
+    {adds(100)}
     isb
     ldr r3, =0x40001024
     ldr r7, [r3]           @ CNT after the 100 ADDS
     bkpt #0
-.thumb_func
-irq:
-    ldr r3, =0x40001024
-    ldr r6, [r3]           @ CNT in the handler, right after the store
-    ldr r3, =0x40001010
-    movs r5, #0
-    str r5, [r3]           @ clear SR.UIF
-    adds r11, r11, #1
-    mov r8, r4
-    bx lr
+{sampling(0x4000_1024, "r6", CLEAR_UIF)}
 """
-    machine = boot(assemble(source), native=native)
-    assert machine.run(max_cycles=5_000).reason is RunReason.BREAKPOINT
+    machine = launch(assemble(source), native=native, cycles=5_000)
     assert machine.reg_read("r11") == 1
     assert machine.reg_read("r8") == 0
     in_handler = machine.reg_read("r6")
@@ -155,33 +141,14 @@ def test_cycle_counter_never_goes_back(assemble: Callable[..., bytes], native: b
 .thumb_func
 reset:
     {ENABLE_IRQ0}
-    ldr r3, =0xE0001000
-    ldr r5, [r3]
-    orr r5, r5, #1
-    str r5, [r3]           @ DWT_CTRL.CYCCNTENA
-    movs r4, #0
-    movs r11, #0
-    ldr r0, =0xE000EF00
-    movs r1, #0
-    ldr r3, =0xE0001004
-    isb
-    ldr r6, [r3]           @ CYCCNT before the store
-    str r1, [r0]           @ STIR: IRQ 0
-    .rept 50
-    adds r4, r4, #1
-    .endr
+    {ENABLE_CYCCNT}
+    {READY}
+    {timed_pend("r6", 50)}
     isb
     bkpt #0
-.thumb_func
-irq:
-    ldr r3, =0xE0001004
-    ldr r7, [r3]           @ CYCCNT in the handler
-    adds r11, r11, #1
-    mov r8, r4
-    bx lr
+{sampling(0xE000_1004, "r7")}
 """
-    machine = boot(assemble(source), native=native)
-    assert machine.run(max_cycles=5_000).reason is RunReason.BREAKPOINT
+    machine = launch(assemble(source), native=native, cycles=5_000)
     assert machine.reg_read("r11") == 1
     assert machine.reg_read("r8") == 0
     before, in_handler = machine.reg_read("r6"), machine.reg_read("r7")
@@ -198,32 +165,20 @@ reset:
     ldr r3, =0xE000E014
     ldr r5, =0xFFFFFF
     str r5, [r3]           @ SYST_RVR
-    movs r4, #0
-    movs r11, #0
-    ldr r0, =0xE000EF00
-    movs r1, #0
+    {READY}
     ldr r3, =0xE000E010
     movs r5, #5
     isb
     str r5, [r3]           @ SYST_CSR: enable, core clock, no interrupt
     str r1, [r0]           @ STIR: IRQ 0
-    .rept 100
-    adds r4, r4, #1
-    .endr
+    {adds(100)}
     isb
     ldr r3, =0xE000E018
     ldr r7, [r3]           @ SYST_CVR after the 100 ADDS
     bkpt #0
-.thumb_func
-irq:
-    ldr r3, =0xE000E018
-    ldr r6, [r3]           @ SYST_CVR in the handler
-    adds r11, r11, #1
-    mov r8, r4
-    bx lr
+{sampling(0xE000_E018, "r6")}
 """
-    machine = boot(assemble(source), native=native)
-    assert machine.run(max_cycles=5_000).reason is RunReason.BREAKPOINT
+    machine = launch(assemble(source), native=native, cycles=5_000)
     assert machine.reg_read("r11") == 1
     assert machine.reg_read("r8") == 0
     in_handler = machine.reg_read("r6")
@@ -288,8 +243,7 @@ irq:
 """
     image = assemble(source, raw=True)
     assert image[:4] == bytes.fromhex("08600020")
-    machine = boot(image, native=native)
-    assert machine.run(max_cycles=2_000).reason is RunReason.BREAKPOINT
+    machine = launch(image, native=native)
     assert machine.reg_read("r11") == 1
     assert machine.reg_read("r9") == FLASH + 2
     assert machine._core.store_stops == 1
@@ -314,11 +268,7 @@ def test_system_store_in_same_block(
     source = f"""
 .thumb_func
 reset:
-    {ENABLE_IRQ0}
-    movs r4, #0
-    movs r11, #0
-    ldr r0, =0xE000EF00
-    movs r1, #0
+    {START}
     {SAME_BLOCK[register]}
     isb
     str r5, [r3]
@@ -326,11 +276,8 @@ reset:
 {AFTER}
 """
     image = assemble(source)
-    machine = boot(image, native=native)
-    assert machine.run(max_cycles=2_000).reason is RunReason.BREAKPOINT
-    assert machine.reg_read("r11") == 1
-    assert machine.reg_read("r8") == 0
-    assert machine.reg_read("r9") == address_of(image, MARKERS)
+    machine = launch(image, native=native)
+    check_entry(machine, image)
     assert machine._core.store_unverified == 0
 
 
@@ -341,13 +288,13 @@ def test_budget_ends_at_store_then_step(assemble: Callable[..., bytes], native: 
     after = address_of(image, MARKERS)
     reference = boot(image, native=native)
     run_to_bkpt(reference)
-    for budget in range(1, 20):
-        machine = boot(image, native=native)
-        machine.run(max_cycles=budget)
-        if machine.pc == after and machine.reg_read("r11") == 0:
-            break
-    else:
-        pytest.fail("no budget ends the run right after the store")
+    machine = short_run(
+        image,
+        native=native,
+        limit=20,
+        ends=lambda machine: machine.pc == after and machine.reg_read("r11") == 0,
+        failure="no budget ends the run right after the store",
+    )
     machine.step()
     assert machine.current_exception() == 16
     run_to_bkpt(machine)
