@@ -245,7 +245,7 @@ uc_err ov_run(uc_engine *uc, struct ov_core *core)
         if (flags & OV_STOP_IT_EXIT) {
             ov_credit_rest(core, pc & ~1u);
         }
-        if (core->it_exit_wanted) {
+        if (core->it_exit_request) {
             return status; /* Python adds the IT exit hook first (_store.c) */
         }
         if (flags & OV_STOP_INTERRUPT) {

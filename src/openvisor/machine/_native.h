@@ -148,15 +148,16 @@ struct ov_core {
     uint64_t block_credit;  /* credit that the last counted block used */
     /* The last SRAM block contained an IT or began up to 16 bytes after one. */
     uint32_t sram_block_it;
-    /* Where the current uc_emu_start began in an IT block, or OV_NO_IT. */
+    /* The start address of the current uc_emu_start if it began in an IT
+     * block, else OV_NO_IT. */
     uint32_t it_resume_pc;
     /* The instruction after an IT block to stop before, or OV_NO_IT. */
     uint32_t it_exit_pc;
-    /* Instructions after an IT block that have a stop hook (ov_it_exit_hook),
-     * added by Python when ov_store_stop asks for one in it_exit_wanted. */
+    /* Instructions after an IT block that have a stop hook (ov_it_exit_hook).
+     * Python adds one when ov_store_stop requests it in it_exit_request. */
     uint32_t it_exits[OV_IT_EXITS];
     uint32_t it_exit_count;
-    uint32_t it_exit_wanted; /* 0: none; else ov_run returns at its next stop */
+    uint32_t it_exit_request; /* 0: none; else ov_run returns at its next stop */
 };
 
 static inline uint32_t reg_get(struct ov_core *core, uc_engine *uc, int index)

@@ -56,7 +56,7 @@ NEVER = 2**64 - 1  # OV_NEVER: no SysTick wrap for ov_run to pend
 
 NO_PENDING = 0x7FFFFFFF
 NO_IT = 0xFFFFFFFF  # OV_NO_IT: the run did not begin in an IT block
-IT_EXITS = 64  # OV_IT_EXITS: most IT exit hooks per image
+IT_EXITS = 64  # OV_IT_EXITS: the maximum number of IT exit hooks per image
 CACHE_SIZE = 4096  # OV_CACHE_SIZE in _native.c
 
 # Register ids in the order of the OV_R0 ... OV_APSR_NZCV indexes in _native.h.
@@ -160,7 +160,7 @@ class Core(ctypes.Structure):
         ("it_exit_pc", ctypes.c_uint32),
         ("it_exits", ctypes.c_uint32 * IT_EXITS),
         ("it_exit_count", ctypes.c_uint32),
-        ("it_exit_wanted", ctypes.c_uint32),
+        ("it_exit_request", ctypes.c_uint32),
     ]
 
     def clear_cache(self) -> None:

@@ -24,7 +24,7 @@
  * block may have made the write, ov_store_stop arms a stop before the
  * instruction after that IT block instead: a code hook there
  * (ov_it_exit_hook) stops the run, and nothing is abandoned. Python adds
- * that hook the first time the site is needed (it_exit_wanted), at most
+ * that hook the first time the site is needed (it_exit_request), at most
  * OV_IT_EXITS of them, since Unicorn walks every code hook on each hooked
  * instruction it runs. A block may start inside an IT block when an IT
  * instruction lies up to 16 bytes before it, or when the run began in IT
@@ -86,6 +86,11 @@ static int is_wide(uint16_t first)
     return (first >> 11) >= 0x1d;
 }
 
+static int is_it(uint16_t half)
+{
+    return (half & 0xff00u) == 0xbf00u && (half & 0x000fu);
+}
+
 static uint32_t gpr(struct ov_core *core, uc_engine *uc, uint32_t number)
 {
     uint32_t value = 0;
@@ -100,7 +105,7 @@ static int classify(uint16_t first, uint16_t second, uint32_t *base)
     if (!is_wide(first)) {
         uint16_t op7 = first & 0xfe00u;
         uint16_t op5 = first & 0xf800u;
-        if ((first & 0xff00u) == 0xbf00u && (first & 0x000fu)) {
+        if (is_it(first)) {
             return OV_IT;
         }
         if (op7 == 0x5000u || op7 == 0x5200u || op7 == 0x5400u || op5 == 0x6000u ||
@@ -219,11 +224,6 @@ static uint32_t it_length(uint16_t first)
 {
     uint32_t mask = first & 0x000fu;
     return 4u - (uint32_t)__builtin_ctz(mask);
-}
-
-static int is_it(uint16_t half)
-{
-    return (half & 0xff00u) == 0xbf00u && (half & 0x000fu);
 }
 
 /* Return 1 when [p, p + size) contains a halfword that looks like an IT instruction. */
@@ -370,7 +370,7 @@ static int plan_stop(struct ov_core *core, uc_engine *uc, uint32_t address, uint
         /* No hook there yet: this time the exception waits for the block
          * end, and Python adds the hook before the run goes on. */
         if (candidate_exit - core->flash_base < core->flash_size) {
-            core->it_exit_wanted = candidate_exit;
+            core->it_exit_request = candidate_exit;
         }
         return OV_PLAN_DECLINE;
     }

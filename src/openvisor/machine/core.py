@@ -274,7 +274,7 @@ class Machine(RegisterAccess, MemoryAccess):
         self._after_store(mm.PPB_BASE + offset)
 
     def _hook_it_exit(self) -> None:
-        """Add the stop hook after an IT block that ``ov_store_stop`` asked for.
+        """Add the stop hook after an IT block that ``ov_store_stop`` requested.
 
         The first exception that a store in that IT block pends waits for
         the block end; later ones stop right after the IT block. At most
@@ -282,8 +282,8 @@ class Machine(RegisterAccess, MemoryAccess):
         on each hooked instruction it runs.
         """
         core = self._core
-        address = int(core.it_exit_wanted)
-        core.it_exit_wanted = 0
+        address = int(core.it_exit_request)
+        core.it_exit_request = 0
         count = int(core.it_exit_count)
         if address in self._it_exits.sites:
             return
@@ -299,7 +299,7 @@ class Machine(RegisterAccess, MemoryAccess):
         """Take an exception that a store just made preempt before the next instruction.
 
         See ``_store.c``. While a debugger watches memory or code, the
-        exception waits for the next block start instead.
+        exception waits for the next stop instead.
         """
         core = self._core
         if core.pending_prio < core.active_prio and self._running and not self.debug.hooked:
@@ -333,7 +333,7 @@ class Machine(RegisterAccess, MemoryAccess):
         self.stack_limits.watch_image()
         self._it_exits.replace([])
         self._core.it_exit_count = 0
-        self._core.it_exit_wanted = 0
+        self._core.it_exit_request = 0
         self.traps.watch_sev()
         self.coprocessor.watch_image()
         self.image = image

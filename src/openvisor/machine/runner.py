@@ -243,7 +243,7 @@ def _execute(machine: Machine, *, deadline: int, count: int) -> None:
     debug.resume_address = None
     flags = core.stop_flags
     machine.traps.collect()
-    if core.it_exit_wanted:
+    if core.it_exit_request:
         machine._hook_it_exit()
     if core.store_unverified != unverified:
         # Unexpected (see _store.c): the instruction at PC runs again.
@@ -415,10 +415,10 @@ def _rewind_partial_block(machine: Machine, address: int) -> None:
     counted = int(core.block_count)
     used = int(core.block_credit)
     available = int(core.credit) + used
-    kept = min(available, executed)
-    core.count += (executed - kept) - (counted - used)
-    core.credit = available - kept
-    core.block_credit = kept
+    covered = min(available, executed)
+    core.count += (executed - covered) - (counted - used)
+    core.credit = available - covered
+    core.block_credit = covered
     core.block_count = executed
     itstate = _it_state_after(code, _read_it_state(machine) if block == address else 0)
     _write_it_state(machine, itstate)

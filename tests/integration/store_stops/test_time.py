@@ -185,7 +185,7 @@ reset:
     at_end = machine.reg_read("r7")
     # The enabling write saw the time at the end of its block, and time
     # does not move until the instructions counted ahead have run: the
-    # handler still sees CVR as the enable left it (0, reloaded on the
+    # handler still reads CVR as the enable left it (0, reloaded on the
     # next tick), never a value past RVR or counted down further.
     assert in_handler == 0, f"CVR read {in_handler:#x}"
     # By the end, the handler and the 100 ADDS have run: CVR has counted
